@@ -1,0 +1,43 @@
+"""Errors shared by every adapter, so the server can map them to HTTP answers in one place."""
+
+from __future__ import annotations
+
+
+class TelephonyError(Exception):
+    """Base class of every error this framework raises on purpose."""
+
+
+class WebhookRejected(TelephonyError):
+    """A webhook failed verification or could not be parsed; nothing was changed.
+
+    Args:
+        status: The HTTP status to answer with (401 missing signature, 403 bad signature,
+            400 malformed body, 413 too large).
+        reason: A short, secret-free explanation for logs and the response body.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class MediaRejected(TelephonyError):
+    """A media-stream frame was malformed or arrived out of order."""
+
+
+class CallControlError(TelephonyError):
+    """A carrier REST command failed for a reason other than "the call already ended"."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class AdapterNotFound(TelephonyError):
+    """No adapter is registered under the requested name in the requested entry-point group."""
+
+
+class AdapterConfigError(TelephonyError):
+    """An adapter's settings are missing or malformed; the message names the key path."""

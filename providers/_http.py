@@ -1,0 +1,57 @@
+"""A framework-neutral view of a webhook request and its answer.
+
+Adapters never see the web framework's request object: the server builds this, with ``url``
+already rebuilt from the configured public URL, so signature checks use what the carrier
+actually requested rather than what a proxy forwarded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlsplit
+
+import msgspec
+
+
+class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One inbound webhook.
+
+    Attributes:
+        method: ``GET`` or ``POST``.
+        url: The public URL the carrier requested, query string included.
+        headers: Header names lower-cased.
+        body: The raw body, as received (signatures cover raw bytes).
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters of ``url`` (last value wins)."""
+        return dict(parse_qsl(urlsplit(self.url).query, keep_blank_values=True))
+
+    def form(self) -> dict[str, list[str]]:
+        """Form parameters: the body for a POST, the query string for a GET."""
+        raw = self.body.decode("utf-8", "replace") if self.method == "POST" else urlsplit(self.url).query
+        params: dict[str, list[str]] = {}
+        for key, value in parse_qsl(raw, keep_blank_values=True):
+            params.setdefault(key, []).append(value)
+        return params
+
+    def form_single(self) -> dict[str, str]:
+        """Form parameters with the first value of each name."""
+        return {key: values[0] for key, values in self.form().items()}
+
+
+class WebhookReply(msgspec.Struct, frozen=True, kw_only=True):
+    """What the server sends back to the carrier."""
+
+    status: int = 200
+    content_type: str = "text/plain"
+    body: bytes = b""
