@@ -52,6 +52,10 @@ class CallStarted(_Event, frozen=True, kw_only=True, tag="call.started"):
     answered_by: AnsweredBy | None = None
 
 
+class CallInitiated(_Event, frozen=True, kw_only=True, tag="call.initiated"):
+    """The carrier accepted an outbound call and is dialing."""
+
+
 class CallRinging(_Event, frozen=True, kw_only=True, tag="call.ringing"):
     """The far end is ringing."""
 
@@ -96,6 +100,7 @@ class CallEnded(_Event, frozen=True, kw_only=True, tag="call.ended"):
 
 CallEvent = (
     CallStarted
+    | CallInitiated
     | CallRinging
     | CallAnswered
     | UserInput

@@ -7,6 +7,7 @@ actually requested rather than what a proxy forwarded.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
@@ -43,6 +44,14 @@ class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
         for key, value in parse_qsl(raw, keep_blank_values=True):
             params.setdefault(key, []).append(value)
         return params
+
+    def fingerprint(self) -> str:
+        """A stable identity for deduplication: a carrier retry of this request yields the same."""
+        digest = hashlib.sha256()
+        for part in (self.method.encode(), self.url.encode(), self.body):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        return digest.hexdigest()
 
     def form_single(self) -> dict[str, str]:
         """Form parameters with the first value of each name."""

@@ -1,0 +1,66 @@
+"""Twilio: the reference carrier adapter (TwiML markup, Media Streams, REST call control)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from providers import Action, CallRef, CarrierContext, WebhookReply, parse_settings
+
+from ._control import TwilioCallControl
+from ._media import TwilioMediaCodec
+from ._settings import TwilioSettings
+from ._twiml import render_twiml
+from ._voices import twilio_voice
+from ._webhook import TwilioWebhooks
+
+__all__ = [
+    "TwilioCallControl",
+    "TwilioCarrier",
+    "TwilioMediaCodec",
+    "TwilioResponder",
+    "TwilioSettings",
+    "TwilioWebhooks",
+    "create_carrier",
+    "render_twiml",
+    "twilio_voice",
+]
+
+_TWIML = "application/xml"
+
+
+class TwilioResponder:
+    """Answers webhooks with TwiML documents."""
+
+    def __init__(self, default_voice: str | None = None) -> None:
+        self._voice = default_voice
+
+    async def respond(self, call: CallRef, actions: Sequence[Action]) -> WebhookReply:
+        return WebhookReply(content_type=_TWIML, body=render_twiml(actions, default_voice=self._voice).encode())
+
+    def acknowledge(self) -> WebhookReply:
+        return WebhookReply(content_type=_TWIML, body=render_twiml([]).encode())
+
+
+class TwilioCarrier:
+    """The four Twilio contracts bundled under the name ``twilio``."""
+
+    name = "twilio"
+
+    def __init__(self, settings: TwilioSettings, context: CarrierContext) -> None:
+        webhooks = TwilioWebhooks(settings.auth_token, skip_verification=context.skip_signature_verification)
+        self.verifier = webhooks
+        self.parser = webhooks
+        self.responder = TwilioResponder(context.voice)
+        self.codec = TwilioMediaCodec()
+        self.control = TwilioCallControl(
+            account_sid=settings.account_sid,
+            auth_token=settings.auth_token,
+            base_url=settings.base_url,
+            default_voice=context.voice,
+        )
+
+
+def create_carrier(settings: Mapping[str, Any], context: CarrierContext) -> TwilioCarrier:
+    """Entry point for ``telephony.carriers``: ``twilio``."""
+    return TwilioCarrier(parse_settings("twilio", settings, TwilioSettings), context)

@@ -1,0 +1,94 @@
+"""Twilio call control through the SDK's async REST API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from providers import Action, CallControlError, CallRef, PlacedCall
+
+from ._http import HttpxTwilioClient
+from ._twiml import render_twiml
+
+ALREADY_ENDED: Final = 20404  # "resource not found": the call is gone, so hanging up is done.
+_STATUS_EVENTS: Final = ["initiated", "ringing", "answered", "completed"]
+
+
+class TwilioCallControl:
+    """Place, update and hang up calls. The SDK is imported on first use (it is slow to import)."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str | None,
+        auth_token: str | None,
+        base_url: str | None = None,
+        default_voice: str | None = None,
+    ) -> None:
+        self._account_sid = account_sid
+        self._auth_token = auth_token
+        self._base_url = base_url
+        self._voice = default_voice
+        self._http: HttpxTwilioClient | None = None
+        self._client: Any = None
+
+    def _rest(self) -> Any:
+        if self._client is None:
+            if not (self._account_sid and self._auth_token):
+                raise CallControlError(
+                    "Twilio call control needs twilio.accountSid and twilio.authToken "
+                    "(or TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN)"
+                )
+            from twilio.rest import Client
+
+            self._http = HttpxTwilioClient(base_url=self._base_url)
+            self._client = Client(self._account_sid, self._auth_token, http_client=self._http)
+        return self._client
+
+    async def _call(self, operation: Any, *, ignore_gone: bool = False) -> Any:
+        from twilio.base.exceptions import TwilioRestException
+
+        try:
+            return await operation
+        except TwilioRestException as exc:
+            if ignore_gone and (exc.code == ALREADY_ENDED or exc.status == 404):
+                return None
+            raise CallControlError(f"Twilio API error: {exc.msg}", status=exc.status, code=exc.code) from None
+
+    async def place_call(
+        self, *, to: str, from_: str, answer_url: str, status_url: str, machine_detection: bool = False
+    ) -> PlacedCall:
+        extra: dict[str, Any] = {"machine_detection": "Enable"} if machine_detection else {}
+        call = await self._call(
+            self._rest().calls.create_async(
+                to=to,
+                from_=from_,
+                url=answer_url,
+                method="POST",
+                status_callback=status_url,
+                status_callback_method="POST",
+                status_callback_event=_STATUS_EVENTS,
+                timeout=30,
+                **extra,
+            )
+        )
+        return PlacedCall(provider_call_id=call.sid, status=call.status)
+
+    async def update(self, call: CallRef, actions: Sequence[Action]) -> None:
+        sid = _sid(call)
+        twiml = render_twiml(actions, default_voice=self._voice)
+        await self._call(self._rest().calls(sid).update_async(twiml=twiml))
+
+    async def hangup(self, call: CallRef) -> None:
+        sid = _sid(call)
+        await self._call(self._rest().calls(sid).update_async(status="completed"), ignore_gone=True)
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+
+def _sid(call: CallRef) -> str:
+    if not call.provider_call_id:
+        raise CallControlError(f"call {call.call_id} has no Twilio CallSid yet")
+    return call.provider_call_id

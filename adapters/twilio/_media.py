@@ -1,0 +1,147 @@
+"""Twilio Media Streams codec: JSON text frames tagged on ``event``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import msgspec
+
+from providers import (
+    MULAW_8K,
+    AudioReceived,
+    ClearAudio,
+    DigitReceived,
+    Ignored,
+    MarkReached,
+    MediaEvent,
+    MediaRejected,
+    OutboundMedia,
+    SendAudio,
+    SendMark,
+    StreamStarted,
+    StreamStopped,
+)
+
+
+class _Base(msgspec.Struct, tag_field="event"):
+    pass
+
+
+class _Connected(_Base, tag="connected"):
+    protocol: str = ""
+
+
+class _MediaFormat(msgspec.Struct, frozen=True):
+    encoding: str = "audio/x-mulaw"
+    sampleRate: int = 8000  # noqa: N815 - wire name
+    channels: int = 1
+
+
+class _StartBody(msgspec.Struct):
+    streamSid: str  # noqa: N815
+    callSid: str  # noqa: N815
+    accountSid: str = ""  # noqa: N815
+    customParameters: dict[str, str] = msgspec.field(default_factory=dict)  # noqa: N815
+    mediaFormat: _MediaFormat = _MediaFormat()  # noqa: N815
+
+
+class _Start(_Base, tag="start"):
+    start: _StartBody
+    streamSid: str = ""  # noqa: N815
+
+
+class _MediaBody(msgspec.Struct):
+    payload: str
+    track: str = "inbound"
+    timestamp: str | int | None = None
+
+
+class _Media(_Base, tag="media"):
+    media: _MediaBody
+    streamSid: str = ""  # noqa: N815
+
+
+class _Digit(msgspec.Struct):
+    digit: str
+
+
+class _Dtmf(_Base, tag="dtmf"):
+    dtmf: _Digit
+
+
+class _MarkBody(msgspec.Struct):
+    name: str
+
+
+class _Mark(_Base, tag="mark"):
+    mark: _MarkBody
+
+
+class _Stop(_Base, tag="stop"):
+    streamSid: str = ""  # noqa: N815
+
+
+_Inbound = _Connected | _Start | _Media | _Dtmf | _Mark | _Stop
+_DECODER = msgspec.json.Decoder(_Inbound)
+_ENCODER = msgspec.json.Encoder()
+
+
+class _OutMedia(msgspec.Struct, tag_field="event", tag="media"):
+    streamSid: str  # noqa: N815
+    media: dict[str, str]
+
+
+class _OutMark(msgspec.Struct, tag_field="event", tag="mark"):
+    streamSid: str  # noqa: N815
+    mark: _MarkBody
+
+
+class _OutClear(msgspec.Struct, tag_field="event", tag="clear"):
+    streamSid: str  # noqa: N815
+
+
+class TwilioMediaCodec:
+    """Decodes ``connected``/``start``/``media``/``dtmf``/``mark``/``stop``; encodes ``media``/``mark``/``clear``."""
+
+    audio_format = MULAW_8K
+
+    def decode(self, frame: str | bytes) -> MediaEvent:
+        try:
+            message = _DECODER.decode(frame)
+        except msgspec.DecodeError as exc:
+            raise MediaRejected(f"malformed Twilio media frame: {exc}") from None
+        match message:
+            case _Media(media=media):
+                try:
+                    audio = base64.b64decode(media.payload, validate=True)
+                except binascii.Error:
+                    raise MediaRejected("media payload is not base64") from None
+                stamp = int(media.timestamp) if media.timestamp not in (None, "") else None
+                return AudioReceived(payload=audio, timestamp_ms=stamp)
+            case _Start(start=start):
+                return StreamStarted(
+                    provider_call_id=start.callSid,
+                    stream_id=start.streamSid,
+                    audio_format=MULAW_8K,
+                    parameters=dict(start.customParameters),
+                )
+            case _Dtmf(dtmf=dtmf):
+                return DigitReceived(digit=dtmf.digit)
+            case _Mark(mark=mark):
+                return MarkReached(name=mark.name)
+            case _Stop():
+                return StreamStopped()
+            case _:
+                return Ignored(event="connected")
+
+    def encode(self, message: OutboundMedia, stream_id: str) -> str:
+        out: _OutMedia | _OutMark | _OutClear
+        match message:
+            case SendAudio(payload=payload):
+                out = _OutMedia(streamSid=stream_id, media={"payload": base64.b64encode(payload).decode()})
+            case SendMark(name=name):
+                out = _OutMark(streamSid=stream_id, mark=_MarkBody(name=name))
+            case ClearAudio():
+                out = _OutClear(streamSid=stream_id)
+        return _ENCODER.encode(out).decode()

@@ -1,0 +1,200 @@
+"""Call records and the storage contract every backend honours.
+
+The engine keeps no call state in memory between webhooks: each request loads the record,
+acts, and saves it. That lets a restart (or a second worker on the same SQLite file) pick up
+live calls, and it is why deduplication, cached replies and stream tokens live here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any, Final, Literal, Protocol, runtime_checkable
+
+import msgspec
+
+from providers import Turn
+
+__all__ = [
+    "ACTIVE_STATES",
+    "DEFAULT_EVENT_RETENTION_SECONDS",
+    "TERMINAL_STATES",
+    "CallRecord",
+    "CallState",
+    "CallStore",
+    "decode_record",
+    "encode_record",
+    "hash_token",
+    "new_token",
+]
+
+CallState = Literal[
+    "initiated",
+    "ringing",
+    "answered",
+    "active",
+    "speaking",
+    "listening",
+    "completed",
+    "busy",
+    "no-answer",
+    "failed",
+    "hangup-user",
+    "hangup-bot",
+    "timeout",
+    "error",
+    "voicemail",
+]
+
+TERMINAL_STATES: Final[frozenset[str]] = frozenset(
+    {"completed", "busy", "no-answer", "failed", "hangup-user", "hangup-bot", "timeout", "error", "voicemail"}
+)
+"""States a call never leaves; they mirror :data:`providers.EndReason`."""
+
+ACTIVE_STATES: Final[frozenset[str]] = frozenset(
+    {"initiated", "ringing", "answered", "active", "speaking", "listening"}
+)
+"""Every state that is not terminal, spelled out so SQL filters can use the state index."""
+
+DEFAULT_EVENT_RETENTION_SECONDS: Final[float] = 24 * 60 * 60
+"""Carriers retry a webhook for minutes, not days, so a day of event ids is ample."""
+
+
+class CallRecord(msgspec.Struct, kw_only=True):
+    """Everything the framework remembers about one call.
+
+    Records returned by a store are private copies: mutate one freely, then :meth:`CallStore.save`
+    it. Timestamps are wall-clock seconds (``time.time``) because they must survive restarts.
+
+    Attributes:
+        call_id: Our own id, chosen before the carrier knows about the call.
+        provider: The carrier adapter's name (``"twilio"``, ``"local"``).
+        provider_call_id: The carrier's id, known once the call is placed or arrives.
+        mode: ``"conversation"`` talks with an agent; ``"notify"`` speaks ``message`` and hangs up.
+        media: ``"markup"`` drives the call with webhook answers; ``"stream"`` uses a media socket.
+        message: The notify text, or the conversation's purpose or first line.
+        end_reason: Why the call ended, once terminal.
+        no_input_count: Consecutive gathers that heard nothing, for the give-up rule.
+        transcript: Every turn so far, oldest first.
+        metadata: Free-form JSON-serializable extras from the API caller.
+    """
+
+    call_id: str
+    provider: str
+    direction: Literal["inbound", "outbound"]
+    state: CallState = "initiated"
+    provider_call_id: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    mode: Literal["conversation", "notify"] = "conversation"
+    media: Literal["markup", "stream"] = "markup"
+    message: str | None = None
+    created_at: float
+    answered_at: float | None = None
+    ended_at: float | None = None
+    end_reason: str | None = None
+    no_input_count: int = 0
+    transcript: list[Turn] = msgspec.field(default_factory=list)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        """True once the call has ended, whatever the reason."""
+        return self.state in TERMINAL_STATES
+
+
+@runtime_checkable
+class CallStore(Protocol):
+    """Durable call state shared by every webhook, media socket and API request.
+
+    All methods are coroutines so a backend may do I/O without blocking the event loop.
+    Every backend raises :class:`RuntimeError` when used after :meth:`close`.
+    """
+
+    async def create(self, record: CallRecord) -> None:
+        """Store a new call. Raises :class:`ValueError` when ``call_id`` already exists."""
+        ...
+
+    async def get(self, call_id: str) -> CallRecord | None: ...
+
+    async def get_by_provider_id(self, provider: str, provider_call_id: str) -> CallRecord | None:
+        """Find a call from a carrier webhook that does not echo our id (the newest, if several)."""
+        ...
+
+    async def save(self, record: CallRecord) -> None:
+        """Insert or replace the whole record, re-indexing its ``provider_call_id``."""
+        ...
+
+    async def append_turn(self, call_id: str, turn: Turn) -> CallRecord:
+        """Append one turn atomically and durably; return the updated record.
+
+        Raises :class:`KeyError` for an unknown call. Atomic so concurrent speakers never
+        lose a line; callers holding an older copy should use the returned record.
+        """
+        ...
+
+    async def list_calls(self, *, active_only: bool = False, limit: int = 100) -> list[CallRecord]:
+        """The most recently created calls first."""
+        ...
+
+    async def count_active(self, direction: str | None = None) -> int:
+        """Calls not yet terminal, optionally of one direction, for concurrency limits."""
+        ...
+
+    async def claim_event(self, event_id: str, call_id: str | None) -> bool:
+        """Return True the first time ``event_id`` is seen and False for a carrier retry.
+
+        Ids older than the retention window may be forgotten, so a very late retry counts as new.
+        """
+        ...
+
+    async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
+        """Remember the answer to a webhook so a retry gets the same one (last write wins)."""
+        ...
+
+    async def get_reply(self, event_id: str) -> tuple[str, bytes] | None:
+        """The cached ``(content_type, body)`` for ``event_id``, if any."""
+        ...
+
+    async def issue_token(self, call_id: str, ttl_seconds: float) -> str:
+        """Mint a single-use media-stream token bound to ``call_id``; only its hash is stored."""
+        ...
+
+    async def consume_token(self, token: str, call_id: str) -> bool:
+        """True exactly once, for the bound call, before expiry.
+
+        A token presented for another call is rejected without being used up.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release resources. Safe to call twice."""
+        ...
+
+
+_ENCODER: Final = msgspec.json.Encoder()
+_DECODER: Final = msgspec.json.Decoder(CallRecord)
+
+
+def encode_record(record: CallRecord) -> bytes:
+    """Serialize a record; backends share this so they round-trip values identically."""
+    return _ENCODER.encode(record)
+
+
+def decode_record(data: bytes | str) -> CallRecord:
+    """Deserialize and validate a record written by :func:`encode_record`."""
+    return _DECODER.decode(data)
+
+
+def new_token() -> str:
+    """A fresh unguessable stream token (192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def hash_token(token: str) -> str:
+    """The lookup key for a token.
+
+    Looking tokens up by hash means the secret itself is never compared byte by byte (no timing
+    leak) and a leaked database holds nothing a caller could replay.
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

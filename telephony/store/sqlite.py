@@ -1,0 +1,348 @@
+"""A durable call store in one SQLite file.
+
+One connection serves the whole process. Every statement runs in a worker thread, one at a
+time behind a lock, so the event loop never waits on disk and the connection is never used
+concurrently. WAL mode lets other processes (the CLI, an inspector) read while we write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from providers import Turn
+
+from .base import (
+    ACTIVE_STATES,
+    DEFAULT_EVENT_RETENTION_SECONDS,
+    CallRecord,
+    decode_record,
+    encode_record,
+    hash_token,
+    new_token,
+)
+
+__all__ = ["DB_FILENAME", "SqliteCallStore"]
+
+DB_FILENAME: Final = "calls.sqlite3"
+
+_T = TypeVar("_T")
+
+_SCHEMA_VERSION: Final = 1
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS calls (
+    call_id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    provider_call_id TEXT,
+    state TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_provider_id ON calls (provider, provider_call_id);
+CREATE INDEX IF NOT EXISTS calls_state ON calls (state, direction);
+CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    call_id TEXT,
+    claimed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_claimed ON events (claimed_at);
+CREATE TABLE IF NOT EXISTS replies (
+    event_id TEXT PRIMARY KEY,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    stored_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replies_stored ON replies (stored_at);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    consumed_at REAL
+);
+CREATE INDEX IF NOT EXISTS tokens_expires ON tokens (expires_at);
+"""
+
+# Built from ACTIVE_STATES so SQL and Python agree on what "live" means.
+_ACTIVE_PLACEHOLDERS: Final = ", ".join("?" for _ in ACTIVE_STATES)
+_ACTIVE_PARAMS: Final = tuple(sorted(ACTIVE_STATES))
+
+_UPSERT: Final = """
+INSERT INTO calls (call_id, provider, provider_call_id, state, direction, created_at, record)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (call_id) DO UPDATE SET
+    provider = excluded.provider,
+    provider_call_id = excluded.provider_call_id,
+    state = excluded.state,
+    direction = excluded.direction,
+    created_at = excluded.created_at,
+    record = excluded.record
+"""
+
+
+def _row(record: CallRecord) -> tuple[str, str, str | None, str, str, float, bytes]:
+    return (
+        record.call_id,
+        record.provider,
+        record.provider_call_id,
+        record.state,
+        record.direction,
+        record.created_at,
+        encode_record(record),
+    )
+
+
+def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    """Run ``work`` in a write transaction taken up front, so read-modify-write cannot race."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+class SqliteCallStore:
+    """A :class:`~telephony.store.CallStore` persisted to ``<directory>/calls.sqlite3``.
+
+    The transcript lives inside the record's JSON; :meth:`append_turn` rewrites it inside an
+    immediate transaction, which is cheap at call-transcript sizes and keeps one source of truth.
+    ``synchronous=FULL`` makes every commit survive power loss, which webhook rates can afford.
+
+    Args:
+        directory: Where the database lives; created if missing.
+        clock: Wall-clock source; injectable so tests can move time.
+        event_retention_seconds: How long claimed event ids and cached replies are kept.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        event_retention_seconds: float = DEFAULT_EVENT_RETENTION_SECONDS,
+    ) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / DB_FILENAME
+        self._clock = clock
+        self._retention = event_retention_seconds
+        self._lock = anyio.Lock()
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) where they matter.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > _SCHEMA_VERSION:
+            raise RuntimeError(f"call store schema {version} is newer than this code ({_SCHEMA_VERSION})")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run blocking ``work`` off the event loop, one call at a time."""
+        async with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise RuntimeError("call store is closed")
+            # Not abandoned on cancel: the lock stays held until the thread is done with conn.
+            return await anyio.to_thread.run_sync(work, conn)
+
+    # ------------------------------------------------------------------ records
+
+    async def create(self, record: CallRecord) -> None:
+        """Store a new call; raise :class:`ValueError` on a duplicate id."""
+        row = _row(record)
+
+        def work(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO calls (call_id, provider, provider_call_id, state, direction,"
+                    " created_at, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ValueError(f"call {record.call_id!r} already exists") from exc
+
+        await self._run(work)
+
+    async def get(self, call_id: str) -> CallRecord | None:
+        """The stored call, or None."""
+
+        def work(conn: sqlite3.Connection) -> bytes | None:
+            found = conn.execute("SELECT record FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+            return None if found is None else bytes(found[0])
+
+        data = await self._run(work)
+        return None if data is None else decode_record(data)
+
+    async def get_by_provider_id(self, provider: str, provider_call_id: str) -> CallRecord | None:
+        """The newest call the carrier knows by ``provider_call_id``."""
+
+        def work(conn: sqlite3.Connection) -> bytes | None:
+            found = conn.execute(
+                "SELECT record FROM calls WHERE provider = ? AND provider_call_id = ?"
+                " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                (provider, provider_call_id),
+            ).fetchone()
+            return None if found is None else bytes(found[0])
+
+        data = await self._run(work)
+        return None if data is None else decode_record(data)
+
+    async def save(self, record: CallRecord) -> None:
+        """Insert or replace the whole record."""
+        row = _row(record)
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(_UPSERT, row)
+
+        await self._run(work)
+
+    async def append_turn(self, call_id: str, turn: Turn) -> CallRecord:
+        """Append one turn in a single transaction; raise :class:`KeyError` for an unknown call."""
+
+        def modify(conn: sqlite3.Connection) -> CallRecord:
+            found = conn.execute("SELECT record FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+            if found is None:
+                raise KeyError(call_id)
+            record = decode_record(bytes(found[0]))
+            record.transcript.append(turn)
+            conn.execute("UPDATE calls SET record = ? WHERE call_id = ?", (encode_record(record), call_id))
+            return record
+
+        return await self._run(lambda conn: _in_transaction(conn, modify))
+
+    async def list_calls(self, *, active_only: bool = False, limit: int = 100) -> list[CallRecord]:
+        """Newest calls first, optionally only those still live."""
+        if limit <= 0:
+            return []
+        if active_only:
+            sql = f"SELECT record FROM calls WHERE state IN ({_ACTIVE_PLACEHOLDERS})"
+            params: tuple[object, ...] = (*_ACTIVE_PARAMS, limit)
+        else:
+            sql = "SELECT record FROM calls"
+            params = (limit,)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+
+        def work(conn: sqlite3.Connection) -> list[bytes]:
+            return [bytes(found[0]) for found in conn.execute(sql, params)]
+
+        return [decode_record(data) for data in await self._run(work)]
+
+    async def count_active(self, direction: str | None = None) -> int:
+        """Live calls, optionally of one direction."""
+        sql = f"SELECT COUNT(*) FROM calls WHERE state IN ({_ACTIVE_PLACEHOLDERS})"
+        params: tuple[object, ...] = _ACTIVE_PARAMS
+        if direction is not None:
+            sql += " AND direction = ?"
+            params = (*params, direction)
+
+        def work(conn: sqlite3.Connection) -> int:
+            (count,) = conn.execute(sql, params).fetchone()
+            return int(count)
+
+        return await self._run(work)
+
+    # ------------------------------------------------------------------ webhook dedupe
+
+    async def claim_event(self, event_id: str, call_id: str | None) -> bool:
+        """True the first time ``event_id`` is seen within the retention window."""
+        now = self._clock()
+        cutoff = now - self._retention
+
+        def claim(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM events WHERE claimed_at < ?", (cutoff,))
+            conn.execute("DELETE FROM replies WHERE stored_at < ?", (cutoff,))
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO events (event_id, call_id, claimed_at) VALUES (?, ?, ?)",
+                (event_id, call_id, now),
+            )
+            return inserted.rowcount == 1
+
+        return await self._run(lambda conn: _in_transaction(conn, claim))
+
+    async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
+        """Cache the answer given to ``event_id``."""
+        params = (event_id, content_type, bytes(body), self._clock())
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO replies (event_id, content_type, body, stored_at)"
+                " VALUES (?, ?, ?, ?)",
+                params,
+            )
+
+        await self._run(work)
+
+    async def get_reply(self, event_id: str) -> tuple[str, bytes] | None:
+        """The cached answer for ``event_id``, if still kept."""
+
+        def work(conn: sqlite3.Connection) -> tuple[str, bytes] | None:
+            found = conn.execute(
+                "SELECT content_type, body FROM replies WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            return None if found is None else (str(found[0]), bytes(found[1]))
+
+        return await self._run(work)
+
+    # ------------------------------------------------------------------ stream tokens
+
+    async def issue_token(self, call_id: str, ttl_seconds: float) -> str:
+        """Mint a single-use token for ``call_id`` valid for ``ttl_seconds``."""
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        token = new_token()
+        now = self._clock()
+        params = (hash_token(token), call_id, now + ttl_seconds)
+
+        def issue(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM tokens WHERE expires_at <= ?", (now,))
+            conn.execute("INSERT INTO tokens (token_hash, call_id, expires_at) VALUES (?, ?, ?)", params)
+
+        await self._run(lambda conn: _in_transaction(conn, issue))
+        return token
+
+    async def consume_token(self, token: str, call_id: str) -> bool:
+        """Spend ``token`` if it is unused, unexpired and bound to ``call_id``.
+
+        One conditional UPDATE both checks and spends the token, so two sockets racing with the
+        same token cannot both win, even from different processes.
+        """
+        now = self._clock()
+        params = (now, hash_token(token), call_id, now)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            spent = conn.execute(
+                "UPDATE tokens SET consumed_at = ?"
+                " WHERE token_hash = ? AND call_id = ? AND consumed_at IS NULL AND expires_at > ?",
+                params,
+            )
+            return spent.rowcount == 1
+
+        return await self._run(work)
+
+    async def close(self) -> None:
+        """Close the connection (checkpointing the WAL); later calls raise RuntimeError."""
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await anyio.to_thread.run_sync(conn.close)

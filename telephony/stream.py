@@ -1,0 +1,333 @@
+"""Stream mode: one media WebSocket, from token check to hang-up.
+
+The carrier streams caller audio; we transcribe it, route each final transcript through the
+engine's single turn path, speak the reply as paced 20 ms frames with marks, and clear the
+carrier's buffer when the caller talks over us (barge-in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Protocol
+
+from providers import (
+    AudioReceived,
+    ClearAudio,
+    DigitReceived,
+    Ignored,
+    MarkReached,
+    MediaCodec,
+    MediaEvent,
+    MediaRejected,
+    SendAudio,
+    SendMark,
+    SpeechToText,
+    StreamStarted,
+    StreamStopped,
+    TextToSpeech,
+    TranscriptionStream,
+    Turn,
+)
+
+from .audio import OutboundEncoder, Transcoder
+from .engine import ConversationEngine
+from .store import CallRecord
+
+_log = logging.getLogger("telephony.stream")
+
+POLICY_VIOLATION = 1008
+
+
+class FrameSocket(Protocol):
+    """The few WebSocket operations a session needs (the server adapts its framework's socket)."""
+
+    async def receive(self) -> str | bytes | None:
+        """Next frame, or None once the peer has gone."""
+        ...
+
+    async def send(self, frame: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class _Utterance:
+    """One reply being played: its text, how much audio went out, and whether it was heard."""
+
+    def __init__(self, text: str, mark: str, hang_up_after: bool) -> None:
+        self.text = text
+        self.mark = mark
+        self.hang_up_after = hang_up_after
+        self.sent_ms = 0.0
+        self.started_at: float | None = None
+        self.done = asyncio.Event()
+
+
+class StreamSession:
+    """Drives one call's media stream.
+
+    Args:
+        playback_lead_ms: How far ahead of real time audio may be sent. A little lead hides
+            network jitter; a lot makes barge-in slow, because the carrier plays what it holds.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: ConversationEngine,
+        codec: MediaCodec,
+        tts: TextToSpeech,
+        stt: SpeechToText,
+        socket: FrameSocket,
+        pre_start_timeout: float = 5.0,
+        playback_lead_ms: float = 200.0,
+    ) -> None:
+        self.engine = engine
+        self.codec = codec
+        self.tts = tts
+        self.stt = stt
+        self.socket = socket
+        self.pre_start_timeout = pre_start_timeout
+        self.lead_ms = playback_lead_ms
+        self.record: CallRecord | None = None
+        self.stream_id = ""
+        self._queue: asyncio.Queue[_Utterance] = asyncio.Queue()
+        self._playing: _Utterance | None = None
+        self._marks = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._transcriber: TranscriptionStream | None = None
+        self._closed = asyncio.Event()
+
+    # ------------------------------------------------------------------ handshake
+
+    async def _await_start(self) -> StreamStarted | None:
+        while True:
+            frame = await self.socket.receive()
+            if frame is None:
+                return None
+            event = self.codec.decode(frame)
+            if isinstance(event, StreamStarted):
+                return event
+            if not isinstance(event, Ignored):
+                raise MediaRejected(f"{type(event).__name__} before the stream start message")
+
+    async def _authorize(self, start: StreamStarted) -> CallRecord | None:
+        """Accept only a fresh token bound to this call, and only for the carrier call it names."""
+        call_id = start.parameters.get("callId", "")
+        token = start.parameters.get("token", "")
+        if not call_id or not token:
+            return None
+        record = await self.engine.store.get(call_id)
+        if record is None or record.terminal:
+            return None
+        if record.provider_call_id not in (None, start.provider_call_id):
+            return None
+        if not await self.engine.store.consume_token(token, call_id):
+            return None
+        return record
+
+    async def run(self) -> None:
+        """Serve the socket until the stream stops; refuse it without sending audio if unauthorized."""
+        try:
+            start = await asyncio.wait_for(self._await_start(), self.pre_start_timeout)
+        except (TimeoutError, MediaRejected) as exc:
+            _log.info("stream refused: %s", exc or "no start message in time")
+            await self.socket.close(POLICY_VIOLATION, "stream start missing or malformed")
+            return
+        if start is None:
+            return
+        record = await self._authorize(start)
+        if record is None:
+            _log.warning("stream refused: missing, wrong or reused token")
+            await self.socket.close(POLICY_VIOLATION, "invalid stream token")
+            return
+        self.record = record
+        self.stream_id = start.stream_id
+        try:
+            await self._serve(record, start)
+        finally:
+            await self._shutdown()
+
+    # ------------------------------------------------------------------ main loop
+
+    async def _serve(self, record: CallRecord, start: StreamStarted) -> None:
+        self.engine.attach_stream(record.call_id, self)
+        self._transcriber = await self.stt.open_stream(language=self.engine.config.language)
+        inbound = Transcoder(start.audio_format, self.stt.sample_rate)
+        self._tasks = [
+            asyncio.create_task(self._play_loop()),
+            asyncio.create_task(self._transcript_loop(self._transcriber)),
+        ]
+        await self._opening(record)
+        while not self._closed.is_set():
+            frame = await self.socket.receive()
+            if frame is None:
+                break
+            try:
+                event: MediaEvent = self.codec.decode(frame)
+            except MediaRejected as exc:
+                _log.info("call %s: bad media frame dropped (%s)", record.call_id, exc)
+                continue
+            match event:
+                case AudioReceived(payload=payload):
+                    await self._transcriber.send(inbound.to_pcm(payload))
+                case DigitReceived(digit=digit):
+                    self._spawn_turn(f"[keypad: {digit}]")
+                case MarkReached(name=name):
+                    self._mark_reached(name)
+                case StreamStopped():
+                    break
+                case _:
+                    pass
+
+    async def _opening(self, record: CallRecord) -> None:
+        """Speak the greeting (conversation) or the message (notify, then hang up)."""
+        if record.mode == "notify":
+            text = record.message or ""
+            await self.engine.store.append_turn(record.call_id, _bot_turn(text))
+            await self.speak(text, hang_up_after=True, record_turn=False)
+            return
+        greeting = self.engine.greeting(record)
+        await self.engine.store.append_turn(record.call_id, _bot_turn(greeting))
+        await self.speak(greeting, record_turn=False)
+
+    # ------------------------------------------------------------------ speaking
+
+    async def speak(self, text: str, *, hang_up_after: bool = False, record_turn: bool = False) -> None:
+        """Queue ``text`` for playback; the engine has already stored it unless ``record_turn``."""
+        if record_turn and self.record is not None:
+            await self.engine.store.append_turn(self.record.call_id, _bot_turn(text))
+        self._marks += 1
+        await self._queue.put(_Utterance(text, f"u{self._marks}", hang_up_after))
+
+    async def _send(self, message: SendAudio | SendMark | ClearAudio) -> None:
+        await self.socket.send(self.codec.encode(message, self.stream_id))
+
+    async def _play_loop(self) -> None:
+        while True:
+            utterance = await self._queue.get()
+            self._playing = utterance
+            try:
+                await self._play(utterance)
+            finally:
+                if self._playing is utterance and utterance.done.is_set():
+                    self._playing = None
+
+    async def _play(self, utterance: _Utterance) -> None:
+        encoder: OutboundEncoder | None = None
+        frame_ms = 20.0
+        utterance.started_at = time.monotonic()
+        async for chunk in self.tts.synthesize(utterance.text):
+            if encoder is None:
+                encoder = OutboundEncoder(chunk.sample_rate, self.codec.audio_format)
+            for frame in encoder.feed(chunk.pcm):
+                await self._pace(utterance)
+                await self._send(SendAudio(payload=frame))
+                utterance.sent_ms += frame_ms
+        if encoder is not None:
+            for frame in encoder.flush():
+                await self._send(SendAudio(payload=frame))
+                utterance.sent_ms += frame_ms
+        await self._send(SendMark(name=utterance.mark))
+        await utterance.done.wait()
+
+    async def _pace(self, utterance: _Utterance) -> None:
+        assert utterance.started_at is not None
+        ahead = utterance.sent_ms - (time.monotonic() - utterance.started_at) * 1000
+        if ahead > self.lead_ms:
+            await asyncio.sleep((ahead - self.lead_ms) / 1000)
+
+    def _mark_reached(self, name: str) -> None:
+        utterance = self._playing
+        if utterance is None or utterance.mark != name:
+            return
+        utterance.done.set()
+        self._playing = None
+        if utterance.hang_up_after and self.record is not None:
+            self.engine._spawn(self._hang_up())
+
+    async def _hang_up(self) -> None:
+        if self.record is not None:
+            await self.engine.end_call(self.record.call_id)
+
+    async def _barge_in(self) -> None:
+        """The caller talks over us: drop queued audio and keep only what was heard."""
+        utterance = self._playing
+        if utterance is None or utterance.started_at is None or utterance.hang_up_after:
+            return
+        await self._send(ClearAudio())
+        heard_ms = min((time.monotonic() - utterance.started_at) * 1000, utterance.sent_ms)
+        fraction = heard_ms / utterance.sent_ms if utterance.sent_ms else 0.0
+        for task in self._tasks[:1]:
+            task.cancel()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._playing = None
+        self._tasks[0] = asyncio.create_task(self._play_loop())
+        if self.record is not None:
+            await self._trim_last_bot_turn(utterance.text, fraction)
+
+    async def _trim_last_bot_turn(self, text: str, fraction: float) -> None:
+        assert self.record is not None
+        record = await self.engine.store.get(self.record.call_id)
+        if record is None:
+            return
+        for index in range(len(record.transcript) - 1, -1, -1):
+            turn = record.transcript[index]
+            if turn.speaker == "bot" and turn.text == text:
+                words = text.split()
+                kept = " ".join(words[: int(len(words) * fraction)])
+                record.transcript[index] = _bot_turn(f"{kept}…" if kept else "…", at=turn.at)
+                record.metadata["bargeIns"] = int(record.metadata.get("bargeIns", 0)) + 1
+                await self.engine.store.save(record)
+                return
+
+    # ------------------------------------------------------------------ listening
+
+    async def _transcript_loop(self, transcriber: TranscriptionStream) -> None:
+        async for event in transcriber.events():
+            if event.kind == "speech_started":
+                await self._barge_in()
+            elif event.kind == "final" and event.text.strip():
+                await self._turn(event.text.strip(), event.confidence)
+
+    def _spawn_turn(self, text: str) -> None:
+        self.engine._spawn(self._turn(text, None))
+
+    async def _turn(self, text: str, confidence: float | None) -> None:
+        if self.record is None:
+            return
+        record = await self.engine.store.get(self.record.call_id)
+        if record is None or record.terminal:
+            return
+        reply = await self.engine.on_user_turn(record, text, confidence=confidence, source="stream")
+        await self.speak(reply.text, hang_up_after=reply.end_call)
+
+    # ------------------------------------------------------------------ teardown
+
+    async def close(self) -> None:
+        """Stop the session (the call ended elsewhere); the socket loop then returns."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with contextlib.suppress(Exception):
+            await self.socket.close(1000, "call ended")
+
+    async def _shutdown(self) -> None:
+        self._closed.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._transcriber is not None:
+            await self._transcriber.aclose()
+        if self.record is not None:
+            self.engine.detach_stream(self.record.call_id, self)
+
+
+def _bot_turn(text: str, *, at: float | None = None) -> Turn:
+    return Turn(speaker="bot", text=text, at=time.time() if at is None else at)
+

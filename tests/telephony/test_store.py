@@ -1,0 +1,353 @@
+"""The call-store contract, run against every backend so they stay interchangeable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from providers import Turn
+from telephony.store import (
+    TERMINAL_STATES,
+    CallRecord,
+    CallStore,
+    MemoryCallStore,
+    SqliteCallStore,
+    open_store,
+)
+
+RETENTION = 100.0
+
+
+class FakeClock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_store(kind: str, directory: Path, clock: FakeClock) -> CallStore:
+    if kind == "memory":
+        return MemoryCallStore(clock=clock, event_retention_seconds=RETENTION)
+    return SqliteCallStore(directory, clock=clock, event_retention_seconds=RETENTION)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[CallStore]:
+    s = make_store(request.param, tmp_path / "store", clock)
+    yield s
+    await s.close()
+
+
+def record(
+    call_id: str,
+    *,
+    created_at: float = 1.0,
+    direction: str = "outbound",
+    state: str = "initiated",
+    provider_call_id: str | None = None,
+) -> CallRecord:
+    return CallRecord(
+        call_id=call_id,
+        provider="twilio",
+        direction=direction,  # type: ignore[arg-type]
+        state=state,  # type: ignore[arg-type]
+        provider_call_id=provider_call_id,
+        from_number="+15550001111",
+        to_number="+15550002222",
+        created_at=created_at,
+    )
+
+
+def turn(text: str, at: float = 1.0, speaker: str = "user") -> Turn:
+    return Turn(speaker=speaker, text=text, at=at)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- records
+
+
+async def test_store_satisfies_protocol(store: CallStore) -> None:
+    assert isinstance(store, CallStore)
+
+
+async def test_create_and_get_round_trip(store: CallStore) -> None:
+    original = record("c1", provider_call_id="CA1")
+    original.metadata["campaign"] = {"id": 7, "tags": ["a", "b"]}
+    original.message = "Your table is ready."
+    await store.create(original)
+
+    loaded = await store.get("c1")
+    assert loaded == original
+    assert loaded is not original
+    assert await store.get("missing") is None
+
+
+async def test_duplicate_create_raises(store: CallStore) -> None:
+    await store.create(record("c1"))
+    with pytest.raises(ValueError):
+        await store.create(record("c1", created_at=2.0))
+    loaded = await store.get("c1")
+    assert loaded is not None and loaded.created_at == 1.0
+
+
+async def test_returned_records_are_private_copies(store: CallStore) -> None:
+    await store.create(record("c1"))
+    loaded = await store.get("c1")
+    assert loaded is not None
+    loaded.state = "active"
+    loaded.transcript.append(turn("not saved"))
+    again = await store.get("c1")
+    assert again is not None
+    assert again.state == "initiated" and again.transcript == []
+
+
+async def test_get_by_provider_id(store: CallStore) -> None:
+    await store.create(record("c1", provider_call_id="CA1"))
+    await store.create(record("c2"))
+
+    found = await store.get_by_provider_id("twilio", "CA1")
+    assert found is not None and found.call_id == "c1"
+    assert await store.get_by_provider_id("local", "CA1") is None
+    assert await store.get_by_provider_id("twilio", "CA2") is None
+
+    # The carrier id usually arrives after creation; save must index it.
+    c2 = await store.get("c2")
+    assert c2 is not None
+    c2.provider_call_id = "CA2"
+    await store.save(c2)
+    found = await store.get_by_provider_id("twilio", "CA2")
+    assert found is not None and found.call_id == "c2"
+
+    # Re-keying drops the old index entry.
+    c2.provider_call_id = "CA3"
+    await store.save(c2)
+    assert await store.get_by_provider_id("twilio", "CA2") is None
+    found = await store.get_by_provider_id("twilio", "CA3")
+    assert found is not None and found.call_id == "c2"
+
+
+async def test_save_upserts_whole_record(store: CallStore) -> None:
+    fresh = record("c1")
+    await store.save(fresh)
+    assert await store.get("c1") == fresh
+
+    fresh.state = "completed"
+    fresh.end_reason = "completed"
+    fresh.ended_at = 9.0
+    fresh.no_input_count = 2
+    await store.save(fresh)
+    loaded = await store.get("c1")
+    assert loaded == fresh
+    assert loaded is not None and loaded.terminal
+
+
+async def test_append_turn_keeps_order(store: CallStore) -> None:
+    await store.create(record("c1"))
+    first = await store.append_turn("c1", turn("hello", 1.0, "bot"))
+    assert [t.text for t in first.transcript] == ["hello"]
+    await store.append_turn("c1", turn("hi there", 2.0))
+    last = await store.append_turn("c1", turn("how can I help?", 3.0, "bot"))
+
+    expected = [turn("hello", 1.0, "bot"), turn("hi there", 2.0), turn("how can I help?", 3.0, "bot")]
+    assert last.transcript == expected
+    loaded = await store.get("c1")
+    assert loaded is not None and loaded.transcript == expected
+
+
+async def test_append_turn_unknown_call_raises(store: CallStore) -> None:
+    with pytest.raises(KeyError):
+        await store.append_turn("missing", turn("hello"))
+
+
+async def test_concurrent_appends_lose_nothing(store: CallStore) -> None:
+    await store.create(record("c1"))
+    await asyncio.gather(*(store.append_turn("c1", turn(f"line {i}", float(i))) for i in range(25)))
+    loaded = await store.get("c1")
+    assert loaded is not None
+    assert sorted(t.text for t in loaded.transcript) == sorted(f"line {i}" for i in range(25))
+
+
+async def test_list_calls_newest_first(store: CallStore) -> None:
+    await store.create(record("old", created_at=1.0))
+    await store.create(record("new", created_at=3.0, state="completed"))
+    await store.create(record("mid", created_at=2.0, state="active"))
+
+    assert [r.call_id for r in await store.list_calls()] == ["new", "mid", "old"]
+    assert [r.call_id for r in await store.list_calls(limit=2)] == ["new", "mid"]
+    assert await store.list_calls(limit=0) == []
+    assert [r.call_id for r in await store.list_calls(active_only=True)] == ["mid", "old"]
+    assert [r.call_id for r in await store.list_calls(active_only=True, limit=1)] == ["mid"]
+
+
+async def test_list_calls_ties_break_by_insertion(store: CallStore) -> None:
+    for call_id in ("a", "b", "c"):
+        await store.create(record(call_id, created_at=5.0))
+    assert [r.call_id for r in await store.list_calls()] == ["c", "b", "a"]
+
+
+async def test_count_active_by_direction(store: CallStore) -> None:
+    await store.create(record("o1", direction="outbound", state="ringing"))
+    await store.create(record("o2", direction="outbound", state="speaking"))
+    await store.create(record("o3", direction="outbound", state="hangup-bot"))
+    await store.create(record("i1", direction="inbound", state="listening"))
+    await store.create(record("i2", direction="inbound", state="voicemail"))
+
+    assert await store.count_active() == 3
+    assert await store.count_active("outbound") == 2
+    assert await store.count_active("inbound") == 1
+
+    ended = await store.get("o1")
+    assert ended is not None
+    ended.state = "no-answer"
+    await store.save(ended)
+    assert await store.count_active("outbound") == 1
+
+
+async def test_every_terminal_state_is_inactive(store: CallStore) -> None:
+    for i, state in enumerate(sorted(TERMINAL_STATES)):
+        await store.create(record(f"c{i}", state=state))
+    assert await store.count_active() == 0
+    assert await store.list_calls(active_only=True) == []
+
+
+# ---------------------------------------------------------------------- webhook dedupe
+
+
+async def test_claim_event_dedupes(store: CallStore) -> None:
+    assert await store.claim_event("evt-1", "c1") is True
+    assert await store.claim_event("evt-1", "c1") is False
+    assert await store.claim_event("evt-1", None) is False
+    assert await store.claim_event("evt-2", None) is True
+
+
+async def test_claimed_events_expire_after_retention(store: CallStore, clock: FakeClock) -> None:
+    assert await store.claim_event("evt-1", "c1") is True
+    clock.now += RETENTION / 2
+    assert await store.claim_event("evt-1", "c1") is False
+    clock.now += RETENTION + 1
+    assert await store.claim_event("evt-1", "c1") is True
+    assert await store.claim_event("evt-1", "c1") is False
+
+
+async def test_reply_cache(store: CallStore) -> None:
+    assert await store.get_reply("evt-1") is None
+    await store.set_reply("evt-1", "application/xml", b"<Response><Say>Hi</Say></Response>")
+    assert await store.get_reply("evt-1") == ("application/xml", b"<Response><Say>Hi</Say></Response>")
+    await store.set_reply("evt-1", "text/plain", b"")
+    assert await store.get_reply("evt-1") == ("text/plain", b"")
+    assert await store.get_reply("evt-2") is None
+
+
+# ---------------------------------------------------------------------- stream tokens
+
+
+async def test_token_is_single_use(store: CallStore) -> None:
+    token = await store.issue_token("c1", ttl_seconds=60)
+    assert isinstance(token, str) and len(token) >= 32
+    assert await store.consume_token(token, "c1") is True
+    assert await store.consume_token(token, "c1") is False
+
+
+async def test_tokens_are_unique(store: CallStore) -> None:
+    tokens = {await store.issue_token("c1", ttl_seconds=60) for _ in range(20)}
+    assert len(tokens) == 20
+
+
+async def test_token_rejects_wrong_call_and_unknown_token(store: CallStore) -> None:
+    token = await store.issue_token("c1", ttl_seconds=60)
+    assert await store.consume_token(token, "c2") is False
+    assert await store.consume_token("not-a-token", "c1") is False
+    assert await store.consume_token(token + "x", "c1") is False
+    # A wrong-call attempt does not burn the token for its rightful call.
+    assert await store.consume_token(token, "c1") is True
+
+
+async def test_token_expires(store: CallStore, clock: FakeClock) -> None:
+    token = await store.issue_token("c1", ttl_seconds=0.5)
+    clock.now += 0.5
+    assert await store.consume_token(token, "c1") is False
+
+    fresh = await store.issue_token("c1", ttl_seconds=0.5)
+    clock.now += 0.25
+    assert await store.consume_token(fresh, "c1") is True
+
+
+async def test_token_ttl_must_be_positive(store: CallStore) -> None:
+    with pytest.raises(ValueError):
+        await store.issue_token("c1", ttl_seconds=0)
+
+
+async def test_closed_store_refuses_use(store: CallStore) -> None:
+    await store.close()
+    await store.close()
+    with pytest.raises(RuntimeError):
+        await store.get("c1")
+
+
+# ---------------------------------------------------------------------- backend-specific
+
+
+async def test_sqlite_survives_reopen(tmp_path: Path, clock: FakeClock) -> None:
+    directory = tmp_path / "nested" / "data"
+    first = SqliteCallStore(directory, clock=clock)
+    await first.create(record("c1", provider_call_id="CA1", state="active"))
+    await first.append_turn("c1", turn("hello", 1.0, "bot"))
+    await first.append_turn("c1", turn("hi", 2.0))
+    assert await first.claim_event("evt-1", "c1") is True
+    await first.set_reply("evt-1", "application/xml", b"<Response/>")
+    kept = await first.issue_token("c1", ttl_seconds=600)
+    spent = await first.issue_token("c1", ttl_seconds=600)
+    assert await first.consume_token(spent, "c1") is True
+    await first.close()
+
+    assert (directory / "calls.sqlite3").is_file()
+    second = SqliteCallStore(directory, clock=clock)
+    try:
+        loaded = await second.get("c1")
+        assert loaded is not None
+        assert loaded.state == "active"
+        assert [t.text for t in loaded.transcript] == ["hello", "hi"]
+        by_provider = await second.get_by_provider_id("twilio", "CA1")
+        assert by_provider == loaded
+        assert await second.count_active() == 1
+        assert await second.claim_event("evt-1", "c1") is False
+        assert await second.get_reply("evt-1") == ("application/xml", b"<Response/>")
+        assert await second.consume_token(spent, "c1") is False
+        assert await second.consume_token(kept, "c1") is True
+    finally:
+        await second.close()
+
+
+async def test_sqlite_does_not_store_raw_tokens(tmp_path: Path) -> None:
+    store = SqliteCallStore(tmp_path)
+    token = await store.issue_token("c1", ttl_seconds=60)
+    await store.close()
+    assert token.encode() not in (tmp_path / "calls.sqlite3").read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_open_store(kind: str, tmp_path: Path) -> None:
+    store = open_store(kind, tmp_path / "calls")
+    try:
+        assert isinstance(store, MemoryCallStore if kind == "memory" else SqliteCallStore)
+        await store.create(record("c1"))
+        assert await store.get("c1") is not None
+    finally:
+        await store.close()
+
+
+def test_open_store_rejects_bad_configuration() -> None:
+    with pytest.raises(ValueError):
+        open_store("sqlite", None)
+    with pytest.raises(ValueError):
+        open_store("redis", None)
