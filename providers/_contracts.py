@@ -108,12 +108,14 @@ class CarrierContext(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         public_url: The externally visible base URL (scheme and host) webhooks are signed with.
+        webhook_url: The absolute URL of the webhook route.
         skip_signature_verification: The loud development switch; adapters must honour it
             only through :func:`providers.verification_skipped`.
         voice: The neutral default voice for markup speech.
     """
 
     public_url: str
+    webhook_url: str = ""
     skip_signature_verification: bool = False
     voice: str | None = None
     language: str = "en-US"

@@ -698,20 +698,20 @@ def _camelize(data: Mapping[str, Any], type_: Any) -> dict[str, Any]:
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    """Fill unset (missing or null) keys from the environment, in place."""
+    """Fill unset (missing, null or empty) keys from the environment, in place."""
     for variable, key_path in ENV_OVERLAY:
         value = env.get(variable)
         if not value:
             continue
         node: Any = raw
         for key in key_path[:-1]:
-            if node.get(key) is None:
+            if node.get(key) in (None, ""):
                 node[key] = {}
             node = node[key]
             if not isinstance(node, dict):
                 break
         else:
-            if node.get(key_path[-1]) is None:
+            if node.get(key_path[-1]) in (None, ""):
                 node[key_path[-1]] = value
 
 
@@ -750,10 +750,12 @@ def _explain(message: str, raw: Mapping[str, Any], prefix: str) -> tuple[str, st
 
     if is_key:
         key_type = _dict_args(type_)[0]
+        if key_type is Any:  # a struct: its keys must be strings
+            key_type = str
         bad = next((k for k in (value or {}) if not _converts(k, key_type)), None)
         where = _join(prefix, keys)
-        expected = _expected(body)
-        return f"{where}: invalid key {bad!r}: expected {expected}", where
+        detail = f"invalid key {bad!r}: expected {_expected(body)}"
+        return (f"{where}: {detail}", where) if where else (detail, None)
 
     where = _join(prefix, keys)
     enum = re.fullmatch(r"Invalid enum value (.+)", body)
@@ -874,6 +876,6 @@ def _redact(value: Any) -> Any:
             key: _REDACTED if _is_secret(str(key)) and value[key] not in (None, "") else _redact(item)
             for key, item in value.items()
         }
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_redact(item) for item in value]
     return value

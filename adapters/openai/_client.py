@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import msgspec
 
 from providers import AdapterConfigError, TelephonyError, parse_settings
+from providers._segmenter import VadSettings
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -42,6 +43,7 @@ class OpenAISettings(msgspec.Struct, kw_only=True, rename="camel", frozen=True, 
         timeout_seconds: Per-request timeout.
         instructions: Speaking-style guidance for ``gpt-4o-mini-tts``.
         speed: Speech speed (0.25 to 4.0).
+        vad: Utterance segmentation of speech-to-text (the endpoint needs whole utterances).
     """
 
     api_key: str | None = None
@@ -54,6 +56,7 @@ class OpenAISettings(msgspec.Struct, kw_only=True, rename="camel", frozen=True, 
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     instructions: str | None = None
     speed: Annotated[float, msgspec.Meta(ge=0.25, le=4.0)] | None = None
+    vad: VadSettings | None = None
 
     def __repr__(self) -> str:
         """Show every field but the key, so settings can be logged safely."""

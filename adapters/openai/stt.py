@@ -11,6 +11,7 @@ import wave
 from typing import Any
 
 from providers import SpeechToText, TranscriptionStream
+from providers._segmenter import SegmentingTranscriptionStream
 
 from ._client import ClientHolder, OpenAISettings, raise_api_error
 
@@ -22,7 +23,7 @@ class OpenAISTT(SpeechToText):
     """Opens segmenting transcription streams backed by ``audio.transcriptions``.
 
     Args:
-        settings: The parsed ``openai`` section (``sttModel``).
+        settings: The parsed ``openai`` section (``sttModel``, ``vad``).
     """
 
     sample_rate = SAMPLE_RATE
@@ -32,8 +33,16 @@ class OpenAISTT(SpeechToText):
         self._holder = ClientHolder(settings)
 
     async def open_stream(self, *, language: str = "en-US") -> TranscriptionStream:
-        """Start a live session; utterances are transcribed as the segmenter closes them."""
-        raise NotImplementedError
+        """Start a live session: the segmenter finds utterances, each becomes one request.
+
+        Args:
+            language: BCP-47 tag of the caller's speech, sent as a hint with every utterance.
+        """
+
+        async def transcribe(pcm: bytes, sample_rate: int) -> tuple[str, float | None]:
+            return await self.transcribe(pcm, sample_rate, language=language)
+
+        return SegmentingTranscriptionStream(transcribe, self.sample_rate, vad=self._settings.vad)
 
     async def transcribe(
         self, pcm: bytes, sample_rate: int, *, language: str | None = None

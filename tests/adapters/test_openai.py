@@ -13,7 +13,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -52,7 +52,7 @@ def _sdk_transport() -> str:
             self._response = response
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
-            async for chunk in self._response.aiter_raw():
+            async for chunk in self._response.aiter_bytes():
                 yield chunk
 
         async def aclose(self) -> None:
@@ -60,8 +60,8 @@ def _sdk_transport() -> str:
 
     class _Httpx2Mocker(Mocker):
         name = "openai-tests-httpx2"
-        targets = ["httpx2.AsyncHTTPTransport"]
-        target_methods = ["handle_async_request"]
+        targets: ClassVar[list[str]] = ["httpx2.AsyncHTTPTransport"]
+        target_methods: ClassVar[list[str]] = ["handle_async_request"]
 
         @classmethod
         def mock(cls, spec: Any) -> Any:
@@ -245,7 +245,9 @@ async def test_agent_empty_reply_falls_back(api: respx.MockRouter, agent: OpenAI
     assert reply == providers.AgentReply(text=FALLBACK_REPLY, end_call=False)
 
 
-async def test_agent_server_error_is_clear_and_retried_once(api: respx.MockRouter, agent: OpenAIAgent) -> None:
+async def test_agent_server_error_is_clear_and_retried_once(
+    api: respx.MockRouter, agent: OpenAIAgent
+) -> None:
     route = api.post("/chat/completions").respond(
         500,
         json={"error": {"message": "The server had an error", "type": "server_error", "code": None}},
@@ -372,6 +374,46 @@ async def test_stt_empty_audio_makes_no_request(api: respx.MockRouter, stt: Open
     assert not route.called
 
 
+async def _run_stream(engine: OpenAISTT, pcm: bytes) -> list[providers.TranscriptEvent]:
+    stream = await engine.open_stream(language="en-US")
+    assert isinstance(stream, providers.TranscriptionStream)
+    frame = 640  # 20 ms at 16 kHz
+    for offset in range(0, len(pcm), frame):
+        await stream.send(pcm[offset : offset + frame])
+    await stream.aclose()
+    return [event async for event in stream.events()]
+
+
+async def test_stt_stream_transcribes_each_utterance(api: respx.MockRouter, stt: OpenAISTT) -> None:
+    route = api.post("/audio/transcriptions").respond(200, json={"text": "Tuesday at nine."})
+
+    events = await _run_stream(stt, _silence(0.3) + _tone(0.6) + _silence(1.0))
+
+    assert [(event.kind, event.text) for event in events] == [
+        ("speech_started", ""),
+        ("final", "Tuesday at nine."),
+    ]
+    assert route.call_count == 1
+    body = route.calls.last.request.content
+    assert b"RIFF" in body and b'filename="speech.wav"' in body
+    assert b'name="language"\r\n\r\nen\r\n' in body
+
+
+async def test_stt_stream_survives_a_failed_utterance(api: respx.MockRouter, stt: OpenAISTT) -> None:
+    route = api.post("/audio/transcriptions").mock(
+        side_effect=[
+            httpx.Response(400, json={"error": {"message": "Audio too short", "type": "bad"}}),
+            httpx.Response(200, json={"text": "Second try."}),
+        ]
+    )
+    utterance = _tone(0.4) + _silence(1.0)
+
+    events = await _run_stream(stt, utterance + utterance)
+
+    assert [event.text for event in events if event.kind == "final"] == ["Second try."]
+    assert route.call_count == 2
+
+
 def test_wav_header_describes_pcm() -> None:
     wav = to_wav(b"\x01\x02\x03\x04\x05", 16000)
 
@@ -444,3 +486,11 @@ def test_importing_adapters_does_not_import_the_sdk() -> None:
         "assert 'openai' not in sys.modules, 'openai SDK imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_vad_settings_are_validated_under_openai() -> None:
+    engine = create_stt({"apiKey": KEY, "vad": {"silenceMs": 300}})
+    assert isinstance(engine, OpenAISTT)
+
+    with pytest.raises(providers.AdapterConfigError, match=r"openai\.vad"):
+        create_stt({"apiKey": KEY, "vad": {"silenceMillis": 300}})

@@ -1,0 +1,122 @@
+"""The local carrier: a simulated phone network for the demo and tests (httpx's MockTransport, for calls).
+
+It implements the same four contracts as a real carrier, with its own signed webhooks, markup
+and media dialect, and a scripted far end (:class:`LocalSimulator`) that talks to the server over
+real HTTP and WebSockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from providers import Action, CallControlError, CallRef, CarrierContext, PlacedCall, Say, parse_settings
+
+from ._carrier import LocalMediaCodec, LocalResponder, LocalWebhooks
+from ._signing import sign, signed_headers
+from ._simulator import CallerVoice, LocalSimulator, SimulatedCall, SimulatedTurn
+
+__all__ = [
+    "CallerVoice",
+    "LocalCallControl",
+    "LocalCarrier",
+    "LocalMediaCodec",
+    "LocalSettings",
+    "LocalSimulator",
+    "LocalWebhooks",
+    "SimulatedCall",
+    "SimulatedTurn",
+    "create_carrier",
+    "sign",
+    "signed_headers",
+]
+
+_log = logging.getLogger("telephony.local")
+
+
+class LocalSettings(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    """The ``local`` config section.
+
+    Attributes:
+        secret: Webhook signing secret shared with the simulator; random per process if unset.
+        script: What a simulated callee says on outbound calls, line by line.
+        webhook_url: Where the simulator posts; defaults to the server's own webhook URL.
+    """
+
+    secret: str | None = None
+    script: list[str] = msgspec.field(default_factory=lambda: ["Yes, this is fine.", "Goodbye."])
+    webhook_url: str | None = None
+
+
+class LocalCallControl:
+    """Outbound calls are answered by a simulated callee running in this process."""
+
+    def __init__(self, simulator: LocalSimulator, script: Sequence[str]) -> None:
+        self.simulator = simulator
+        self.script = list(script)
+        self.hung_up: set[str] = set()
+        self.pushed: dict[str, list[Action]] = {}
+        self._tasks: set[asyncio.Task[SimulatedCall]] = set()
+
+    async def place_call(
+        self, *, to: str, from_: str, answer_url: str, status_url: str, machine_detection: bool = False
+    ) -> PlacedCall:
+        provider_call_id = "LC" + secrets.token_hex(16)
+        task = asyncio.create_task(
+            self.simulator.answer_outbound(
+                provider_call_id=provider_call_id, answer_url=answer_url, status_url=status_url,
+                to=to, from_=from_, script=self.script,
+            )
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return PlacedCall(provider_call_id=provider_call_id, status="queued")
+
+    def _finished(self, task: asyncio.Task[SimulatedCall]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.warning("simulated callee failed: %r", task.exception())
+
+    async def update(self, call: CallRef, actions: Sequence[Action]) -> None:
+        if not call.provider_call_id or call.provider_call_id in self.hung_up:
+            raise CallControlError(f"call {call.call_id} is not live on the local carrier")
+        self.pushed.setdefault(call.provider_call_id, []).extend(actions)
+        simulated = self.simulator.calls.get(call.provider_call_id)
+        if simulated is not None:
+            for action in actions:
+                if isinstance(action, Say):
+                    simulated.turns.append(SimulatedTurn(speaker="bot", text=action.text))
+
+    async def hangup(self, call: CallRef) -> None:
+        if call.provider_call_id:
+            self.hung_up.add(call.provider_call_id)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+class LocalCarrier:
+    """The four contracts of the simulated carrier, under the name ``local``."""
+
+    name = "local"
+
+    def __init__(self, settings: LocalSettings, context: CarrierContext) -> None:
+        self.secret = settings.secret or secrets.token_urlsafe(24)
+        webhooks = LocalWebhooks(self.secret, skip_verification=context.skip_signature_verification)
+        self.verifier = webhooks
+        self.parser = webhooks
+        self.responder = LocalResponder()
+        self.codec = LocalMediaCodec()
+        self.simulator = LocalSimulator(secret=self.secret, webhook_url=settings.webhook_url or context.webhook_url)
+        self.control = LocalCallControl(self.simulator, settings.script)
+
+
+def create_carrier(settings: Mapping[str, Any], context: CarrierContext) -> LocalCarrier:
+    """Entry point for ``telephony.carriers``: ``local``."""
+    return LocalCarrier(parse_settings("local", settings, LocalSettings), context)

@@ -1,0 +1,172 @@
+"""The local carrier's contracts: verify, parse, respond, media codec."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import msgspec
+
+from providers import (
+    MULAW_8K,
+    Action,
+    AudioReceived,
+    CallAnswered,
+    CallEnded,
+    CallEvent,
+    CallRef,
+    CallRinging,
+    CallStarted,
+    ClearAudio,
+    DigitReceived,
+    EndReason,
+    Ignored,
+    MarkReached,
+    MediaEvent,
+    MediaRejected,
+    NoInput,
+    OutboundMedia,
+    PlaybackFinished,
+    SendAudio,
+    SendMark,
+    StreamStarted,
+    StreamStopped,
+    UserInput,
+    WebhookRejected,
+    WebhookReply,
+    WebhookRequest,
+    warn_verification_skipped,
+)
+
+from ._signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
+from ._wire import ENCODER, FRAME_DECODER, WEBHOOK_DECODER, Frame, Markup
+
+_END_REASONS: Final[frozenset[str]] = frozenset(
+    {"completed", "busy", "no-answer", "failed", "hangup-user", "hangup-bot", "timeout", "error", "voicemail"}
+)
+
+
+class LocalWebhooks:
+    """Verifies ``X-Local-Signature`` and parses the JSON webhook bodies."""
+
+    def __init__(self, secret: str, *, skip_verification: bool = False, clock: Callable[[], float] = time.time):
+        self._secret = secret
+        self._skip = skip_verification
+        self._clock = clock
+
+    def verify(self, request: WebhookRequest) -> None:
+        if self._skip:
+            warn_verification_skipped("local")
+            return
+        check(
+            self._secret,
+            request.url,
+            request.body,
+            request.header(SIGNATURE_HEADER),
+            request.header(TIMESTAMP_HEADER),
+            self._clock(),
+        )
+
+    def parse(self, request: WebhookRequest) -> CallEvent:
+        try:
+            body = WEBHOOK_DECODER.decode(request.body)
+        except msgspec.DecodeError as exc:
+            raise WebhookRejected(400, f"malformed local webhook: {exc}") from None
+        base = {
+            "provider_call_id": body.call,
+            "event_id": request.fingerprint(),
+            "call_id": request.query.get("callId"),
+        }
+        answered_by = None if body.machine is None else ("machine" if body.machine else "human")
+        match body.event:
+            case "started":
+                return CallStarted(
+                    **base,
+                    expects_reply=True,
+                    direction="outbound" if body.direction == "outbound" else "inbound",
+                    from_number=body.caller or "",
+                    to_number=body.callee or "",
+                    answered_by=answered_by,
+                )
+            case "ringing":
+                return CallRinging(**base)
+            case "answered":
+                return CallAnswered(**base, answered_by=answered_by)
+            case "input":
+                return UserInput(
+                    **base,
+                    expects_reply=body.final,
+                    speech=body.speech,
+                    digits=body.digits,
+                    confidence=body.confidence,
+                    final=body.final,
+                )
+            case "no_input":
+                return NoInput(**base, expects_reply=True)
+            case "played":
+                return PlaybackFinished(**base)
+            case "ended":
+                reason = body.reason if body.reason in _END_REASONS else "completed"
+                return CallEnded(**base, reason=_end_reason(reason))
+        raise WebhookRejected(400, f"unknown local event {body.event!r}")
+
+
+def _end_reason(value: str | None) -> EndReason:
+    return msgspec.convert(value, EndReason)  # type: ignore[arg-type]
+
+
+class LocalResponder:
+    """Answers with the actions themselves as JSON: the local carrier's "markup"."""
+
+    async def respond(self, call: CallRef, actions: Sequence[Action]) -> WebhookReply:
+        return WebhookReply(content_type="application/json", body=ENCODER.encode(Markup(actions=list(actions))))
+
+    def acknowledge(self) -> WebhookReply:
+        return WebhookReply(content_type="application/json", body=b'{"actions":[]}')
+
+
+class LocalMediaCodec:
+    """JSON frames with base64 mu-law audio: hello/audio/key/played/bye in, play/marker/flush out."""
+
+    audio_format = MULAW_8K
+
+    def decode(self, frame: str | bytes) -> MediaEvent:
+        try:
+            message = FRAME_DECODER.decode(frame)
+        except msgspec.DecodeError as exc:
+            raise MediaRejected(f"malformed local media frame: {exc}") from None
+        match message.type:
+            case "audio":
+                try:
+                    return AudioReceived(payload=base64.b64decode(message.pcmu or "", validate=True))
+                except binascii.Error:
+                    raise MediaRejected("audio frame is not base64") from None
+            case "hello":
+                if not (message.call and message.stream):
+                    raise MediaRejected("hello frame needs call and stream")
+                return StreamStarted(
+                    provider_call_id=message.call,
+                    stream_id=message.stream,
+                    audio_format=MULAW_8K,
+                    parameters=message.params or {},
+                )
+            case "key":
+                return DigitReceived(digit=message.digit or "")
+            case "played":
+                return MarkReached(name=message.id or "")
+            case "bye":
+                return StreamStopped()
+        return Ignored(event=message.type)
+
+    def encode(self, message: OutboundMedia, stream_id: str) -> str:
+        match message:
+            case SendAudio(payload=payload):
+                frame = Frame(type="play", stream=stream_id, pcmu=base64.b64encode(payload).decode())
+            case SendMark(name=name):
+                frame = Frame(type="marker", stream=stream_id, id=name)
+            case ClearAudio():
+                frame = Frame(type="flush", stream=stream_id)
+        return ENCODER.encode(frame).decode()

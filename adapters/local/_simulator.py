@@ -1,0 +1,211 @@
+"""The far end of the local carrier: a scripted caller that talks to the server over real HTTP and WebSockets.
+
+It plays the carrier's part exactly as a real one would: signed webhooks, following the markup
+it gets back, and a media stream that acknowledges marks once audio has "played".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
+
+import httpx
+import msgspec
+
+from providers import ConnectStream, Gather, Hangup, Reject, Say
+
+from ._signing import signed_headers
+from ._wire import ENCODER, FRAME_DECODER, MARKUP_DECODER, Frame
+
+_log = logging.getLogger("telephony.local")
+
+CallerVoice = Callable[[str], Awaitable[bytes]]
+"""Renders what the simulated caller says as 8 kHz mu-law audio."""
+
+FRAME_BYTES = 160
+SILENCE = b"\xff" * FRAME_BYTES
+
+
+class SimulatedTurn(msgspec.Struct, kw_only=True):
+    """One line of the call as the simulated far end experienced it."""
+
+    speaker: Literal["bot", "caller"]
+    text: str
+    latency_ms: float | None = None
+
+
+class SimulatedCall(msgspec.Struct, kw_only=True):
+    """The outcome of one simulated call."""
+
+    provider_call_id: str
+    media: Literal["markup", "stream"] = "markup"
+    turns: list[SimulatedTurn] = msgspec.field(default_factory=list)
+    ended_by: Literal["bot", "caller", "none"] = "none"
+    bot_audio_ms: float = 0.0
+
+
+class LocalSimulator:
+    """Places and answers simulated calls against a running server.
+
+    Args:
+        secret: The shared webhook signing secret.
+        webhook_url: The server's public webhook URL.
+        voice: Makes caller speech audio for stream calls; without it the caller stays silent.
+        stream_idle_seconds: How long a silent caller waits for the bot before hanging up.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        webhook_url: str,
+        voice: CallerVoice | None = None,
+        stream_idle_seconds: float = 20.0,
+        on_turn: Callable[[SimulatedCall, SimulatedTurn], None] | None = None,
+    ) -> None:
+        self.secret = secret
+        self.webhook_url = webhook_url
+        self.voice = voice
+        self.stream_idle_seconds = stream_idle_seconds
+        self.on_turn = on_turn
+        self.calls: dict[str, SimulatedCall] = {}
+
+    def _note(self, call: SimulatedCall, turn: SimulatedTurn) -> None:
+        call.turns.append(turn)
+        if self.on_turn is not None:
+            self.on_turn(call, turn)
+
+    async def _post(self, http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> list[Any]:
+        payload = ENCODER.encode(body)
+        response = await http.post(url, content=payload, headers=signed_headers(self.secret, url, payload))
+        response.raise_for_status()
+        return list(MARKUP_DECODER.decode(response.content).actions) if response.content else []
+
+    # ------------------------------------------------------------------ entry points
+
+    async def inbound_call(self, *, caller: str, callee: str, script: Sequence[str]) -> SimulatedCall:
+        """Ring the server as an inbound caller who says ``script`` line by line."""
+        call = SimulatedCall(provider_call_id="LC" + secrets.token_hex(16))
+        self.calls[call.provider_call_id] = call
+        body = {"event": "started", "call": call.provider_call_id, "direction": "inbound",
+                "caller": caller, "callee": callee}
+        await self._converse(call, self.webhook_url, body, self.webhook_url, list(script))
+        return call
+
+    async def answer_outbound(
+        self, *, provider_call_id: str, answer_url: str, status_url: str, to: str, from_: str,
+        script: Sequence[str],
+    ) -> SimulatedCall:
+        """Be the callee of an outbound call: ring, answer, then follow the markup."""
+        call = SimulatedCall(provider_call_id=provider_call_id)
+        self.calls[provider_call_id] = call
+        async with httpx.AsyncClient(timeout=30) as http:
+            await self._post(http, status_url, {"event": "ringing", "call": provider_call_id})
+        body = {"event": "started", "call": provider_call_id, "direction": "outbound",
+                "caller": from_, "callee": to, "machine": False}
+        await self._converse(call, answer_url, body, status_url, list(script))
+        return call
+
+    # ------------------------------------------------------------------ markup
+
+    async def _converse(
+        self, call: SimulatedCall, url: str, body: dict[str, Any], status_url: str, script: list[str]
+    ) -> None:
+        async with httpx.AsyncClient(timeout=60) as http:
+            actions = await self._post(http, url, body)
+            while True:
+                next_step = await self._follow(call, http, actions, script)
+                if next_step is None:
+                    break
+                actions = next_step
+            reason = "hangup-bot" if call.ended_by == "bot" else "completed"
+            await self._post(http, status_url, {"event": "ended", "call": call.provider_call_id, "reason": reason})
+
+    async def _follow(
+        self, call: SimulatedCall, http: httpx.AsyncClient, actions: list[Any], script: list[str]
+    ) -> list[Any] | None:
+        """Carry out one markup document; return the next one, or None when the call is over."""
+        for action in actions:
+            match action:
+                case Say(text=text):
+                    self._note(call, SimulatedTurn(speaker="bot", text=text))
+                case Gather(prompt=prompt, action_url=action_url):
+                    for item in prompt:
+                        if isinstance(item, Say):
+                            self._note(call, SimulatedTurn(speaker="bot", text=item.text))
+                    if not script:
+                        return await self._post(http, action_url, {"event": "no_input", "call": call.provider_call_id})
+                    line = script.pop(0)
+                    started = time.perf_counter()
+                    reply = await self._post(
+                        http, action_url,
+                        {"event": "input", "call": call.provider_call_id, "speech": line, "confidence": 0.93},
+                    )
+                    latency = (time.perf_counter() - started) * 1000
+                    self._note(call, SimulatedTurn(speaker="caller", text=line, latency_ms=round(latency, 1)))
+                    return reply
+                case Hangup() | Reject():
+                    call.ended_by = "bot"
+                    return None
+                case ConnectStream():
+                    call.media = "stream"
+                    await self._stream(call, action, script)
+                    return None
+        call.ended_by = "bot"  # a document that runs out ends the call, as on a real carrier
+        return None
+
+    # ------------------------------------------------------------------ stream
+
+    async def _stream(self, call: SimulatedCall, action: ConnectStream, script: list[str]) -> None:
+        from websockets.asyncio.client import connect
+
+        async with connect(action.url, max_size=2**20) as ws:
+            hello = Frame(type="hello", call=call.provider_call_id, stream="LS" + secrets.token_hex(8),
+                          params=dict(action.parameters))
+            await ws.send(ENCODER.encode(hello).decode())
+            spoke_at: float | None = None
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), self.stream_idle_seconds)
+                except TimeoutError:
+                    await ws.send(ENCODER.encode(Frame(type="bye")).decode())
+                    call.ended_by = "caller"
+                    return
+                except Exception:  # the server closed the socket: it hung up
+                    call.ended_by = "bot"
+                    return
+                frame = FRAME_DECODER.decode(raw)
+                if frame.type == "play":
+                    call.bot_audio_ms += len(base64.b64decode(frame.pcmu or "")) / 8
+                    if spoke_at is not None:
+                        latency = round((time.perf_counter() - spoke_at) * 1000, 1)
+                        call.turns[-1].latency_ms = latency
+                        spoke_at = None
+                elif frame.type == "marker":
+                    # Audio before a marker has "played" once we have it: acknowledge it.
+                    await ws.send(ENCODER.encode(Frame(type="played", id=frame.id)).decode())
+                    self._note(call, SimulatedTurn(speaker="bot", text=f"[{call.bot_audio_ms / 1000:.1f} s of audio]"))
+                    if script and self.voice is not None:
+                        line = script.pop(0)
+                        await self._say(ws, line)
+                        self._note(call, SimulatedTurn(speaker="caller", text=line))
+                        spoke_at = time.perf_counter()
+
+    async def _say(self, ws: Any, text: str) -> None:
+        assert self.voice is not None
+        audio = await self.voice(text)
+        frames = [audio[i : i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES)]
+        for chunk in [*frames, *([SILENCE] * 60)]:
+            await ws.send(ENCODER.encode(Frame(type="audio", pcmu=base64.b64encode(chunk).decode())).decode())
+
+
+async def cancel_quietly(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

@@ -1,0 +1,71 @@
+"""Offline defaults: the product runs with no API key and no network.
+
+Entry points ``builtin`` (agent), ``espeak`` (TTS) and ``pocketsphinx`` (STT) resolve to the
+factories below; each parses its settings section strictly so a typo names its key path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import msgspec
+
+from providers import AdapterConfigError, parse_settings
+from providers._segmenter import VadSettings
+
+from .agent import DEFAULT_GOODBYE, DEFAULT_GREETING, BuiltinAgent
+from .stt import PocketsphinxSTT
+from .tts import EspeakTTS
+
+__all__ = [
+    "AgentSettings", "BuiltinAgent", "EspeakSettings", "EspeakTTS", "PocketsphinxSTT",
+    "PocketsphinxSettings", "create_agent", "create_stt", "create_tts",
+]  # fmt: skip
+
+
+class _Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"):
+    """Base of the settings below: unknown keys are errors, keys are camelCase."""
+
+
+class AgentSettings(_Settings, frozen=True, kw_only=True):
+    """Settings section ``builtin``."""
+
+    greeting: Annotated[str, msgspec.Meta(min_length=1)] = DEFAULT_GREETING
+    goodbye: Annotated[str, msgspec.Meta(min_length=1)] = DEFAULT_GOODBYE
+
+
+class EspeakSettings(_Settings, frozen=True, kw_only=True):
+    """Settings section ``espeak``; ``rate`` is in words per minute."""
+
+    voice: Annotated[str, msgspec.Meta(min_length=1)] = "en-us"
+    rate: Annotated[int, msgspec.Meta(ge=80, le=450)] = 175
+
+
+class PocketsphinxSettings(_Settings, frozen=True, kw_only=True):
+    """Settings section ``pocketsphinx``: utterance segmentation under ``vad``."""
+
+    vad: VadSettings = msgspec.field(default_factory=VadSettings)
+
+
+def create_agent(settings: Mapping[str, Any]) -> BuiltinAgent:
+    """Entry point ``telephony.agents:builtin``."""
+    parsed = parse_settings("builtin", settings, AgentSettings)
+    return BuiltinAgent(greeting=parsed.greeting, goodbye=parsed.goodbye)
+
+
+def create_tts(settings: Mapping[str, Any]) -> EspeakTTS:
+    """Entry point ``telephony.tts:espeak``; loads the voice now so a bad name fails at startup."""
+    parsed = parse_settings("espeak", settings, EspeakSettings)
+    tts = EspeakTTS(voice=parsed.voice, rate=parsed.rate)
+    try:
+        tts.check()
+    except ValueError as exc:
+        raise AdapterConfigError(f"invalid espeak settings: `espeak.voice`: {exc}") from None
+    return tts
+
+
+def create_stt(settings: Mapping[str, Any]) -> PocketsphinxSTT:
+    """Entry point ``telephony.stt:pocketsphinx``; the model loads on the first stream."""
+    parsed = parse_settings("pocketsphinx", settings, PocketsphinxSettings)
+    return PocketsphinxSTT(vad=parsed.vad)
