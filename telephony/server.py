@@ -96,7 +96,7 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
         cached = await store.get_reply(event.event_id)
         _log.info("duplicate webhook %s answered from cache", event.event_id[:12])
         if cached is not None:
-                return Response(content=cached[1], media_type=cached[0], status_code=200)
+            return Response(content=cached[1], media_type=cached[0], status_code=200)
         ack = carrier.responder.acknowledge()
         return Response(content=ack.body, media_type=ack.content_type, status_code=ack.status)
     actions = await runtime.engine.handle_event(event)

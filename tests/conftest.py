@@ -1,0 +1,1 @@
+"""Shared test setup: helper modules live beside this file (``pythonpath`` in pyproject)."""
