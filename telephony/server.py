@@ -16,6 +16,7 @@ from litestar import Litestar, Request, Response, WebSocket, get, post, route, w
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath, FromQuery
 
 from providers import CallRef, TelephonyError, WebhookRejected, WebhookRequest
 
@@ -199,12 +200,12 @@ async def place_call(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/api/calls", guards=[_control_guard])
-async def list_calls(request: Request[Any, Any, Any], active: bool = False) -> list[dict[str, Any]]:
+async def list_calls(request: Request[Any, Any, Any], active: FromQuery[bool] = False) -> list[dict[str, Any]]:
     return [_view(r) for r in await _runtime(request).store.list_calls(active_only=active)]
 
 
 @get("/api/calls/{call_id:str}", guards=[_control_guard])
-async def call_status(request: Request[Any, Any, Any], call_id: str) -> Response[Any]:
+async def call_status(request: Request[Any, Any, Any], call_id: FromPath[str]) -> Response[Any]:
     record = await _runtime(request).store.get(call_id)
     if record is None:
         return Response({"error": f"no call {call_id!r}"}, status_code=404)
@@ -222,7 +223,7 @@ async def _control(action: Any) -> Response[Any]:
 
 
 @post("/api/calls/{call_id:str}/speak", guards=[_control_guard], status_code=200)
-async def speak(request: Request[Any, Any, Any], call_id: str) -> Response[Any]:
+async def speak(request: Request[Any, Any, Any], call_id: FromPath[str]) -> Response[Any]:
     try:
         body = msgspec.json.decode(await request.body(), type=SpeakBody)
     except msgspec.DecodeError as exc:
@@ -231,7 +232,7 @@ async def speak(request: Request[Any, Any, Any], call_id: str) -> Response[Any]:
 
 
 @post("/api/calls/{call_id:str}/end", guards=[_control_guard], status_code=200)
-async def end_call(request: Request[Any, Any, Any], call_id: str) -> Response[Any]:
+async def end_call(request: Request[Any, Any, Any], call_id: FromPath[str]) -> Response[Any]:
     return await _control(_runtime(request).engine.end_call(call_id))
 
 
@@ -275,7 +276,8 @@ def create_app(config: Config, *, runtime: Runtime | None = None) -> Litestar:
         finally:
             await runtime.aclose()
 
-    app = Litestar(route_handlers=handlers, lifespan=[lifespan], debug=False)
+    # logging_config=None: an embedded app must not reconfigure its host's logging.
+    app = Litestar(route_handlers=handlers, lifespan=[lifespan], debug=False, logging_config=None)
     app.state.runtime = runtime
     if not is_loopback(config.serve.bind):
         _log.info("control API protected by bearer token")

@@ -61,7 +61,7 @@ def create_tts(settings: Mapping[str, Any]) -> EspeakTTS:
     try:
         tts.check()
     except ValueError as exc:
-        raise AdapterConfigError(f"invalid espeak settings: `espeak.voice`: {exc}") from None
+        raise AdapterConfigError(f"invalid espeak settings: {exc} - at `espeak.voice`") from None
     return tts
 
 

@@ -1,0 +1,120 @@
+"""Stream mode through the real app and real WebSockets: the advertised stream URL is served."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from litestar.exceptions import WebSocketDisconnect
+from litestar.testing import TestClient
+from twilio_helpers import ACCOUNT_SID, CALL_SID, WEBHOOK_URL, incoming_call, post_signed, twilio_app, twilio_config, twiml
+
+STREAM_SID = "MZ" + "9" * 32
+
+
+def _connect_stream(client: TestClient[Any]) -> tuple[str, dict[str, str]]:
+    """Place the inbound call; return the advertised stream URL and its parameters."""
+    root = twiml(post_signed(client, WEBHOOK_URL, incoming_call()).text)
+    stream = root.find("Connect/Stream")
+    assert stream is not None, "stream mode must answer with <Connect><Stream>"
+    params = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
+    return stream.attrib["url"], params
+
+
+def _start(params: dict[str, str], call_sid: str = CALL_SID) -> str:
+    return json.dumps({
+        "event": "start",
+        "sequenceNumber": "1",
+        "start": {
+            "accountSid": ACCOUNT_SID,
+            "streamSid": STREAM_SID,
+            "callSid": call_sid,
+            "tracks": ["inbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            "customParameters": params,
+        },
+        "streamSid": STREAM_SID,
+    })
+
+
+def _frames_until_mark(ws: Any) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    while True:
+        frame = json.loads(ws.receive_text())
+        frames.append(frame)
+        if frame["event"] == "mark":
+            return frames
+
+
+CONNECTED = json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+
+
+def test_advertised_stream_url_is_mounted_and_greets_with_media() -> None:
+    with twilio_app(twilio_config(streaming=True)) as client:
+        url, params = _connect_stream(client)
+        assert url == "wss://voice.example.com/voice/stream"
+        assert set(params) == {"token", "callId"}
+        with client.websocket_connect(urlsplit(url).path) as ws:
+            ws.send_text(CONNECTED)
+            ws.send_text(_start(params))
+            frames = _frames_until_mark(ws)
+            ws.send_text(json.dumps({"event": "mark", "streamSid": STREAM_SID, "mark": frames[-1]["mark"]}))
+            ws.send_text(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+    media = [f for f in frames if f["event"] == "media"]
+    assert len(media) > 25, "a greeting is more than half a second of audio"
+    assert {f["streamSid"] for f in frames} == {STREAM_SID}
+    sizes = {len(base64.b64decode(f["media"]["payload"])) for f in media}
+    assert sizes == {160}, "20 ms frames of 8 kHz mu-law"
+
+
+@pytest.mark.parametrize("token", ["wrong-token", ""])
+def test_wrong_token_gets_no_audio_and_a_closed_socket(token: str) -> None:
+    with twilio_app(twilio_config(streaming=True)) as client:
+        url, params = _connect_stream(client)
+        with client.websocket_connect(urlsplit(url).path) as ws:
+            ws.send_text(_start(params | {"token": token}))
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()
+    assert closed.value.code == 1008
+
+
+def test_reused_token_is_refused() -> None:
+    with twilio_app(twilio_config(streaming=True)) as client:
+        url, params = _connect_stream(client)
+        with client.websocket_connect(urlsplit(url).path) as ws:
+            ws.send_text(_start(params))
+            _frames_until_mark(ws)
+            ws.send_text(json.dumps({"event": "stop", "streamSid": STREAM_SID}))
+        with client.websocket_connect(urlsplit(url).path) as ws, pytest.raises(WebSocketDisconnect) as closed:
+            ws.send_text(_start(params))
+            ws.receive_text()
+    assert closed.value.code == 1008
+
+
+def test_token_is_bound_to_its_call() -> None:
+    with twilio_app(twilio_config(streaming=True)) as client:
+        url, params = _connect_stream(client)
+        with client.websocket_connect(urlsplit(url).path) as ws, pytest.raises(WebSocketDisconnect) as closed:
+            ws.send_text(_start(params, call_sid="CA" + "7" * 32))
+            ws.receive_text()
+    assert closed.value.code == 1008
+
+
+def test_media_before_start_is_refused() -> None:
+    with twilio_app(twilio_config(streaming=True)) as client:
+        url, _ = _connect_stream(client)
+        media = {"event": "media", "media": {"payload": "//8="}, "streamSid": STREAM_SID}
+        with client.websocket_connect(urlsplit(url).path) as ws, pytest.raises(WebSocketDisconnect) as closed:
+            ws.send_text(json.dumps(media))
+            ws.receive_text()
+    assert closed.value.code == 1008
+
+
+def test_stream_route_is_not_mounted_when_streaming_is_off() -> None:
+    with twilio_app(twilio_config(streaming=False)) as client:
+        with pytest.raises(WebSocketDisconnect), client.websocket_connect("/voice/stream") as ws:
+            ws.receive_text()
+        assert client.get("/health").json()["stream"] is None

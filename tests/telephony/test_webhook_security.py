@@ -1,0 +1,83 @@
+"""Webhooks that fail verification get 401/403 from the real app and change nothing."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+from twilio_helpers import WEBHOOK_URL, incoming_call, post_signed, sign, twilio_app, twilio_config
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _assert_untouched(client) -> None:
+    assert client.get("/api/calls").json() == []
+
+
+def test_unsigned_webhook_is_401_and_creates_no_call() -> None:
+    with twilio_app(twilio_config()) as client:
+        response = client.post("/voice/webhook", content=urlencode(incoming_call()), headers=FORM)
+        assert response.status_code == 401
+        _assert_untouched(client)
+
+
+def test_wrong_signature_is_403() -> None:
+    with twilio_app(twilio_config()) as client:
+        headers = FORM | {"X-Twilio-Signature": sign(WEBHOOK_URL, incoming_call(), token="not-the-token")}
+        response = client.post("/voice/webhook", content=urlencode(incoming_call()), headers=headers)
+        assert response.status_code == 403
+        _assert_untouched(client)
+
+
+def test_tampered_body_is_403() -> None:
+    with twilio_app(twilio_config()) as client:
+        headers = FORM | {"X-Twilio-Signature": sign(WEBHOOK_URL, incoming_call())}
+        tampered = incoming_call() | {"From": "+19995550000"}
+        response = client.post("/voice/webhook", content=urlencode(tampered), headers=headers)
+        assert response.status_code == 403
+        _assert_untouched(client)
+
+
+def test_signature_is_checked_against_public_url_not_host_header() -> None:
+    with twilio_app(twilio_config()) as client:
+        # Signed for the Host the request claims, not for the configured publicUrl: refused.
+        forged_url = "http://attacker.example/voice/webhook"
+        headers = FORM | {"X-Twilio-Signature": sign(forged_url, incoming_call()), "Host": "attacker.example"}
+        response = client.post("/voice/webhook", content=urlencode(incoming_call()), headers=headers)
+        assert response.status_code == 403
+
+
+def test_forwarded_host_is_trusted_only_when_configured() -> None:
+    config = twilio_config(webhookSecurity={"trustForwardingHeaders": True, "allowedHosts": ["edge.example.org"]})
+    with twilio_app(config) as client:
+        url = "https://edge.example.org/voice/webhook"
+        response = post_signed(client, url, incoming_call(), headers={"X-Forwarded-Host": "edge.example.org",
+                                                                      "X-Forwarded-Proto": "https"})
+        assert response.status_code == 200
+        other = post_signed(client, "https://evil.example/voice/webhook", incoming_call(),
+                            headers={"X-Forwarded-Host": "evil.example"})
+        assert other.status_code == 403
+
+
+def test_oversized_body_is_refused() -> None:
+    with twilio_app(twilio_config()) as client:
+        response = client.post("/voice/webhook", content=b"a=" + b"x" * 70_000, headers=FORM)
+        assert response.status_code == 413
+        _assert_untouched(client)
+
+
+def test_skip_switch_accepts_unsigned_and_logs_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    with twilio_app(twilio_config(skipSignatureVerification=True)) as client:
+        response = client.post("/voice/webhook", content=urlencode(incoming_call()), headers=FORM)
+    assert response.status_code == 200
+    assert any("WITHOUT signature verification" in r.getMessage() for r in caplog.records)
+
+
+def test_secrets_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> None:
+    from twilio_helpers import AUTH_TOKEN
+
+    caplog.set_level("DEBUG")
+    with twilio_app(twilio_config()) as client:
+        post_signed(client, WEBHOOK_URL, incoming_call())
+        client.post("/voice/webhook", content=urlencode(incoming_call()), headers=FORM)
+    assert AUTH_TOKEN not in caplog.text
