@@ -190,12 +190,11 @@ class LocalSimulator:
                 elif frame.type == "marker":
                     # Audio before a marker has "played" once we have it: acknowledge it.
                     await ws.send(ENCODER.encode(Frame(type="played", id=frame.id)).decode())
-                    self._note(call, SimulatedTurn(speaker="bot", text=f"[{call.bot_audio_ms / 1000:.1f} s of audio]"))
                     if script and self.voice is not None:
                         line = script.pop(0)
                         await self._say(ws, line)
                         self._note(call, SimulatedTurn(speaker="caller", text=line))
-                        spoke_at = time.perf_counter()
+                        spoke_at = time.perf_counter()  # reply latency counts from the end of speech
 
     async def _say(self, ws: Any, text: str) -> None:
         assert self.voice is not None

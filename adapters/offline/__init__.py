@@ -43,9 +43,10 @@ class EspeakSettings(_Settings, frozen=True, kw_only=True):
 
 
 class PocketsphinxSettings(_Settings, frozen=True, kw_only=True):
-    """Settings section ``pocketsphinx``: utterance segmentation under ``vad``."""
+    """Settings section ``pocketsphinx``: segmentation under ``vad``, decoder process count."""
 
     vad: VadSettings = msgspec.field(default_factory=VadSettings)
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
 
 
 def create_agent(settings: Mapping[str, Any]) -> BuiltinAgent:
@@ -66,6 +67,6 @@ def create_tts(settings: Mapping[str, Any]) -> EspeakTTS:
 
 
 def create_stt(settings: Mapping[str, Any]) -> PocketsphinxSTT:
-    """Entry point ``telephony.stt:pocketsphinx``; the model loads on the first stream."""
+    """Entry point ``telephony.stt:pocketsphinx``; the model loads when the first stream opens."""
     parsed = parse_settings("pocketsphinx", settings, PocketsphinxSettings)
-    return PocketsphinxSTT(vad=parsed.vad)
+    return PocketsphinxSTT(vad=parsed.vad, workers=parsed.workers)

@@ -28,6 +28,23 @@ _BUFFER_MS = 100
 
 _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
+
+class _VoiceProperties(ctypes.Structure):
+    """espeak_VOICE, used to select a voice by language code when no voice has that name."""
+
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_char_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
 _LOCK = threading.Lock()
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
 
@@ -43,6 +60,8 @@ class _Engine:
         lib.espeak_SetSynthCallback.restype = None
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetVoiceByProperties.argtypes = [ctypes.POINTER(_VoiceProperties)]
+        lib.espeak_SetVoiceByProperties.restype = ctypes.c_int
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_SetParameter.restype = ctypes.c_int
         lib.espeak_Synth.argtypes = [
@@ -71,9 +90,12 @@ class _Engine:
     def configure(self, voice: str, rate: int) -> None:
         """Switch voice and speed only when they differ: loading a voice reads data files."""
         if voice != self._voice:
+            # Names ("en-us", "en-us+m3") first, then language codes ("en-gb") that name no file.
             if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                self._voice = None
-                raise ValueError(f"espeak-ng has no voice named {voice!r}")
+                wanted = _VoiceProperties(languages=voice.encode())
+                if self._lib.espeak_SetVoiceByProperties(ctypes.byref(wanted)) != 0:
+                    self._voice = None
+                    raise ValueError(f"espeak-ng has no voice or language {voice!r}")
             self._voice = voice
             self._rate = None  # a new voice resets the rate
         if rate != self._rate:

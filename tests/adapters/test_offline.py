@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import numpy as np
@@ -62,6 +63,13 @@ def rms(pcm: bytes) -> float:
 def request(*lines: tuple[str, str]) -> AgentRequest:
     turns = tuple(Turn(speaker=speaker, text=text, at=float(i)) for i, (speaker, text) in enumerate(lines))  # type: ignore[arg-type]
     return AgentRequest(call_id="c1", transcript=turns)
+
+
+@pytest.fixture
+async def stt() -> AsyncIterator[PocketsphinxSTT]:
+    recognizer = PocketsphinxSTT()
+    yield recognizer
+    await recognizer.aclose()
 
 
 # ---------------------------------------------------------------- registration and settings
@@ -125,21 +133,20 @@ async def test_concurrent_synthesis_is_serialized_and_keeps_each_voice() -> None
     ("phrase", "expected"),
     [("what is the weather like", {"what", "weather", "like"}), ("one two three four five", {"three", "four", "five"})],
 )
-async def test_tts_to_stt_round_trip(phrase: str, expected: set[str]) -> None:
+async def test_tts_to_stt_round_trip(stt: PocketsphinxSTT, phrase: str, expected: set[str]) -> None:
     chunks = await synthesize(EspeakTTS(), phrase)
-    finals = await recognize(PocketsphinxSTT(), to_16k(chunks))
+    finals = await recognize(stt, to_16k(chunks))
     assert len(finals) == 1
     assert expected <= set(finals[0].split())
 
 
-async def test_round_trip_over_a_mulaw_phone_leg() -> None:
+async def test_round_trip_over_a_mulaw_phone_leg(stt: PocketsphinxSTT) -> None:
     chunks = await synthesize(EspeakTTS(), "what is the weather like")
-    (final,) = await recognize(PocketsphinxSTT(), over_the_phone(chunks))
+    (final,) = await recognize(stt, over_the_phone(chunks))
     assert {"weather", "like"} <= set(final.split())
 
 
-async def test_stt_stream_contract_and_silence() -> None:
-    stt = PocketsphinxSTT()
+async def test_stt_stream_contract_and_silence(stt: PocketsphinxSTT) -> None:
     assert stt.sample_rate == 16000
     stream = await stt.open_stream()
     assert isinstance(stream, TranscriptionStream)
@@ -150,8 +157,7 @@ async def test_stt_stream_contract_and_silence() -> None:
         await stt.transcribe(b"\x00\x00" * 800, 8000)
 
 
-async def test_recognition_does_not_block_the_event_loop() -> None:
-    stt = PocketsphinxSTT()
+async def test_recognition_does_not_block_the_event_loop(stt: PocketsphinxSTT) -> None:
     pcm = to_16k(await synthesize(EspeakTTS(), "one two three four five"))
     await stt.open_stream()  # loads the model
     ticks = 0
