@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from providers import MULAW_8K, TextToSpeech
 
 from .audio import OutboundEncoder
+from .background import background_server, free_port
 from .client import ControlClient
 from .config import Config, config_from_mapping
 from .runtime import Runtime
@@ -29,13 +27,6 @@ MARKUP_SCRIPT = ["Yes, I have a minute.", "What time is it?", "Thanks, goodbye."
 STREAM_SCRIPT = ["hello", "what time is it", "goodbye"]
 DEMO_NUMBER = "+15005550006"
 CALLER_NUMBER = "+14155550100"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def demo_config(store: Path, *, port: int, engines: str = "offline") -> Config:
@@ -107,48 +98,45 @@ async def _wait_ended(client: ControlClient, call_id: str, timeout: float) -> di
 async def run_demo(*, engines: str = "offline", out: Callable[[str], None] = print, timeout: float = 90.0) -> bool:
     """Run both demo calls; True when both completed with at least one answered caller turn."""
     with tempfile.TemporaryDirectory(prefix="telephony-demo-") as tmp:
-        port = _free_port()
+        port = free_port()
         config = demo_config(Path(tmp), port=port, engines=engines)
         runtime = Runtime.build(config)
         simulator = getattr(runtime.carrier, "simulator", None)
         if simulator is None or runtime.tts is None:
             raise RuntimeError("the demo needs the local carrier and streaming speech engines")
         simulator.voice = caller_voice(runtime.tts)
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(config, runtime=runtime), host="127.0.0.1", port=port, log_level="warning",
-                           lifespan="on")
-        )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            if serving.done():
-                serving.result()
-            await asyncio.sleep(0.02)
-        out(f"telephony demo: local carrier at http://127.0.0.1:{port}, "
-            f"engines: {type(runtime.agent).__name__}, {type(runtime.tts).__name__}, {type(runtime.stt).__name__}")
-        client = ControlClient(f"http://127.0.0.1:{port}", config.control_token)
-        try:
-            placed = await asyncio.to_thread(
-                client.place_call, CALLER_NUMBER, message="Hi, this is the demo calling. Do you have a minute?",
-                mode="conversation", media="markup",
-            )
-            markup = await _wait_ended(client, placed["call_id"], timeout)
-            sim_markup = simulator.calls.get(markup["provider_call_id"])
-            _print_call("Call 1: markup mode (carrier speech and gather webhooks), outbound", markup,
-                        [t.latency_ms for t in sim_markup.turns if t.speaker == "caller"] if sim_markup else [], out)
+        async with background_server(create_app(config, runtime=runtime), port=port) as url:
+            return await _calls(url, runtime, simulator, config, out, timeout)
 
-            simulated = await asyncio.wait_for(
-                simulator.inbound_call(caller=CALLER_NUMBER, callee=DEMO_NUMBER, script=STREAM_SCRIPT), timeout
-            )
-            stream_call = next(c for c in await asyncio.to_thread(client.calls)
-                               if c["provider_call_id"] == simulated.provider_call_id)
-            stream = await _wait_ended(client, stream_call["call_id"], 10)
-            _print_call("Call 2: stream mode (media WebSocket, STT -> agent -> TTS), inbound", stream,
-                        [t.latency_ms for t in simulated.turns if t.speaker == "caller"], out)
-            out(f"  ({simulated.bot_audio_ms / 1000:.1f} s of bot audio streamed in 20 ms frames)")
-        finally:
-            client.close()
-            server.should_exit = True
-            await serving
-        ok = _completed(markup) and _completed(stream)
-        out("\ndemo " + ("passed: both calls completed" if ok else "FAILED: a call did not complete"))
-        return ok
+
+async def _calls(
+    url: str, runtime: Runtime, simulator: Any, config: Config, out: Callable[[str], None], timeout: float
+) -> bool:
+    """Both demo calls against the server at ``url``."""
+    out(f"telephony demo: local carrier at {url}, engines: {type(runtime.agent).__name__}, "
+        f"{type(runtime.tts).__name__}, {type(runtime.stt).__name__}")
+    client = ControlClient(url, config.control_token)
+    try:
+        placed = await asyncio.to_thread(
+            client.place_call, CALLER_NUMBER, message="Hi, this is the demo calling. Do you have a minute?",
+            mode="conversation", media="markup",
+        )
+        markup = await _wait_ended(client, placed["call_id"], timeout)
+        sim_markup = simulator.calls.get(markup["provider_call_id"])
+        _print_call("Call 1: markup mode (carrier speech and gather webhooks), outbound", markup,
+                    [t.latency_ms for t in sim_markup.turns if t.speaker == "caller"] if sim_markup else [], out)
+
+        simulated = await asyncio.wait_for(
+            simulator.inbound_call(caller=CALLER_NUMBER, callee=DEMO_NUMBER, script=STREAM_SCRIPT), timeout
+        )
+        stream_call = next(c for c in await asyncio.to_thread(client.calls)
+                           if c["provider_call_id"] == simulated.provider_call_id)
+        stream = await _wait_ended(client, stream_call["call_id"], 10)
+        _print_call("Call 2: stream mode (media WebSocket, STT -> agent -> TTS), inbound", stream,
+                    [t.latency_ms for t in simulated.turns if t.speaker == "caller"], out)
+        out(f"  ({simulated.bot_audio_ms / 1000:.1f} s of bot audio streamed in 20 ms frames)")
+    finally:
+        client.close()
+    ok = _completed(markup) and _completed(stream)
+    out("\ndemo " + ("passed: both calls completed" if ok else "FAILED: a call did not complete"))
+    return ok

@@ -141,9 +141,9 @@ async def test_tts_to_stt_round_trip(stt: PocketsphinxSTT, phrase: str, expected
 
 
 async def test_round_trip_over_a_mulaw_phone_leg(stt: PocketsphinxSTT) -> None:
-    chunks = await synthesize(EspeakTTS(), "what is the weather like")
+    chunks = await synthesize(EspeakTTS(), "one two three four five")
     (final,) = await recognize(stt, over_the_phone(chunks))
-    assert {"weather", "like"} <= set(final.split())
+    assert {"two", "three", "four", "five"} <= set(final.split())
 
 
 async def test_stt_stream_contract_and_silence(stt: PocketsphinxSTT) -> None:

@@ -1,0 +1,36 @@
+"""Run the app on a real socket inside the current event loop (the demo and tests use this)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from litestar import Litestar
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (good enough for a loopback demo or test)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def background_server(app: Litestar, *, host: str = "127.0.0.1", port: int) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn until the block exits; yields the base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise RuntimeError("the server stopped before it started")
+            await asyncio.sleep(0.02)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await serving

@@ -1,0 +1,146 @@
+"""The control API: outbound calls, speak, end, limits and the bearer token."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+import respx
+from twilio_helpers import ACCOUNT_SID, CALL_SID, OUR_NUMBER, WEBHOOK_URL, post_signed, twilio_app, twilio_config, twiml
+
+from telephony.config import ConfigError
+from telephony.runtime import Runtime
+
+CALLS = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
+CALLEE = "+14155550100"
+
+
+def _answer(call_id: str, status: str = "in-progress", **extra: str) -> tuple[str, dict[str, str]]:
+    url = f"{WEBHOOK_URL}?callId={call_id}&kind=answer"
+    return url, {"CallSid": CALL_SID, "AccountSid": ACCOUNT_SID, "CallStatus": status, "Direction": "outbound-api",
+                 "From": OUR_NUMBER, "To": CALLEE, **extra}
+
+
+@pytest.fixture
+def twilio_api() -> Any:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        mock.post(f"{CALLS}.json").mock(return_value=httpx.Response(201, json={"sid": CALL_SID, "status": "queued"}))
+        mock.post(f"{CALLS}/{CALL_SID}.json").mock(
+            return_value=httpx.Response(200, json={"sid": CALL_SID, "status": "in-progress"}))
+        yield mock
+
+
+def test_notify_call_says_message_then_hangs_up(twilio_api: Any) -> None:
+    with twilio_app(twilio_config()) as client:
+        placed = client.post("/api/calls", json={"to": CALLEE, "message": "Your order shipped.", "mode": "notify"})
+        assert placed.status_code == 201, placed.text
+        call_id = placed.json()["call_id"]
+        form = parse_qs(twilio_api.calls[0].request.content.decode())
+        assert form["Url"] == [f"{WEBHOOK_URL}?callId={call_id}&kind=answer"]
+        assert form["StatusCallback"] == [f"{WEBHOOK_URL}?callId={call_id}&kind=status"]
+        root = twiml(post_signed(client, *_answer(call_id)).text)
+        record = client.get(f"/api/calls/{call_id}").json()
+    assert [child.tag for child in root] == ["Say", "Hangup"]
+    assert root[0].text == "Your order shipped."
+    assert record["provider_call_id"] == CALL_SID and record["state"] == "speaking"
+
+
+def test_conversation_call_greets_with_its_message_and_listens(twilio_api: Any) -> None:
+    with twilio_app(twilio_config()) as client:
+        call_id = client.post("/api/calls", json={"to": CALLEE, "message": "Hi, it's the clinic.",
+                                                  "mode": "conversation"}).json()["call_id"]
+        root = twiml(post_signed(client, *_answer(call_id)).text)
+    say = root.find("Gather/Say")
+    assert say is not None and say.text == "Hi, it's the clinic."
+
+
+def test_voicemail_gets_the_message_and_a_hangup(twilio_api: Any) -> None:
+    with twilio_app(twilio_config()) as client:
+        call_id = client.post("/api/calls", json={"to": CALLEE, "message": "Please call us back.",
+                                                  "mode": "conversation"}).json()["call_id"]
+        url, params = _answer(call_id, AnsweredBy="machine_end_beep")
+        root = twiml(post_signed(client, url, params).text)
+        state = client.get(f"/api/calls/{call_id}").json()["state"]
+    assert [child.tag for child in root] == ["Say", "Hangup"] and state == "voicemail"
+
+
+def test_speak_updates_the_live_call_and_end_is_idempotent(twilio_api: Any) -> None:
+    with twilio_app(twilio_config()) as client:
+        call_id = client.post("/api/calls", json={"to": CALLEE, "message": "Hello", "mode": "conversation"}).json()["call_id"]
+        post_signed(client, *_answer(call_id))
+        spoke = client.post(f"/api/calls/{call_id}/speak", json={"text": "One more thing."})
+        assert spoke.status_code == 200
+        update = parse_qs(twilio_api.calls[-1].request.content.decode())
+        assert "<Say>One more thing.</Say>" in update["Twiml"][0]
+        first = client.post(f"/api/calls/{call_id}/end")
+        second = client.post(f"/api/calls/{call_id}/end")
+        hangups = [c for c in twilio_api.calls if b"Status=completed" in c.request.content]
+    assert first.json()["state"] == second.json()["state"] == "hangup-bot"
+    assert len(hangups) == 1
+
+
+def test_outbound_limit_and_validation(twilio_api: Any) -> None:
+    with twilio_app(twilio_config(maxConcurrentCalls=1)) as client:
+        assert client.post("/api/calls", json={"to": CALLEE, "message": "a", "mode": "notify"}).status_code == 201
+        busy = client.post("/api/calls", json={"to": CALLEE, "message": "b", "mode": "notify"})
+        assert busy.status_code == 429 and "maxConcurrentCalls" in busy.json()["error"]
+        assert client.post("/api/calls", json={"to": CALLEE, "mode": "notify"}).status_code in (400, 429)
+        assert client.post("/api/calls", content=b"{not json").status_code == 400
+        assert client.post("/api/calls", json={"to": CALLEE, "bogus": 1}).status_code == 400
+        assert client.get("/api/calls/nope").status_code == 404
+
+
+def test_carrier_failure_marks_the_call_failed() -> None:
+    with respx.mock(assert_all_mocked=True) as mock:
+        mock.post(f"{CALLS}.json").mock(return_value=httpx.Response(
+            400, json={"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}))
+        with twilio_app(twilio_config()) as client:
+            response = client.post("/api/calls", json={"to": CALLEE, "message": "x", "mode": "notify"})
+            calls = client.get("/api/calls").json()
+    assert response.status_code == 400 and "Invalid 'To'" in response.json()["error"]
+    assert calls[0]["state"] == "failed"
+
+
+def test_control_api_needs_the_bearer_token_when_set() -> None:
+    with twilio_app(twilio_config(controlToken="let-me-in")) as client:
+        assert client.get("/api/calls").status_code == 401
+        assert client.get("/api/calls", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.get("/api/calls", headers={"Authorization": "Bearer let-me-in"}).status_code == 200
+        assert client.get("/health").status_code == 200
+
+
+def test_exposed_bind_without_token_refuses_to_start() -> None:
+    with pytest.raises(ConfigError, match="controlToken"):
+        Runtime.build(twilio_config(serve={"bind": "0.0.0.0"}))
+
+
+def test_unknown_carrier_refuses_to_start_with_a_clear_message() -> None:
+    with pytest.raises(ConfigError, match="no adapter named 'twillio'"):
+        Runtime.build(twilio_config(provider="twillio"))
+
+
+def test_streaming_without_a_speech_engine_refuses_to_start() -> None:
+    with pytest.raises(ConfigError, match="cannot start"):
+        Runtime.build(twilio_config(streaming=True, stt="no-such-engine"))
+
+
+def test_health_reports_mounted_routes() -> None:
+    with twilio_app(twilio_config(streaming=True)) as client:
+        assert client.get("/health").json() == {
+            "status": "ok", "provider": "twilio", "webhook": "/voice/webhook", "stream": "/voice/stream"}
+
+
+def test_max_duration_hangs_up_with_reason_timeout(twilio_api: Any) -> None:
+    import time
+
+    with twilio_app(twilio_config(maxDurationSeconds=1)) as client:
+        call_id = client.post("/api/calls", json={"to": CALLEE, "message": "Hi", "mode": "conversation"}).json()["call_id"]
+        post_signed(client, *_answer(call_id))
+        deadline = time.monotonic() + 5
+        while client.get(f"/api/calls/{call_id}").json()["state"] != "timeout" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        record = client.get(f"/api/calls/{call_id}").json()
+    assert record["state"] == "timeout" and record["end_reason"] == "timeout"
+    assert any(b"Status=completed" in c.request.content for c in twilio_api.calls)
