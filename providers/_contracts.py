@@ -65,8 +65,7 @@ class MediaCodec(Protocol):
         """Raise :class:`MediaRejected` on a malformed frame."""
         ...
 
-    def encode(self, message: OutboundMedia, stream_id: str) -> str:
-        ...
+    def encode(self, message: OutboundMedia, stream_id: str) -> str: ...
 
 
 class PlacedCall(msgspec.Struct, frozen=True, kw_only=True):

@@ -32,7 +32,11 @@ def _serve(args: argparse.Namespace) -> int:
     config = _config(args)
     app = create_app(config)
     logging.getLogger("telephony").info(
-        "serving %s webhooks on http://%s:%s%s", config.provider, config.serve.bind, config.serve.port, config.serve.path
+        "serving %s webhooks on http://%s:%s%s",
+        config.provider,
+        config.serve.bind,
+        config.serve.port,
+        config.serve.path,
     )
     uvicorn.run(app, host=config.serve.bind, port=config.serve.port, log_level="info", log_config=None)
     return 0
@@ -71,7 +75,9 @@ def _control(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="telephony", description="Provider-agnostic phone calls for AI agents.")
+    parser = argparse.ArgumentParser(
+        prog="telephony", description="Provider-agnostic phone calls for AI agents."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -84,8 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     demo = commands.add_parser("demo", help="two simulated calls (markup and stream), offline")
-    demo.add_argument("--engines", choices=["offline", "auto"], default="offline",
-                      help="offline (default) or auto: OpenAI when OPENAI_API_KEY is set")
+    demo.add_argument(
+        "--engines",
+        choices=["offline", "auto"],
+        default="offline",
+        help="offline (default) or auto: OpenAI when OPENAI_API_KEY is set",
+    )
     demo.set_defaults(handler=_demo)
 
     def client_command(name: str, help_: str) -> argparse.ArgumentParser:

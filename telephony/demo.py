@@ -11,6 +11,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,9 @@ def caller_voice(tts: TextToSpeech) -> Callable[[str], Any]:
     return speak
 
 
-def _print_call(title: str, record: dict[str, Any], latencies: list[float | None], out: Callable[[str], None]) -> None:
+def _print_call(
+    title: str, record: dict[str, Any], latencies: list[float | None], out: Callable[[str], None]
+) -> None:
     out(f"\n{title}")
     user_turn = 0
     for turn in record["transcript"]:
@@ -82,7 +85,7 @@ def _print_call(title: str, record: dict[str, Any], latencies: list[float | None
 
 def _completed(record: dict[str, Any]) -> bool:
     speakers = [turn["speaker"] for turn in record["transcript"]]
-    answered = any(a == "user" and b == "bot" for a, b in zip(speakers, speakers[1:], strict=False))
+    answered = any(a == "user" and b == "bot" for a, b in pairwise(speakers))
     return record["state"] in ("completed", "hangup-bot", "hangup-user") and answered
 
 
@@ -95,7 +98,9 @@ async def _wait_ended(client: ControlClient, call_id: str, timeout: float) -> di
         await asyncio.sleep(0.1)
 
 
-async def run_demo(*, engines: str = "offline", out: Callable[[str], None] = print, timeout: float = 90.0) -> bool:
+async def run_demo(
+    *, engines: str = "offline", out: Callable[[str], None] = print, timeout: float = 90.0
+) -> bool:
     """Run both demo calls; True when both completed with at least one answered caller turn."""
     with tempfile.TemporaryDirectory(prefix="telephony-demo-") as tmp:
         port = free_port()
@@ -113,27 +118,43 @@ async def _calls(
     url: str, runtime: Runtime, simulator: Any, config: Config, out: Callable[[str], None], timeout: float
 ) -> bool:
     """Both demo calls against the server at ``url``."""
-    out(f"telephony demo: local carrier at {url}, engines: {type(runtime.agent).__name__}, "
-        f"{type(runtime.tts).__name__}, {type(runtime.stt).__name__}")
+    out(
+        f"telephony demo: local carrier at {url}, engines: {type(runtime.agent).__name__}, "
+        f"{type(runtime.tts).__name__}, {type(runtime.stt).__name__}"
+    )
     client = ControlClient(url, config.control_token)
     try:
         placed = await asyncio.to_thread(
-            client.place_call, CALLER_NUMBER, message="Hi, this is the demo calling. Do you have a minute?",
-            mode="conversation", media="markup",
+            client.place_call,
+            CALLER_NUMBER,
+            message="Hi, this is the demo calling. Do you have a minute?",
+            mode="conversation",
+            media="markup",
         )
         markup = await _wait_ended(client, placed["call_id"], timeout)
         sim_markup = simulator.calls.get(markup["provider_call_id"])
-        _print_call("Call 1: markup mode (carrier speech and gather webhooks), outbound", markup,
-                    [t.latency_ms for t in sim_markup.turns if t.speaker == "caller"] if sim_markup else [], out)
+        _print_call(
+            "Call 1: markup mode (carrier speech and gather webhooks), outbound",
+            markup,
+            [t.latency_ms for t in sim_markup.turns if t.speaker == "caller"] if sim_markup else [],
+            out,
+        )
 
         simulated = await asyncio.wait_for(
             simulator.inbound_call(caller=CALLER_NUMBER, callee=DEMO_NUMBER, script=STREAM_SCRIPT), timeout
         )
-        stream_call = next(c for c in await asyncio.to_thread(client.calls)
-                           if c["provider_call_id"] == simulated.provider_call_id)
+        stream_call = next(
+            c
+            for c in await asyncio.to_thread(client.calls)
+            if c["provider_call_id"] == simulated.provider_call_id
+        )
         stream = await _wait_ended(client, stream_call["call_id"], 10)
-        _print_call("Call 2: stream mode (media WebSocket, STT -> agent -> TTS), inbound", stream,
-                    [t.latency_ms for t in simulated.turns if t.speaker == "caller"], out)
+        _print_call(
+            "Call 2: stream mode (media WebSocket, STT -> agent -> TTS), inbound",
+            stream,
+            [t.latency_ms for t in simulated.turns if t.speaker == "caller"],
+            out,
+        )
         out(f"  ({simulated.bot_audio_ms / 1000:.1f} s of bot audio streamed in 20 ms frames)")
     finally:
         client.close()

@@ -12,8 +12,8 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, Protocol
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from providers import (
     Action,
@@ -154,12 +154,15 @@ class ConversationEngine:
         await self.store.save(record)
 
     async def _add_turn(self, record: CallRecord, speaker: Literal["bot", "user"], text: str) -> CallRecord:
-        updated = await self.store.append_turn(record.call_id, Turn(speaker=speaker, text=text, at=self._clock()))
+        updated = await self.store.append_turn(
+            record.call_id, Turn(speaker=speaker, text=text, at=self._clock())
+        )
         record.transcript = updated.transcript
         return record
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background, keeping a reference so it is not garbage-collected."""
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -286,7 +289,11 @@ class ConversationEngine:
         await self._answered(record, answered_by)
         if record.media == "stream":
             token = await self.store.issue_token(record.call_id, STREAM_TOKEN_TTL)
-            return [ConnectStream(url=self.routes.stream_url(), parameters={"token": token, "callId": record.call_id})]
+            return [
+                ConnectStream(
+                    url=self.routes.stream_url(), parameters={"token": token, "callId": record.call_id}
+                )
+            ]
         if record.mode == "notify":
             text = record.message or ""
             await self._add_turn(record, "bot", text)
@@ -353,7 +360,9 @@ class ConversationEngine:
         try:
             reply = await asyncio.wait_for(self.agent.reply(request), self.config.response_timeout_ms / 1000)
         except Exception as exc:  # the caller must hear something, whatever the agent did
-            _log.warning("call %s: agent failed (%s); using fallback reply", record.call_id, type(exc).__name__)
+            _log.warning(
+                "call %s: agent failed (%s); using fallback reply", record.call_id, type(exc).__name__
+            )
             reply = AgentReply(text=AGENT_FALLBACK)
         if not reply.text.strip():
             reply = AgentReply(text=AGENT_FALLBACK, end_call=reply.end_call)
@@ -393,7 +402,9 @@ class ConversationEngine:
         if media == "stream" and self.routes.stream_path is None:
             raise TelephonyError("stream media needs streaming.enabled")
         if await self.store.count_active("outbound") >= cfg.max_concurrent_calls:
-            raise CallLimitReached(f"maxConcurrentCalls ({cfg.max_concurrent_calls}) outbound calls are active")
+            raise CallLimitReached(
+                f"maxConcurrentCalls ({cfg.max_concurrent_calls}) outbound calls are active"
+            )
         record = CallRecord(
             call_id=secrets.token_hex(8),
             provider=self.carrier.name,

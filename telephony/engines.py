@@ -10,7 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from providers import AGENTS, CARRIERS, STT, TTS, Agent, Carrier, CarrierContext, SpeechToText, TextToSpeech, load
+from providers import (
+    AGENTS,
+    CARRIERS,
+    STT,
+    TTS,
+    Agent,
+    Carrier,
+    CarrierContext,
+    SpeechToText,
+    TextToSpeech,
+    load,
+)
 
 if TYPE_CHECKING:
     from .config import Config

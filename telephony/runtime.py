@@ -37,7 +37,10 @@ def routes_for(config: Config) -> Routes:
 
 @dataclass
 class Runtime:
-    """The engine and its parts. Build with :meth:`build`; pass parts in to replace them (tests, embedding)."""
+    """The engine and its parts.
+
+    Build with :meth:`build`; pass parts in to replace them (tests, embedding).
+    """
 
     config: Config
     routes: Routes

@@ -6,6 +6,8 @@ with, and only when streaming is enabled; the engine cannot advertise a path tha
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -140,10 +142,8 @@ class _LitestarSocket:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         if not self._closed:
             self._closed = True
-            try:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                 await self._socket.close(code=code, reason=reason)
-            except (WebSocketDisconnect, RuntimeError):
-                pass
 
 
 async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
@@ -171,8 +171,6 @@ def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
     if not token:
         return
     given = connection.headers.get("authorization", "")
-    import hmac
-
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         raise NotAuthorizedException("control API needs a valid bearer token")
 
@@ -200,7 +198,9 @@ async def place_call(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/api/calls", guards=[_control_guard])
-async def list_calls(request: Request[Any, Any, Any], active: FromQuery[bool] = False) -> list[dict[str, Any]]:
+async def list_calls(
+    request: Request[Any, Any, Any], active: FromQuery[bool] = False
+) -> list[dict[str, Any]]:
     return [_view(r) for r in await _runtime(request).store.list_calls(active_only=active)]
 
 
@@ -257,7 +257,9 @@ def create_app(config: Config, *, runtime: Runtime | None = None) -> Litestar:
     runtime = runtime or Runtime.build(config)
     routes = runtime.routes
     handlers: list[Any] = [
-        route(routes.webhook_path, http_method=["GET", "POST"], request_max_body_size=MAX_WEBHOOK_BYTES)(_webhook),
+        route(routes.webhook_path, http_method=["GET", "POST"], request_max_body_size=MAX_WEBHOOK_BYTES)(
+            _webhook
+        ),
         place_call,
         list_calls,
         call_status,

@@ -330,4 +330,3 @@ class StreamSession:
 
 def _bot_turn(text: str, *, at: float | None = None) -> Turn:
     return Turn(speaker="bot", text=text, at=time.time() if at is None else at)
-

@@ -69,8 +69,12 @@ class LocalCallControl:
         provider_call_id = "LC" + secrets.token_hex(16)
         task = asyncio.create_task(
             self.simulator.answer_outbound(
-                provider_call_id=provider_call_id, answer_url=answer_url, status_url=status_url,
-                to=to, from_=from_, script=self.script,
+                provider_call_id=provider_call_id,
+                answer_url=answer_url,
+                status_url=status_url,
+                to=to,
+                from_=from_,
+                script=self.script,
             )
         )
         self._tasks.add(task)
@@ -113,7 +117,9 @@ class LocalCarrier:
         self.parser = webhooks
         self.responder = LocalResponder()
         self.codec = LocalMediaCodec()
-        self.simulator = LocalSimulator(secret=self.secret, webhook_url=settings.webhook_url or context.webhook_url)
+        self.simulator = LocalSimulator(
+            secret=self.secret, webhook_url=settings.webhook_url or context.webhook_url
+        )
         self.control = LocalCallControl(self.simulator, settings.script)
 
 

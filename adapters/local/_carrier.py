@@ -6,13 +6,14 @@ import base64
 import binascii
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
 from providers import (
     MULAW_8K,
     Action,
+    AnsweredBy,
     AudioReceived,
     CallAnswered,
     CallEnded,
@@ -52,7 +53,9 @@ _END_REASONS: Final[frozenset[str]] = frozenset(
 class LocalWebhooks:
     """Verifies ``X-Local-Signature`` and parses the JSON webhook bodies."""
 
-    def __init__(self, secret: str, *, skip_verification: bool = False, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, secret: str, *, skip_verification: bool = False, clock: Callable[[], float] = time.time
+    ):
         self._secret = secret
         self._skip = skip_verification
         self._clock = clock
@@ -75,12 +78,14 @@ class LocalWebhooks:
             body = WEBHOOK_DECODER.decode(request.body)
         except msgspec.DecodeError as exc:
             raise WebhookRejected(400, f"malformed local webhook: {exc}") from None
-        base = {
+        base: dict[str, Any] = {
             "provider_call_id": body.call,
             "event_id": request.fingerprint(),
             "call_id": request.query.get("callId"),
         }
-        answered_by = None if body.machine is None else ("machine" if body.machine else "human")
+        answered_by: AnsweredBy | None = (
+            None if body.machine is None else ("machine" if body.machine else "human")
+        )
         match body.event:
             case "started":
                 return CallStarted(
@@ -115,14 +120,17 @@ class LocalWebhooks:
 
 
 def _end_reason(value: str | None) -> EndReason:
-    return msgspec.convert(value, EndReason)  # type: ignore[arg-type]
+    reason: EndReason = msgspec.convert(value, EndReason)
+    return reason
 
 
 class LocalResponder:
     """Answers with the actions themselves as JSON: the local carrier's "markup"."""
 
     async def respond(self, call: CallRef, actions: Sequence[Action]) -> WebhookReply:
-        return WebhookReply(content_type="application/json", body=ENCODER.encode(Markup(actions=list(actions))))
+        return WebhookReply(
+            content_type="application/json", body=ENCODER.encode(Markup(actions=list(actions)))
+        )
 
     def acknowledge(self) -> WebhookReply:
         return WebhookReply(content_type="application/json", body=b'{"actions":[]}')

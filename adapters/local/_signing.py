@@ -28,7 +28,9 @@ def signed_headers(secret: str, url: str, body: bytes, *, now: float | None = No
     }
 
 
-def check(secret: str, url: str, body: bytes, signature: str | None, timestamp: str | None, now: float) -> None:
+def check(
+    secret: str, url: str, body: bytes, signature: str | None, timestamp: str | None, now: float
+) -> None:
     """Raise :class:`WebhookRejected` unless the signature is valid and fresh."""
     given = require_header(signature, "X-Local-Signature")
     stamp = require_header(timestamp, "X-Local-Timestamp")

@@ -93,13 +93,24 @@ class LocalSimulator:
         """Ring the server as an inbound caller who says ``script`` line by line."""
         call = SimulatedCall(provider_call_id="LC" + secrets.token_hex(16))
         self.calls[call.provider_call_id] = call
-        body = {"event": "started", "call": call.provider_call_id, "direction": "inbound",
-                "caller": caller, "callee": callee}
+        body = {
+            "event": "started",
+            "call": call.provider_call_id,
+            "direction": "inbound",
+            "caller": caller,
+            "callee": callee,
+        }
         await self._converse(call, self.webhook_url, body, self.webhook_url, list(script))
         return call
 
     async def answer_outbound(
-        self, *, provider_call_id: str, answer_url: str, status_url: str, to: str, from_: str,
+        self,
+        *,
+        provider_call_id: str,
+        answer_url: str,
+        status_url: str,
+        to: str,
+        from_: str,
         script: Sequence[str],
     ) -> SimulatedCall:
         """Be the callee of an outbound call: ring, answer, then follow the markup."""
@@ -107,8 +118,14 @@ class LocalSimulator:
         self.calls[provider_call_id] = call
         async with httpx.AsyncClient(timeout=30) as http:
             await self._post(http, status_url, {"event": "ringing", "call": provider_call_id})
-        body = {"event": "started", "call": provider_call_id, "direction": "outbound",
-                "caller": from_, "callee": to, "machine": False}
+        body = {
+            "event": "started",
+            "call": provider_call_id,
+            "direction": "outbound",
+            "caller": from_,
+            "callee": to,
+            "machine": False,
+        }
         await self._converse(call, answer_url, body, status_url, list(script))
         return call
 
@@ -125,7 +142,9 @@ class LocalSimulator:
                     break
                 actions = next_step
             reason = "hangup-bot" if call.ended_by == "bot" else "completed"
-            await self._post(http, status_url, {"event": "ended", "call": call.provider_call_id, "reason": reason})
+            await self._post(
+                http, status_url, {"event": "ended", "call": call.provider_call_id, "reason": reason}
+            )
 
     async def _follow(
         self, call: SimulatedCall, http: httpx.AsyncClient, actions: list[Any], script: list[str]
@@ -140,11 +159,14 @@ class LocalSimulator:
                         if isinstance(item, Say):
                             self._note(call, SimulatedTurn(speaker="bot", text=item.text))
                     if not script:
-                        return await self._post(http, action_url, {"event": "no_input", "call": call.provider_call_id})
+                        return await self._post(
+                            http, action_url, {"event": "no_input", "call": call.provider_call_id}
+                        )
                     line = script.pop(0)
                     started = time.perf_counter()
                     reply = await self._post(
-                        http, action_url,
+                        http,
+                        action_url,
                         {"event": "input", "call": call.provider_call_id, "speech": line, "confidence": 0.93},
                     )
                     latency = (time.perf_counter() - started) * 1000
@@ -166,8 +188,12 @@ class LocalSimulator:
         from websockets.asyncio.client import connect
 
         async with connect(action.url, max_size=2**20) as ws:
-            hello = Frame(type="hello", call=call.provider_call_id, stream="LS" + secrets.token_hex(8),
-                          params=dict(action.parameters))
+            hello = Frame(
+                type="hello",
+                call=call.provider_call_id,
+                stream="LS" + secrets.token_hex(8),
+                params=dict(action.parameters),
+            )
             await ws.send(ENCODER.encode(hello).decode())
             spoke_at: float | None = None
             while True:

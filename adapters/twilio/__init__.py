@@ -36,7 +36,9 @@ class TwilioResponder:
         self._voice = default_voice
 
     async def respond(self, call: CallRef, actions: Sequence[Action]) -> WebhookReply:
-        return WebhookReply(content_type=_TWIML, body=render_twiml(actions, default_voice=self._voice).encode())
+        return WebhookReply(
+            content_type=_TWIML, body=render_twiml(actions, default_voice=self._voice).encode()
+        )
 
     def acknowledge(self) -> WebhookReply:
         return WebhookReply(content_type=_TWIML, body=render_twiml([]).encode())

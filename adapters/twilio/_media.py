@@ -34,21 +34,21 @@ class _Connected(_Base, tag="connected"):
 
 class _MediaFormat(msgspec.Struct, frozen=True):
     encoding: str = "audio/x-mulaw"
-    sampleRate: int = 8000  # noqa: N815 - wire name
+    sampleRate: int = 8000
     channels: int = 1
 
 
 class _StartBody(msgspec.Struct):
-    streamSid: str  # noqa: N815
-    callSid: str  # noqa: N815
-    accountSid: str = ""  # noqa: N815
-    customParameters: dict[str, str] = msgspec.field(default_factory=dict)  # noqa: N815
-    mediaFormat: _MediaFormat = _MediaFormat()  # noqa: N815
+    streamSid: str
+    callSid: str
+    accountSid: str = ""
+    customParameters: dict[str, str] = msgspec.field(default_factory=dict)
+    mediaFormat: _MediaFormat = _MediaFormat()
 
 
 class _Start(_Base, tag="start"):
     start: _StartBody
-    streamSid: str = ""  # noqa: N815
+    streamSid: str = ""
 
 
 class _MediaBody(msgspec.Struct):
@@ -59,7 +59,7 @@ class _MediaBody(msgspec.Struct):
 
 class _Media(_Base, tag="media"):
     media: _MediaBody
-    streamSid: str = ""  # noqa: N815
+    streamSid: str = ""
 
 
 class _Digit(msgspec.Struct):
@@ -79,7 +79,7 @@ class _Mark(_Base, tag="mark"):
 
 
 class _Stop(_Base, tag="stop"):
-    streamSid: str = ""  # noqa: N815
+    streamSid: str = ""
 
 
 _Inbound = _Connected | _Start | _Media | _Dtmf | _Mark | _Stop
@@ -88,21 +88,25 @@ _ENCODER = msgspec.json.Encoder()
 
 
 class _OutMedia(msgspec.Struct, tag_field="event", tag="media"):
-    streamSid: str  # noqa: N815
+    streamSid: str
     media: dict[str, str]
 
 
 class _OutMark(msgspec.Struct, tag_field="event", tag="mark"):
-    streamSid: str  # noqa: N815
+    streamSid: str
     mark: _MarkBody
 
 
 class _OutClear(msgspec.Struct, tag_field="event", tag="clear"):
-    streamSid: str  # noqa: N815
+    streamSid: str
 
 
 class TwilioMediaCodec:
-    """Decodes ``connected``/``start``/``media``/``dtmf``/``mark``/``stop``; encodes ``media``/``mark``/``clear``."""
+    """Twilio's dialect.
+
+    Decodes ``connected``, ``start``, ``media``, ``dtmf``, ``mark`` and ``stop``; encodes ``media``,
+    ``mark`` and ``clear``.
+    """
 
     audio_format = MULAW_8K
 

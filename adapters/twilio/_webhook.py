@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from twilio.request_validator import RequestValidator
 
@@ -95,7 +95,11 @@ class TwilioWebhooks:
         if not sid:
             raise WebhookRejected(400, "not a Twilio voice webhook: CallSid missing")
         kind = query.get("kind") or _infer_kind(form)
-        base = {"provider_call_id": sid, "event_id": request.fingerprint(), "call_id": query.get("callId")}
+        base: dict[str, Any] = {
+            "provider_call_id": sid,
+            "event_id": request.fingerprint(),
+            "call_id": query.get("callId"),
+        }
         status = form.get("CallStatus", "")
         if kind == "gather":
             speech, digits = form.get("SpeechResult") or None, form.get("Digits") or None

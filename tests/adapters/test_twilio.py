@@ -43,11 +43,18 @@ from providers import (
 # Published vectors from the twilio-python test suite (auth token 12345).
 TOKEN = "12345"
 URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
-PARAMS = {"CallSid": "CA1234567890ABCDE", "Digits": "1234", "From": "+14158675309", "To": "+18005551212",
-          "Caller": "+14158675309"}
+PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Digits": "1234",
+    "From": "+14158675309",
+    "To": "+18005551212",
+    "Caller": "+14158675309",
+}
 
 
-def _form(url: str, body: str, signature: str | None, content_type: str = "application/x-www-form-urlencoded"):
+def _form(
+    url: str, body: str, signature: str | None, content_type: str = "application/x-www-form-urlencoded"
+):
     headers = {"content-type": content_type}
     if signature is not None:
         headers["x-twilio-signature"] = signature
@@ -75,8 +82,12 @@ def test_published_vector_with_repeated_values() -> None:
 
 def test_published_vector_with_json_body() -> None:
     sha = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
-    request = _form(f"{URL}&bodySHA256={sha}", '{"property": "value", "boolean": true}',
-                    "a9nBmqA0ju/hNViExpshrM61xv4=", "application/json")
+    request = _form(
+        f"{URL}&bodySHA256={sha}",
+        '{"property": "value", "boolean": true}',
+        "a9nBmqA0ju/hNViExpshrM61xv4=",
+        "application/json",
+    )
     TwilioWebhooks(TOKEN).verify(request)
 
 
@@ -110,8 +121,10 @@ def test_parse_incoming_call_gather_status_and_amd() -> None:
     base = {"CallSid": "CA1", "From": "+14158675309", "To": "+18005551212"}
     started = _parse(base | {"CallStatus": "ringing", "Direction": "inbound"})
     assert isinstance(started, CallStarted) and started.expects_reply and started.direction == "inbound"
-    speech = _parse(base | {"SpeechResult": "I need help with my bill.", "Confidence": "0.9124575"},
-                    "callId=abc&kind=gather")
+    speech = _parse(
+        base | {"SpeechResult": "I need help with my bill.", "Confidence": "0.9124575"},
+        "callId=abc&kind=gather",
+    )
     assert isinstance(speech, UserInput) and speech.call_id == "abc"
     assert speech.speech == "I need help with my bill." and speech.confidence == pytest.approx(0.9124575)
     assert isinstance(_parse(base, "kind=gather"), NoInput)
@@ -121,7 +134,9 @@ def test_parse_incoming_call_gather_status_and_amd() -> None:
     assert isinstance(console, CallEnded) and not console.expects_reply
     amd = _parse({"CallSid": "CA1", "AnsweredBy": "machine_end_beep"}, "kind=amd")
     assert isinstance(amd, CallAnswered) and amd.answered_by == "machine"
-    outbound = _parse(base | {"CallStatus": "in-progress", "Direction": "outbound-api"}, "kind=answer&callId=z")
+    outbound = _parse(
+        base | {"CallStatus": "in-progress", "Direction": "outbound-api"}, "kind=answer&callId=z"
+    )
     assert isinstance(outbound, CallStarted) and outbound.direction == "outbound"
 
 
@@ -132,48 +147,85 @@ def test_parse_rejects_non_twilio_body() -> None:
 
 
 def test_twiml_renders_every_action() -> None:
-    document = render_twiml([
-        Gather(action_url="https://e.x/g?a=1&b=2", prompt=(Say(text="Say billing", voice="alloy"),),
-               hints=("billing", "support"), num_digits=1),
-        Say(text="Bye"),
-        Play(url="https://e.x/a.wav"),
-        Pause(seconds=2),
-        Redirect(url="https://e.x/next"),
-        Transfer(to="+14155550100", caller_id="+15005550006", timeout_seconds=20),
-        Hangup(),
-    ])
-    assert document.startswith('<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="https://e.x/g?a=1&amp;b=2"')
+    document = render_twiml(
+        [
+            Gather(
+                action_url="https://e.x/g?a=1&b=2",
+                prompt=(Say(text="Say billing", voice="alloy"),),
+                hints=("billing", "support"),
+                num_digits=1,
+            ),
+            Say(text="Bye"),
+            Play(url="https://e.x/a.wav"),
+            Pause(seconds=2),
+            Redirect(url="https://e.x/next"),
+            Transfer(to="+14155550100", caller_id="+15005550006", timeout_seconds=20),
+            Hangup(),
+        ]
+    )
+    assert document.startswith(
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="https://e.x/g?a=1&amp;b=2"'
+    )
     assert 'hints="billing, support"' in document and 'numDigits="1"' in document
     assert '<Say voice="Polly.Joanna">Say billing</Say></Gather>' in document
     assert '<Pause length="2" /><Redirect method="POST">https://e.x/next</Redirect>' in document
-    assert '<Dial callerId="+15005550006" timeout="20"><Number>+14155550100</Number></Dial><Hangup /></Response>' in document
+    assert (
+        '<Dial callerId="+15005550006" timeout="20"><Number>+14155550100</Number></Dial><Hangup /></Response>'
+        in document
+    )
 
 
 def test_twiml_stream_and_reject_match_the_sdk_reference_output() -> None:
     stream = render_twiml([ConnectStream(url="wss://example.com/media", parameters={"callId": "abc123"})])
-    assert stream == ('<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://example.com/media">'
-                      '<Parameter name="callId" value="abc123" /></Stream></Connect></Response>')
+    assert stream == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://example.com/media">'
+        '<Parameter name="callId" value="abc123" /></Stream></Connect></Response>'
+    )
     assert render_twiml([Reject(reason="busy")]).endswith('<Response><Reject reason="busy" /></Response>')
 
 
 def test_media_codec_decodes_the_documented_frames() -> None:
     codec = TwilioMediaCodec()
-    start = codec.decode(json.dumps({
-        "event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
-        "start": {"accountSid": "AC1", "streamSid": "MZ1", "callSid": "CA1", "tracks": ["inbound"],
-                  "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                  "customParameters": {"FirstName": "Jane"}},
-    }))
+    start = codec.decode(
+        json.dumps(
+            {
+                "event": "start",
+                "sequenceNumber": "1",
+                "streamSid": "MZ1",
+                "start": {
+                    "accountSid": "AC1",
+                    "streamSid": "MZ1",
+                    "callSid": "CA1",
+                    "tracks": ["inbound"],
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                    "customParameters": {"FirstName": "Jane"},
+                },
+            }
+        )
+    )
     assert start == StreamStarted(provider_call_id="CA1", stream_id="MZ1", parameters={"FirstName": "Jane"})
     silence = "/" * 213 + "w=="  # the reference's 20 ms of mu-law silence
-    media = codec.decode(json.dumps({"event": "media", "sequenceNumber": "4", "streamSid": "MZ1",
-                                     "media": {"track": "inbound", "chunk": "2", "timestamp": "5",
-                                               "payload": silence}}))
+    media = codec.decode(
+        json.dumps(
+            {
+                "event": "media",
+                "sequenceNumber": "4",
+                "streamSid": "MZ1",
+                "media": {"track": "inbound", "chunk": "2", "timestamp": "5", "payload": silence},
+            }
+        )
+    )
     assert media == AudioReceived(payload=b"\xff" * 160, timestamp_ms=5)
-    dtmf = codec.decode('{"event":"dtmf","streamSid":"MZ1","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"1"}}')
+    dtmf = codec.decode(
+        '{"event":"dtmf","streamSid":"MZ1","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"1"}}'
+    )
     assert dtmf == DigitReceived(digit="1")
-    assert codec.decode('{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"my label"}}') == MarkReached(name="my label")
-    assert isinstance(codec.decode('{"event":"stop","sequenceNumber":"5","streamSid":"MZ1","stop":{}}'), StreamStopped)
+    assert codec.decode(
+        '{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"my label"}}'
+    ) == MarkReached(name="my label")
+    assert isinstance(
+        codec.decode('{"event":"stop","sequenceNumber":"5","streamSid":"MZ1","stop":{}}'), StreamStopped
+    )
     with pytest.raises(MediaRejected):
         codec.decode('{"event":"media","media":{"payload":"***"}}')
     with pytest.raises(MediaRejected):
@@ -183,8 +235,15 @@ def test_media_codec_decodes_the_documented_frames() -> None:
 def test_media_codec_encodes_media_mark_clear() -> None:
     codec = TwilioMediaCodec()
     assert json.loads(codec.encode(SendAudio(payload=b"\xff" * 160), "MZ1")) == {
-        "event": "media", "streamSid": "MZ1", "media": {"payload": base64.b64encode(b"\xff" * 160).decode()}}
-    assert json.loads(codec.encode(SendMark(name="u1"), "MZ1")) == {"event": "mark", "streamSid": "MZ1", "mark": {"name": "u1"}}
+        "event": "media",
+        "streamSid": "MZ1",
+        "media": {"payload": base64.b64encode(b"\xff" * 160).decode()},
+    }
+    assert json.loads(codec.encode(SendMark(name="u1"), "MZ1")) == {
+        "event": "mark",
+        "streamSid": "MZ1",
+        "mark": {"name": "u1"},
+    }
     assert json.loads(codec.encode(ClearAudio(), "MZ1")) == {"event": "clear", "streamSid": "MZ1"}
 
 
@@ -194,10 +253,15 @@ API = "https://api.twilio.com/2010-04-01/Accounts/AC123/Calls"
 @respx.mock(assert_all_mocked=True)
 async def test_place_call_posts_to_the_calls_resource(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.post(f"{API}.json").mock(
-        return_value=httpx.Response(201, json={"sid": "CA42", "status": "queued"}))
+        return_value=httpx.Response(201, json={"sid": "CA42", "status": "queued"})
+    )
     control = TwilioCallControl(account_sid="AC123", auth_token="tok")
-    placed = await control.place_call(to="+14155550100", from_="+15005550006",
-                                      answer_url="https://e.x/hook?kind=answer", status_url="https://e.x/hook?kind=status")
+    placed = await control.place_call(
+        to="+14155550100",
+        from_="+15005550006",
+        answer_url="https://e.x/hook?kind=answer",
+        status_url="https://e.x/hook?kind=status",
+    )
     await control.aclose()
     assert placed.provider_call_id == "CA42"
     form = parse_qs(route.calls.last.request.content.decode())
@@ -209,7 +273,8 @@ async def test_place_call_posts_to_the_calls_resource(respx_mock: respx.MockRout
 @respx.mock(assert_all_mocked=True)
 async def test_hangup_is_idempotent_on_20404(respx_mock: respx.MockRouter) -> None:
     respx_mock.post(f"{API}/CA42.json").mock(
-        return_value=httpx.Response(404, json={"code": 20404, "message": "not found", "status": 404}))
+        return_value=httpx.Response(404, json={"code": 20404, "message": "not found", "status": 404})
+    )
     control = TwilioCallControl(account_sid="AC123", auth_token="tok")
     await control.hangup(CallRef(call_id="c1", provider_call_id="CA42"))
     await control.aclose()
@@ -217,10 +282,12 @@ async def test_hangup_is_idempotent_on_20404(respx_mock: respx.MockRouter) -> No
 
 @respx.mock(assert_all_mocked=True)
 async def test_update_sends_twiml_and_errors_are_clear(respx_mock: respx.MockRouter) -> None:
-    route = respx_mock.post(f"{API}/CA42.json").mock(side_effect=[
-        httpx.Response(200, json={"sid": "CA42", "status": "in-progress"}),
-        httpx.Response(400, json={"code": 21220, "message": "Call is not in-progress", "status": 400}),
-    ])
+    route = respx_mock.post(f"{API}/CA42.json").mock(
+        side_effect=[
+            httpx.Response(200, json={"sid": "CA42", "status": "in-progress"}),
+            httpx.Response(400, json={"code": 21220, "message": "Call is not in-progress", "status": 400}),
+        ]
+    )
     control = TwilioCallControl(account_sid="AC123", auth_token="tok")
     call = CallRef(call_id="c1", provider_call_id="CA42")
     await control.update(call, [Say(text="Hello"), Hangup()])
@@ -236,7 +303,8 @@ async def test_update_sends_twiml_and_errors_are_clear(respx_mock: respx.MockRou
 @respx.mock(assert_all_mocked=True)
 async def test_base_url_points_the_sdk_elsewhere(respx_mock: respx.MockRouter) -> None:
     route = respx_mock.post("https://edge.example.net/2010-04-01/Accounts/AC123/Calls/CA42.json").mock(
-        return_value=httpx.Response(200, json={"sid": "CA42", "status": "completed"}))
+        return_value=httpx.Response(200, json={"sid": "CA42", "status": "completed"})
+    )
     control = TwilioCallControl(account_sid="AC123", auth_token="tok", base_url="https://edge.example.net")
     await control.hangup(CallRef(call_id="c1", provider_call_id="CA42"))
     await control.aclose()

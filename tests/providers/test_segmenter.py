@@ -29,7 +29,7 @@ def ms(pcm: bytes) -> float:
 
 
 def feed_chunks(vad: EnergyVad, audio: bytes, size: int = FRAME) -> list[tuple[str, float]]:
-    events = []
+    events: list[tuple[str, float]] = []
     for i in range(0, len(audio), size):
         events += [(e.kind, ms(e.pcm)) for e in vad.feed(audio[i : i + size])]
     return events

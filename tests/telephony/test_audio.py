@@ -70,7 +70,9 @@ def test_silence_bytes_per_encoding() -> None:
     assert silence(AudioFormat("pcm16", 16000), 20) == b"\x00" * 640
 
 
-@pytest.mark.parametrize(("in_rate", "out_rate"), [(8000, 16000), (22050, 8000), (16000, 8000), (24000, 16000)])
+@pytest.mark.parametrize(
+    ("in_rate", "out_rate"), [(8000, 16000), (22050, 8000), (16000, 8000), (24000, 16000)]
+)
 def test_chunked_resampling_matches_whole(in_rate: int, out_rate: int) -> None:
     audio = tone(in_rate, 1.0)
     whole_resampler = StreamResampler(in_rate, out_rate)

@@ -8,7 +8,16 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import respx
-from twilio_helpers import ACCOUNT_SID, CALL_SID, OUR_NUMBER, WEBHOOK_URL, post_signed, twilio_app, twilio_config, twiml
+from twilio_helpers import (
+    ACCOUNT_SID,
+    CALL_SID,
+    OUR_NUMBER,
+    WEBHOOK_URL,
+    post_signed,
+    twilio_app,
+    twilio_config,
+    twiml,
+)
 
 from telephony.config import ConfigError
 from telephony.runtime import Runtime
@@ -19,22 +28,34 @@ CALLEE = "+14155550100"
 
 def _answer(call_id: str, status: str = "in-progress", **extra: str) -> tuple[str, dict[str, str]]:
     url = f"{WEBHOOK_URL}?callId={call_id}&kind=answer"
-    return url, {"CallSid": CALL_SID, "AccountSid": ACCOUNT_SID, "CallStatus": status, "Direction": "outbound-api",
-                 "From": OUR_NUMBER, "To": CALLEE, **extra}
+    return url, {
+        "CallSid": CALL_SID,
+        "AccountSid": ACCOUNT_SID,
+        "CallStatus": status,
+        "Direction": "outbound-api",
+        "From": OUR_NUMBER,
+        "To": CALLEE,
+        **extra,
+    }
 
 
 @pytest.fixture
 def twilio_api() -> Any:
     with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
-        mock.post(f"{CALLS}.json").mock(return_value=httpx.Response(201, json={"sid": CALL_SID, "status": "queued"}))
+        mock.post(f"{CALLS}.json").mock(
+            return_value=httpx.Response(201, json={"sid": CALL_SID, "status": "queued"})
+        )
         mock.post(f"{CALLS}/{CALL_SID}.json").mock(
-            return_value=httpx.Response(200, json={"sid": CALL_SID, "status": "in-progress"}))
+            return_value=httpx.Response(200, json={"sid": CALL_SID, "status": "in-progress"})
+        )
         yield mock
 
 
 def test_notify_call_says_message_then_hangs_up(twilio_api: Any) -> None:
     with twilio_app(twilio_config()) as client:
-        placed = client.post("/api/calls", json={"to": CALLEE, "message": "Your order shipped.", "mode": "notify"})
+        placed = client.post(
+            "/api/calls", json={"to": CALLEE, "message": "Your order shipped.", "mode": "notify"}
+        )
         assert placed.status_code == 201, placed.text
         call_id = placed.json()["call_id"]
         form = parse_qs(twilio_api.calls[0].request.content.decode())
@@ -49,8 +70,9 @@ def test_notify_call_says_message_then_hangs_up(twilio_api: Any) -> None:
 
 def test_conversation_call_greets_with_its_message_and_listens(twilio_api: Any) -> None:
     with twilio_app(twilio_config()) as client:
-        call_id = client.post("/api/calls", json={"to": CALLEE, "message": "Hi, it's the clinic.",
-                                                  "mode": "conversation"}).json()["call_id"]
+        call_id = client.post(
+            "/api/calls", json={"to": CALLEE, "message": "Hi, it's the clinic.", "mode": "conversation"}
+        ).json()["call_id"]
         root = twiml(post_signed(client, *_answer(call_id)).text)
     say = root.find("Gather/Say")
     assert say is not None and say.text == "Hi, it's the clinic."
@@ -58,8 +80,9 @@ def test_conversation_call_greets_with_its_message_and_listens(twilio_api: Any) 
 
 def test_voicemail_gets_the_message_and_a_hangup(twilio_api: Any) -> None:
     with twilio_app(twilio_config()) as client:
-        call_id = client.post("/api/calls", json={"to": CALLEE, "message": "Please call us back.",
-                                                  "mode": "conversation"}).json()["call_id"]
+        call_id = client.post(
+            "/api/calls", json={"to": CALLEE, "message": "Please call us back.", "mode": "conversation"}
+        ).json()["call_id"]
         url, params = _answer(call_id, AnsweredBy="machine_end_beep")
         root = twiml(post_signed(client, url, params).text)
         state = client.get(f"/api/calls/{call_id}").json()["state"]
@@ -68,7 +91,9 @@ def test_voicemail_gets_the_message_and_a_hangup(twilio_api: Any) -> None:
 
 def test_speak_updates_the_live_call_and_end_is_idempotent(twilio_api: Any) -> None:
     with twilio_app(twilio_config()) as client:
-        call_id = client.post("/api/calls", json={"to": CALLEE, "message": "Hello", "mode": "conversation"}).json()["call_id"]
+        call_id = client.post(
+            "/api/calls", json={"to": CALLEE, "message": "Hello", "mode": "conversation"}
+        ).json()["call_id"]
         post_signed(client, *_answer(call_id))
         spoke = client.post(f"/api/calls/{call_id}/speak", json={"text": "One more thing."})
         assert spoke.status_code == 200
@@ -83,7 +108,10 @@ def test_speak_updates_the_live_call_and_end_is_idempotent(twilio_api: Any) -> N
 
 def test_outbound_limit_and_validation(twilio_api: Any) -> None:
     with twilio_app(twilio_config(maxConcurrentCalls=1)) as client:
-        assert client.post("/api/calls", json={"to": CALLEE, "message": "a", "mode": "notify"}).status_code == 201
+        assert (
+            client.post("/api/calls", json={"to": CALLEE, "message": "a", "mode": "notify"}).status_code
+            == 201
+        )
         busy = client.post("/api/calls", json={"to": CALLEE, "message": "b", "mode": "notify"})
         assert busy.status_code == 429 and "maxConcurrentCalls" in busy.json()["error"]
         assert client.post("/api/calls", json={"to": CALLEE, "mode": "notify"}).status_code in (400, 429)
@@ -94,8 +122,11 @@ def test_outbound_limit_and_validation(twilio_api: Any) -> None:
 
 def test_carrier_failure_marks_the_call_failed() -> None:
     with respx.mock(assert_all_mocked=True) as mock:
-        mock.post(f"{CALLS}.json").mock(return_value=httpx.Response(
-            400, json={"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}))
+        mock.post(f"{CALLS}.json").mock(
+            return_value=httpx.Response(
+                400, json={"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}
+            )
+        )
         with twilio_app(twilio_config()) as client:
             response = client.post("/api/calls", json={"to": CALLEE, "message": "x", "mode": "notify"})
             calls = client.get("/api/calls").json()
@@ -129,17 +160,25 @@ def test_streaming_without_a_speech_engine_refuses_to_start() -> None:
 def test_health_reports_mounted_routes() -> None:
     with twilio_app(twilio_config(streaming=True)) as client:
         assert client.get("/health").json() == {
-            "status": "ok", "provider": "twilio", "webhook": "/voice/webhook", "stream": "/voice/stream"}
+            "status": "ok",
+            "provider": "twilio",
+            "webhook": "/voice/webhook",
+            "stream": "/voice/stream",
+        }
 
 
 def test_max_duration_hangs_up_with_reason_timeout(twilio_api: Any) -> None:
     import time
 
     with twilio_app(twilio_config(maxDurationSeconds=1)) as client:
-        call_id = client.post("/api/calls", json={"to": CALLEE, "message": "Hi", "mode": "conversation"}).json()["call_id"]
+        call_id = client.post(
+            "/api/calls", json={"to": CALLEE, "message": "Hi", "mode": "conversation"}
+        ).json()["call_id"]
         post_signed(client, *_answer(call_id))
         deadline = time.monotonic() + 5
-        while client.get(f"/api/calls/{call_id}").json()["state"] != "timeout" and time.monotonic() < deadline:
+        while (
+            client.get(f"/api/calls/{call_id}").json()["state"] != "timeout" and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         record = client.get(f"/api/calls/{call_id}").json()
     assert record["state"] == "timeout" and record["end_reason"] == "timeout"

@@ -63,7 +63,11 @@ def test_speech_result_is_answered_with_say_and_new_gather_never_pause() -> None
 def test_goodbye_ends_with_say_and_hangup() -> None:
     with twilio_app(twilio_config()) as client:
         action = _gather_url(post_signed(client, WEBHOOK_URL, incoming_call()).text)
-        params = incoming_call() | {"CallStatus": "in-progress", "SpeechResult": "Goodbye", "Confidence": "0.8"}
+        params = incoming_call() | {
+            "CallStatus": "in-progress",
+            "SpeechResult": "Goodbye",
+            "Confidence": "0.8",
+        }
         root = twiml(post_signed(client, action, params).text)
         state = client.get("/api/calls").json()[0]["state"]
     assert [child.tag for child in root] == ["Say", "Hangup"]
@@ -142,7 +146,9 @@ def test_call_continues_with_its_transcript_after_restart(tmp_path: Path) -> Non
     config = twilio_config(store=str(tmp_path))
     with twilio_app(config, store=SqliteCallStore(tmp_path)) as client:
         action = _gather_url(post_signed(client, WEBHOOK_URL, incoming_call()).text)
-        post_signed(client, action, incoming_call() | {"SpeechResult": "Hello this is a test", "Confidence": "0.9"})
+        post_signed(
+            client, action, incoming_call() | {"SpeechResult": "Hello this is a test", "Confidence": "0.9"}
+        )
     with twilio_app(config, store=SqliteCallStore(tmp_path)) as client:
         response = post_signed(client, action, incoming_call() | {"SpeechResult": "What time is it"})
         calls = client.get("/api/calls").json()

@@ -10,7 +10,16 @@ from urllib.parse import urlsplit
 import pytest
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
-from twilio_helpers import ACCOUNT_SID, CALL_SID, WEBHOOK_URL, incoming_call, post_signed, twilio_app, twilio_config, twiml
+from twilio_helpers import (
+    ACCOUNT_SID,
+    CALL_SID,
+    WEBHOOK_URL,
+    incoming_call,
+    post_signed,
+    twilio_app,
+    twilio_config,
+    twiml,
+)
 
 STREAM_SID = "MZ" + "9" * 32
 
@@ -25,19 +34,21 @@ def _connect_stream(client: TestClient[Any]) -> tuple[str, dict[str, str]]:
 
 
 def _start(params: dict[str, str], call_sid: str = CALL_SID) -> str:
-    return json.dumps({
-        "event": "start",
-        "sequenceNumber": "1",
-        "start": {
-            "accountSid": ACCOUNT_SID,
+    return json.dumps(
+        {
+            "event": "start",
+            "sequenceNumber": "1",
+            "start": {
+                "accountSid": ACCOUNT_SID,
+                "streamSid": STREAM_SID,
+                "callSid": call_sid,
+                "tracks": ["inbound"],
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                "customParameters": params,
+            },
             "streamSid": STREAM_SID,
-            "callSid": call_sid,
-            "tracks": ["inbound"],
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            "customParameters": params,
-        },
-        "streamSid": STREAM_SID,
-    })
+        }
+    )
 
 
 def _frames_until_mark(ws: Any) -> list[dict[str, Any]]:
@@ -62,7 +73,9 @@ def test_advertised_stream_url_is_mounted_and_greets_with_media() -> None:
             ws.send_text(_start(params))
             frames = _frames_until_mark(ws)
             ws.send_text(json.dumps({"event": "mark", "streamSid": STREAM_SID, "mark": frames[-1]["mark"]}))
-            ws.send_text(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+            ws.send_text(
+                json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}})
+            )
     media = [f for f in frames if f["event"] == "media"]
     assert len(media) > 25, "a greeting is more than half a second of audio"
     assert {f["streamSid"] for f in frames} == {STREAM_SID}

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import respx
+from litestar.exceptions import WebSocketDisconnect
 from test_stream_seed import CONNECTED, STREAM_SID, _connect_stream, _start
 from twilio_helpers import ACCOUNT_SID, CALL_SID, WEBHOOK_URL, post_signed, twilio_app, twilio_config, twiml
 
@@ -43,7 +44,9 @@ class ScriptedSTT:
 
 def _tone(ms: int) -> bytes:
     samples = 8 * ms
-    pcm = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(samples))
+    pcm = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(samples)
+    )
     return pcm16_to_ulaw(pcm)
 
 
@@ -115,8 +118,16 @@ def test_keypad_digit_is_a_turn() -> None:
         with client.websocket_connect(urlsplit(url).path) as ws:
             ws.send_text(_start(params))
             _ack(ws, _until(ws, "mark")[-1])
-            ws.send_text(json.dumps({"event": "dtmf", "streamSid": STREAM_SID, "sequenceNumber": "5",
-                                     "dtmf": {"track": "inbound_track", "digit": "5"}}))
+            ws.send_text(
+                json.dumps(
+                    {
+                        "event": "dtmf",
+                        "streamSid": STREAM_SID,
+                        "sequenceNumber": "5",
+                        "dtmf": {"track": "inbound_track", "digit": "5"},
+                    }
+                )
+            )
             _ack(ws, _until(ws, "mark")[-1])
             ws.send_text(json.dumps({"event": "stop", "streamSid": STREAM_SID}))
         transcript = _transcript(client)
@@ -127,18 +138,34 @@ def test_keypad_digit_is_a_turn() -> None:
 def twilio_api() -> Any:
     calls = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
     with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
-        mock.post(f"{calls}.json").mock(return_value=httpx.Response(201, json={"sid": CALL_SID, "status": "queued"}))
+        mock.post(f"{calls}.json").mock(
+            return_value=httpx.Response(201, json={"sid": CALL_SID, "status": "queued"})
+        )
         mock.post(f"{calls}/{CALL_SID}.json").mock(
-            return_value=httpx.Response(200, json={"sid": CALL_SID, "status": "completed"}))
+            return_value=httpx.Response(200, json={"sid": CALL_SID, "status": "completed"})
+        )
         yield mock
 
 
 def test_notify_over_stream_hangs_up_only_after_playback_is_confirmed(twilio_api: Any) -> None:
     with twilio_app(twilio_config(streaming=True), stt=ScriptedSTT([])) as client:
-        call_id = client.post("/api/calls", json={"to": "+14155550100", "message": "Your table is ready.",
-                                                  "mode": "notify", "media": "stream"}).json()["call_id"]
-        answer = {"CallSid": CALL_SID, "AccountSid": ACCOUNT_SID, "CallStatus": "in-progress",
-                  "Direction": "outbound-api", "From": "+18005551212", "To": "+14155550100"}
+        call_id = client.post(
+            "/api/calls",
+            json={
+                "to": "+14155550100",
+                "message": "Your table is ready.",
+                "mode": "notify",
+                "media": "stream",
+            },
+        ).json()["call_id"]
+        answer = {
+            "CallSid": CALL_SID,
+            "AccountSid": ACCOUNT_SID,
+            "CallStatus": "in-progress",
+            "Direction": "outbound-api",
+            "From": "+18005551212",
+            "To": "+14155550100",
+        }
         stream = twiml(post_signed(client, f"{WEBHOOK_URL}?callId={call_id}&kind=answer", answer).text)
         node = stream.find("Connect/Stream")
         assert node is not None
@@ -148,7 +175,7 @@ def test_notify_over_stream_hangs_up_only_after_playback_is_confirmed(twilio_api
             mark = _until(ws, "mark")[-1]
             hangups_before_ack = [c for c in twilio_api.calls if b"Status=completed" in c.request.content]
             _ack(ws, mark)
-            with pytest.raises(Exception):  # the server closes the socket after hanging up
+            with pytest.raises(WebSocketDisconnect):  # the server closes the socket after hanging up
                 while True:
                     ws.receive_text()
         record = client.get(f"/api/calls/{call_id}").json()

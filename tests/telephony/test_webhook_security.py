@@ -48,14 +48,24 @@ def test_signature_is_checked_against_public_url_not_host_header() -> None:
 
 
 def test_forwarded_host_is_trusted_only_when_configured() -> None:
-    config = twilio_config(webhookSecurity={"trustForwardingHeaders": True, "allowedHosts": ["edge.example.org"]})
+    config = twilio_config(
+        webhookSecurity={"trustForwardingHeaders": True, "allowedHosts": ["edge.example.org"]}
+    )
     with twilio_app(config) as client:
         url = "https://edge.example.org/voice/webhook"
-        response = post_signed(client, url, incoming_call(), headers={"X-Forwarded-Host": "edge.example.org",
-                                                                      "X-Forwarded-Proto": "https"})
+        response = post_signed(
+            client,
+            url,
+            incoming_call(),
+            headers={"X-Forwarded-Host": "edge.example.org", "X-Forwarded-Proto": "https"},
+        )
         assert response.status_code == 200
-        other = post_signed(client, "https://evil.example/voice/webhook", incoming_call(),
-                            headers={"X-Forwarded-Host": "evil.example"})
+        other = post_signed(
+            client,
+            "https://evil.example/voice/webhook",
+            incoming_call(),
+            headers={"X-Forwarded-Host": "evil.example"},
+        )
         assert other.status_code == 403
 
 
