@@ -67,7 +67,9 @@ class PocketsphinxSTT:
 
     The model takes about 0.4 s to load, so each worker loads it once, when the first stream
     opens, and then serves every stream of this instance; each worker decodes one utterance at
-    a time, and more workers let concurrent calls decode in parallel.
+    a time, and more workers let concurrent calls decode in parallel. Workers are started with
+    the ``spawn`` method, so a script using this adapter needs the usual
+    ``if __name__ == "__main__":`` guard (console scripts and ``python -m`` already have it).
 
     Args:
         vad: Utterance segmentation thresholds.

@@ -1,0 +1,82 @@
+"""The CLI talks to a running server's control API and never starts a second one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from telephony.background import background_server, free_port
+from telephony.cli import main
+from telephony.config import config_from_mapping
+from telephony.runtime import Runtime
+from telephony.server import create_app
+
+
+def _write_config(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "voice.json"
+    path.write_text(
+        json.dumps(
+            {
+                "provider": "local",
+                "fromNumber": "+15005550006",
+                "serve": {"port": port},
+                "store": str(tmp_path / "store"),
+                "carriers": {"local": {"secret": "s", "script": ["Goodbye."]}},
+            }
+        )
+    )
+    return path
+
+
+def test_client_command_without_a_server_fails_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _write_config(tmp_path, free_port())
+    assert main(["calls", "--config", str(config)]) == 2
+    assert "no telephony server at http://127.0.0.1:" in capsys.readouterr().err
+
+
+def test_bad_config_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"serve": {"port": "eighty"}}))
+    assert main(["calls", "--config", str(path)]) == 2
+    assert "serve.port" in capsys.readouterr().err
+
+
+async def test_call_status_calls_and_end_against_a_running_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    path = _write_config(tmp_path, port)
+    config = config_from_mapping(json.loads(path.read_text()), env={})
+    async with background_server(create_app(config, runtime=Runtime.build(config)), port=port):
+        args = [
+            "call",
+            "--config",
+            str(path),
+            "--to",
+            "+14155550100",
+            "--message",
+            "Hello there",
+            "--mode",
+            "notify",
+        ]
+        assert await asyncio.to_thread(main, args) == 0
+        placed = json.loads(capsys.readouterr().out)
+        assert placed["to_number"] == "+14155550100" and placed["mode"] == "notify"
+        for _ in range(100):
+            assert await asyncio.to_thread(main, ["status", placed["call_id"], "--config", str(path)]) == 0
+            status = json.loads(capsys.readouterr().out)
+            if status["ended_at"]:
+                break
+            await asyncio.sleep(0.05)
+        assert status["transcript"][0]["text"] == "Hello there"
+        assert status["state"] in ("completed", "hangup-bot")
+        assert await asyncio.to_thread(main, ["calls", "--config", str(path)]) == 0
+        assert len(json.loads(capsys.readouterr().out)) == 1
+        assert await asyncio.to_thread(main, ["end", placed["call_id"], "--config", str(path)]) == 0
+        assert await asyncio.to_thread(main, ["speak", placed["call_id"], "hi", "--config", str(path)]) == 2
+        assert "has ended" in capsys.readouterr().err
