@@ -70,6 +70,7 @@ from ._media import (
     AudioReceived,
     ClearAudio,
     DigitReceived,
+    Encoding,
     Ignored,
     MarkReached,
     MediaEvent,
@@ -81,6 +82,7 @@ from ._media import (
 )
 from ._registry import AGENTS, CARRIERS, STT, TTS, available, load
 from ._security import require_header, signatures_match, warn_verification_skipped
+from ._segmenter import EnergyVad, SegmentingTranscriptionStream, Transcribe, VadEvent, VadSettings
 from ._settings import parse_settings
 
 __all__ = [
@@ -113,6 +115,12 @@ __all__ = [
     "ClearAudio",
     "ConnectStream",
     "DigitReceived",
+    "Encoding",
+    "EnergyVad",
+    "SegmentingTranscriptionStream",
+    "Transcribe",
+    "VadEvent",
+    "VadSettings",
     "Direction",
     "EndReason",
     "Gather",

@@ -15,7 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from providers import MULAW_8K, TextToSpeech
+from providers import MULAW_8K, TTS, TextToSpeech, load
 
 from .audio import OutboundEncoder
 from .background import background_server, free_port
@@ -25,9 +25,10 @@ from .runtime import Runtime
 from .server import create_app
 
 MARKUP_SCRIPT = ["Yes, I have a minute.", "What time is it?", "Thanks, goodbye."]
-STREAM_SCRIPT = ["hello", "what time is it", "goodbye"]
+STREAM_SCRIPT = ["hello", "what is the weather like", "goodbye"]
 DEMO_NUMBER = "+15005550006"
 CALLER_NUMBER = "+14155550100"
+CALLER_VOICE = "en-us+m3"
 
 
 def demo_config(store: Path, *, port: int, engines: str = "offline") -> Config:
@@ -109,7 +110,8 @@ async def run_demo(
         simulator = getattr(runtime.carrier, "simulator", None)
         if simulator is None or runtime.tts is None:
             raise RuntimeError("the demo needs the local carrier and streaming speech engines")
-        simulator.voice = caller_voice(runtime.tts)
+        # The caller speaks with a different espeak voice, one pocketsphinx hears well over mu-law.
+        simulator.voice = caller_voice(load(TTS, "espeak")({"voice": CALLER_VOICE}))
         async with background_server(create_app(config, runtime=runtime), port=port) as url:
             return await _calls(url, runtime, simulator, config, out, timeout)
 

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from providers import AdapterConfigError, parse_settings
-from providers._segmenter import VadSettings
+from providers import AdapterConfigError, VadSettings, parse_settings
 
 from .agent import DEFAULT_GOODBYE, DEFAULT_GREETING, BuiltinAgent
 from .stt import PocketsphinxSTT

@@ -31,6 +31,7 @@ _REPEAT = _words(r"repeat", r"say (?:that|it) again", r"come again", r"pardon")
 _IDENTITY = _words(r"who are you", r"your name", r"are you (?:a )?(?:robot|human|real|bot)")
 _THANKS = _words(r"thanks?", r"thank you")
 _GREETING = _words(r"hello", r"hi", r"hey", r"good (?:morning|afternoon|evening)")
+_YES = re.compile(r"^(?:yes|yeah|yep|sure|ok|okay|of course)\b")
 _NO = re.compile(r"^(?:no|nope|nothing|no thanks?(?: you)?|nothing else|not really)$")
 _FILLERS = frozenset({"uh", "um", "er", "ah", "eh", "hmm", "mm", "huh", "oh"})
 
@@ -96,8 +97,11 @@ class BuiltinAgent:
             return AgentReply(text="You're welcome. Is there anything else?")
         if _GREETING.search(text):
             return AgentReply(text="Hi there! What can I do for you?")
+        if _YES.match(text):
+            return AgentReply(text="Great. What can I do for you?")
         template = _ECHOES[(user_turns - 1) % len(_ECHOES)]
-        return AgentReply(text=template.format(text=said.strip()))
+        # The template adds its own punctuation; "a minute.." would read (and sound) wrong.
+        return AgentReply(text=template.format(text=said.strip().rstrip(".!?,;: ")))
 
 
 def _last_bot_line(transcript: tuple[Turn, ...]) -> str | None:

@@ -21,8 +21,7 @@ from typing import Any, TypeVar
 
 import pocketsphinx
 
-from providers import TranscriptionStream
-from providers._segmenter import SegmentingTranscriptionStream, VadSettings
+from providers import SegmentingTranscriptionStream, TranscriptionStream, VadSettings
 
 __all__ = ["PocketsphinxSTT"]
 

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import msgspec
 
-from providers import AdapterConfigError, TelephonyError, parse_settings
-from providers._segmenter import VadSettings
+from providers import AdapterConfigError, TelephonyError, VadSettings, parse_settings
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI

@@ -226,6 +226,9 @@ async def test_agent_echoes_with_variety_and_thanks_does_not_hang_up() -> None:
     second = await agent.reply(request(("user", "x"), ("bot", first.text), ("user", "my order is late")))
     assert "my order is late" in first.text and "my order is late" in second.text
     assert first.text != second.text
+    punctuated = await agent.reply(request(("user", "My order is late.")))
+    assert punctuated.text == "You said: My order is late. How else can I help?"
+    assert "What can I do" in (await agent.reply(request(("user", "Yes, I have a minute.")))).text
     thanks = await agent.reply(request(("user", "thank you")))
     assert not thanks.end_call and "anything else" in thanks.text.lower()
 

@@ -8,8 +8,13 @@ import msgspec
 import numpy as np
 import pytest
 
-from providers import TranscriptEvent, TranscriptionStream
-from providers._segmenter import EnergyVad, SegmentingTranscriptionStream, VadSettings
+from providers import (
+    EnergyVad,
+    SegmentingTranscriptionStream,
+    TranscriptEvent,
+    TranscriptionStream,
+    VadSettings,
+)
 
 RATE = 16000
 FRAME = RATE // 50 * 2  # bytes in 20 ms

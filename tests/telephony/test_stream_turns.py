@@ -21,7 +21,7 @@ from litestar.exceptions import WebSocketDisconnect
 from test_stream_seed import CONNECTED, STREAM_SID, _connect_stream, _start
 from twilio_helpers import ACCOUNT_SID, CALL_SID, WEBHOOK_URL, post_signed, twilio_app, twilio_config, twiml
 
-from providers._segmenter import SegmentingTranscriptionStream
+from providers import SegmentingTranscriptionStream
 from telephony.audio import pcm16_to_ulaw
 
 FRAME = 160
