@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-REPEATS = 15
+REPEATS = 25
 WARMUP = 3
 
 

@@ -19,7 +19,7 @@ from ._harness import Result, compare
 from ._signals import twilio_media_frames
 
 STT_RATE = 16000
-SECONDS = 4.0  # 200 frames per timed repeat
+SECONDS = 10.0  # 500 frames per timed repeat
 
 
 def run() -> list[Result]:

@@ -21,7 +21,7 @@ from ._signals import STREAM_SID, speech_like
 
 TTS_RATE = 24000
 CHUNK_MS = 100
-SECONDS = 4.0
+SECONDS = 10.0
 FRAME_BYTES = MULAW_8K.frame_bytes(20)
 
 

@@ -16,7 +16,7 @@ from ._baseline import resample_stateless
 from ._harness import Metric, Result, compare
 from ._signals import speech_like
 
-SECONDS = 4.0
+SECONDS = 10.0
 CHUNK_MS = 20
 
 

@@ -79,6 +79,8 @@ from ._media import (
     SendMark,
     StreamStarted,
     StreamStopped,
+    decode_audio_payload,
+    encode_audio_payload,
 )
 from ._registry import AGENTS, CARRIERS, STT, TTS, available, load
 from ._security import require_header, signatures_match, warn_verification_skipped
@@ -162,6 +164,8 @@ __all__ = [
     "WebhookRequest",
     "WebhookVerifier",
     "available",
+    "decode_audio_payload",
+    "encode_audio_payload",
     "load",
     "parse_settings",
     "require_header",

@@ -6,9 +6,13 @@ into carrier frames. Audio payloads are raw bytes in the codec's :class:`AudioFo
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Literal
 
 import msgspec
+
+from ._errors import MediaRejected
 
 Encoding = Literal["mulaw", "alaw", "pcm16"]
 
@@ -97,3 +101,15 @@ class ClearAudio(_Outbound, frozen=True, kw_only=True, tag="clear"):
 
 
 OutboundMedia = SendAudio | SendMark | ClearAudio
+
+
+def decode_audio_payload(payload: str) -> bytes:
+    """Decode a base64 audio payload strictly; every carrier dialect carries audio this way."""
+    try:
+        return base64.b64decode(payload, validate=True)
+    except binascii.Error:
+        raise MediaRejected("audio payload is not valid base64") from None
+
+
+def encode_audio_payload(audio: bytes) -> str:
+    return base64.b64encode(audio).decode()

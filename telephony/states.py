@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Final, get_args
+
+from .store.base import TERMINAL_STATES, LiveState
 
 _log = logging.getLogger("telephony.states")
 
-FLOW: Final = ("initiated", "ringing", "answered", "active", "speaking", "listening")
-TERMINAL: Final = frozenset(
-    {"completed", "busy", "no-answer", "failed", "hangup-user", "hangup-bot", "timeout", "error", "voicemail"}
-)
+FLOW: Final = get_args(LiveState)
+TERMINAL: Final = TERMINAL_STATES
 _TALKING: Final = frozenset({"speaking", "listening"})
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -39,6 +37,8 @@ from providers import (
     WebhookRejected,
     WebhookReply,
     WebhookRequest,
+    decode_audio_payload,
+    encode_audio_payload,
     warn_verification_skipped,
 )
 
@@ -148,10 +148,7 @@ class LocalMediaCodec:
             raise MediaRejected(f"malformed local media frame: {exc}") from None
         match message.type:
             case "audio":
-                try:
-                    return AudioReceived(payload=base64.b64decode(message.pcmu or "", validate=True))
-                except binascii.Error:
-                    raise MediaRejected("audio frame is not base64") from None
+                return AudioReceived(payload=decode_audio_payload(message.pcmu or ""))
             case "hello":
                 if not (message.call and message.stream):
                     raise MediaRejected("hello frame needs call and stream")
@@ -172,7 +169,7 @@ class LocalMediaCodec:
     def encode(self, message: OutboundMedia, stream_id: str) -> str:
         match message:
             case SendAudio(payload=payload):
-                frame = Frame(type="play", stream=stream_id, pcmu=base64.b64encode(payload).decode())
+                frame = Frame(type="play", stream=stream_id, pcmu=encode_audio_payload(payload))
             case SendMark(name=name):
                 frame = Frame(type="marker", stream=stream_id, id=name)
             case ClearAudio():

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import msgspec
 
 from providers import (
@@ -21,6 +18,8 @@ from providers import (
     SendMark,
     StreamStarted,
     StreamStopped,
+    decode_audio_payload,
+    encode_audio_payload,
 )
 
 
@@ -117,10 +116,7 @@ class TwilioMediaCodec:
             raise MediaRejected(f"malformed Twilio media frame: {exc}") from None
         match message:
             case _Media(media=media):
-                try:
-                    audio = base64.b64decode(media.payload, validate=True)
-                except binascii.Error:
-                    raise MediaRejected("media payload is not base64") from None
+                audio = decode_audio_payload(media.payload)
                 stamp = int(media.timestamp) if media.timestamp not in (None, "") else None
                 return AudioReceived(payload=audio, timestamp_ms=stamp)
             case _Start(start=start):
@@ -143,7 +139,7 @@ class TwilioMediaCodec:
         out: _OutMedia | _OutMark | _OutClear
         match message:
             case SendAudio(payload=payload):
-                out = _OutMedia(streamSid=stream_id, media={"payload": base64.b64encode(payload).decode()})
+                out = _OutMedia(streamSid=stream_id, media={"payload": encode_audio_payload(payload)})
             case SendMark(name=name):
                 out = _OutMark(streamSid=stream_id, mark=_MarkBody(name=name))
             case ClearAudio():

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any, Final, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal, Protocol, get_args, runtime_checkable
 
 import msgspec
 
-from providers import Turn
+from providers import EndReason, Turn
 
 __all__ = [
     "ACTIVE_STATES",
@@ -22,39 +22,24 @@ __all__ = [
     "CallRecord",
     "CallState",
     "CallStore",
+    "LiveState",
     "decode_record",
     "encode_record",
     "hash_token",
     "new_token",
 ]
 
-CallState = Literal[
-    "initiated",
-    "ringing",
-    "answered",
-    "active",
-    "speaking",
-    "listening",
-    "completed",
-    "busy",
-    "no-answer",
-    "failed",
-    "hangup-user",
-    "hangup-bot",
-    "timeout",
-    "error",
-    "voicemail",
-]
+LiveState = Literal["initiated", "ringing", "answered", "active", "speaking", "listening"]
+"""States of a call in progress, in the order a call moves through them."""
 
-TERMINAL_STATES: Final[frozenset[str]] = frozenset(
-    {"completed", "busy", "no-answer", "failed", "hangup-user", "hangup-bot", "timeout", "error", "voicemail"}
-)
-"""States a call never leaves; they mirror :data:`providers.EndReason`."""
+CallState = LiveState | EndReason
+"""Every state; the terminal ones are exactly the carrier-neutral end reasons."""
 
-ACTIVE_STATES: Final[frozenset[str]] = frozenset(
-    {"initiated", "ringing", "answered", "active", "speaking", "listening"}
-)
-"""Every state that is not terminal, spelled out so SQL filters can use the state index."""
+TERMINAL_STATES: Final[frozenset[str]] = frozenset(get_args(EndReason))
+"""States a call never leaves."""
+
+ACTIVE_STATES: Final[frozenset[str]] = frozenset(get_args(LiveState))
+"""Every state that is not terminal (SQL filters use these with the state index)."""
 
 DEFAULT_EVENT_RETENTION_SECONDS: Final[float] = 24 * 60 * 60
 """Carriers retry a webhook for minutes, not days, so a day of event ids is ample."""

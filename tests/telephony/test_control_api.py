@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import respx
+from conftest import TWILIO_CALLS as CALLS
 from twilio_helpers import (
     ACCOUNT_SID,
     CALL_SID,
@@ -22,7 +23,6 @@ from twilio_helpers import (
 from telephony.config import ConfigError
 from telephony.runtime import Runtime
 
-CALLS = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
 CALLEE = "+14155550100"
 
 
@@ -37,18 +37,6 @@ def _answer(call_id: str, status: str = "in-progress", **extra: str) -> tuple[st
         "To": CALLEE,
         **extra,
     }
-
-
-@pytest.fixture
-def twilio_api() -> Any:
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
-        mock.post(f"{CALLS}.json").mock(
-            return_value=httpx.Response(201, json={"sid": CALL_SID, "status": "queued"})
-        )
-        mock.post(f"{CALLS}/{CALL_SID}.json").mock(
-            return_value=httpx.Response(200, json={"sid": CALL_SID, "status": "in-progress"})
-        )
-        yield mock
 
 
 def test_notify_call_says_message_then_hangs_up(twilio_api: Any) -> None:

@@ -14,9 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
-import respx
 from litestar.exceptions import WebSocketDisconnect
 from test_stream_seed import CONNECTED, STREAM_SID, _connect_stream, _start
 from twilio_helpers import ACCOUNT_SID, CALL_SID, WEBHOOK_URL, post_signed, twilio_app, twilio_config, twiml
@@ -132,19 +130,6 @@ def test_keypad_digit_is_a_turn() -> None:
             ws.send_text(json.dumps({"event": "stop", "streamSid": STREAM_SID}))
         transcript = _transcript(client)
     assert ("user", "[keypad: 5]") in transcript
-
-
-@pytest.fixture
-def twilio_api() -> Any:
-    calls = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
-        mock.post(f"{calls}.json").mock(
-            return_value=httpx.Response(201, json={"sid": CALL_SID, "status": "queued"})
-        )
-        mock.post(f"{calls}/{CALL_SID}.json").mock(
-            return_value=httpx.Response(200, json={"sid": CALL_SID, "status": "completed"})
-        )
-        yield mock
 
 
 def test_notify_over_stream_hangs_up_only_after_playback_is_confirmed(twilio_api: Any) -> None:
