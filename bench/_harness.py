@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 REPEATS = 25
 WARMUP = 3
+NOISY_SPREAD = 0.10  # interquartile range above 10% of the median: the machine was busy
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Timing:
     name: str
     ours_us: float
     baseline_us: float
+    noisy: bool = False
 
     @property
     def ratio(self) -> float:
@@ -41,6 +43,12 @@ class Metric:
 
 
 Result = Timing | Metric
+
+
+def _spread(samples: Sequence[int]) -> float:
+    """Interquartile range relative to the median, a robust 'how much did repeats disagree'."""
+    q1, _, q3 = statistics.quantiles(samples, n=4)
+    return (q3 - q1) / statistics.median(samples)
 
 
 def _once(run: Callable[[], object]) -> int:
@@ -86,6 +94,7 @@ def compare(
         name,
         ours_us=statistics.median(ours_ns) / ops / 1000,
         baseline_us=statistics.median(baseline_ns) / ops / 1000,
+        noisy=max(_spread(ours_ns), _spread(baseline_ns)) > NOISY_SPREAD,
     )
 
 
@@ -110,9 +119,14 @@ def report(results: Sequence[Result]) -> str:
     parts = [
         format_table(
             ["benchmark", "ours (µs/op)", "baseline (µs/op)", "ratio (baseline/ours)"],
-            [[t.name, f"{t.ours_us:.2f}", f"{t.baseline_us:.2f}", f"{t.ratio:.2f}x"] for t in timings],
+            [
+                [t.name, f"{t.ours_us:.2f}", f"{t.baseline_us:.2f}", f"{t.ratio:.2f}x" + " *" * t.noisy]
+                for t in timings
+            ],
         )
     ]
+    if any(t.noisy for t in timings):
+        parts[0] += f"\n* repeats spread more than {NOISY_SPREAD:.0%}: machine busy, rerun before trusting it"
     if metrics:
         parts.append(
             format_table(

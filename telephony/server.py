@@ -32,6 +32,7 @@ _log = logging.getLogger("telephony.server")
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 MAX_FRAME_BYTES = 64 * 1024
+TRY_AGAIN_LATER = 1013
 
 
 class PlaceCall(msgspec.Struct, forbid_unknown_fields=True):
@@ -150,6 +151,22 @@ async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
     runtime = _runtime(socket)
     assert runtime.tts is not None and runtime.stt is not None  # guaranteed by Runtime.build
     await socket.accept()
+    state = socket.app.state
+    if state.streams >= runtime.config.streaming.max_connections:
+        _log.warning(
+            "stream refused: streaming.maxConnections (%s) reached", runtime.config.streaming.max_connections
+        )
+        await socket.close(code=TRY_AGAIN_LATER, reason="too many streams")
+        return
+    state.streams += 1
+    try:
+        await _serve_stream(socket, runtime)
+    finally:
+        state.streams -= 1
+
+
+async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
+    assert runtime.tts is not None and runtime.stt is not None
     session = StreamSession(
         engine=runtime.engine,
         codec=runtime.carrier.codec,
@@ -281,6 +298,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None) -> Litestar:
     # logging_config=None: an embedded app must not reconfigure its host's logging.
     app = Litestar(route_handlers=handlers, lifespan=[lifespan], debug=False, logging_config=None)
     app.state.runtime = runtime
+    app.state.streams = 0
     if not is_loopback(config.serve.bind):
         _log.info("control API protected by bearer token")
     return app

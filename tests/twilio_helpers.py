@@ -26,14 +26,14 @@ CALLER = "+14158675309"
 OUR_NUMBER = "+18005551212"
 
 
-def twilio_config(*, streaming: bool = False, **extra: Any) -> Config:
+def twilio_config(*, streaming: bool | dict[str, Any] = False, **extra: Any) -> Config:
     data: dict[str, Any] = {
         "provider": "twilio",
         "fromNumber": OUR_NUMBER,
         "publicUrl": PUBLIC_URL,
         "inboundPolicy": "open",
         "twilio": {"accountSid": ACCOUNT_SID, "authToken": AUTH_TOKEN},
-        "streaming": {"enabled": streaming},
+        "streaming": streaming if isinstance(streaming, dict) else {"enabled": streaming},
     }
     data.update(extra)
     return config_from_mapping(data, env={})

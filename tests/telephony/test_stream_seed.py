@@ -131,3 +131,18 @@ def test_stream_route_is_not_mounted_when_streaming_is_off() -> None:
         with pytest.raises(WebSocketDisconnect), client.websocket_connect("/voice/stream") as ws:
             ws.receive_text()
         assert client.get("/health").json()["stream"] is None
+
+
+def test_stream_connections_are_capped() -> None:
+    with twilio_app(twilio_config(streaming={"enabled": True, "maxConnections": 1})) as client:
+        url, params = _connect_stream(client)
+        with client.websocket_connect(urlsplit(url).path) as first:
+            first.send_text(_start(params))
+            assert json.loads(first.receive_text())["event"] == "media"
+            with (
+                client.websocket_connect(urlsplit(url).path) as second,
+                pytest.raises(WebSocketDisconnect) as closed,
+            ):
+                second.receive_text()
+            first.send_text(json.dumps({"event": "stop", "streamSid": STREAM_SID}))
+    assert closed.value.code == 1013
