@@ -67,15 +67,17 @@ def caller_voice(tts: TextToSpeech) -> Callable[[str], Any]:
     return speak
 
 
-def _print_call(
-    title: str, record: dict[str, Any], latencies: list[float | None], out: Callable[[str], None]
-) -> None:
+def _print_call(title: str, record: dict[str, Any], caller: list[Any], out: Callable[[str], None]) -> None:
+    """Print the server's transcript, with what the caller really said when recognition differs."""
     out(f"\n{title}")
     user_turn = 0
+    pending = ""
     for turn in record["transcript"]:
         if turn["speaker"] == "user":
-            out(f"  caller: {turn['text']}")
-            latency = latencies[user_turn] if user_turn < len(latencies) else None
+            said = caller[user_turn].text if user_turn < len(caller) else turn["text"]
+            heard = "" if said.lower().strip(" .?!") == turn["text"].lower() else f'   (said: "{said}")'
+            out(f"  caller: {turn['text']}{heard}")
+            latency = caller[user_turn].latency_ms if user_turn < len(caller) else None
             user_turn += 1
             pending = f"  [reply after {latency:.0f} ms]" if latency is not None else ""
         else:
@@ -138,7 +140,7 @@ async def _calls(
         _print_call(
             "Call 1: markup mode (carrier speech and gather webhooks), outbound",
             markup,
-            [t.latency_ms for t in sim_markup.turns if t.speaker == "caller"] if sim_markup else [],
+            [t for t in sim_markup.turns if t.speaker == "caller"] if sim_markup else [],
             out,
         )
 
@@ -154,7 +156,7 @@ async def _calls(
         _print_call(
             "Call 2: stream mode (media WebSocket, STT -> agent -> TTS), inbound",
             stream,
-            [t.latency_ms for t in simulated.turns if t.speaker == "caller"],
+            [t for t in simulated.turns if t.speaker == "caller"],
             out,
         )
         out(f"  ({simulated.bot_audio_ms / 1000:.1f} s of bot audio streamed in 20 ms frames)")
