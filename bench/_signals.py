@@ -26,10 +26,13 @@ def speech_like(rate: int, seconds: float, *, seed: int = 0) -> npt.NDArray[np.i
     f0 = 140.0 + 40.0 * np.sin(2 * np.pi * 0.7 * t)
     phase = 2 * np.pi * np.cumsum(f0) / rate
     top = int((rate / 2) // 180)  # keep every harmonic below Nyquist
-    voiced = sum(np.sin(k * phase) / k for k in range(1, top))
+    voiced = np.zeros_like(t)
+    for k in range(1, top):
+        voiced += np.sin(k * phase) / k
     envelope = 0.2 + 0.8 * (0.5 - 0.5 * np.cos(2 * np.pi * 4.0 * t))
     signal = voiced / np.max(np.abs(voiced)) * envelope + rng.normal(0.0, 0.02, t.size)
-    return np.clip(signal * 0.5 * 32767, -32768, 32767).astype(np.int16)
+    pcm: npt.NDArray[np.int16] = np.clip(signal * 0.5 * 32767, -32768, 32767).astype(np.int16)
+    return pcm
 
 
 def twilio_media_frames(seconds: float) -> list[str]:

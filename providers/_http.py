@@ -39,9 +39,8 @@ class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
 
     def form(self) -> dict[str, list[str]]:
         """Form parameters: the body for a POST, the query string for a GET."""
-        raw = self.body.decode("utf-8", "replace") if self.method == "POST" else urlsplit(self.url).query
         params: dict[str, list[str]] = {}
-        for key, value in parse_qsl(raw, keep_blank_values=True):
+        for key, value in self._pairs():
             params.setdefault(key, []).append(value)
         return params
 
@@ -54,8 +53,15 @@ class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
         return digest.hexdigest()
 
     def form_single(self) -> dict[str, str]:
-        """Form parameters with the first value of each name."""
-        return {key: values[0] for key, values in self.form().items()}
+        """Form parameters with the first value of each name (one pass: this is per webhook)."""
+        params: dict[str, str] = {}
+        for key, value in self._pairs():
+            params.setdefault(key, value)
+        return params
+
+    def _pairs(self) -> list[tuple[str, str]]:
+        raw = self.body.decode("utf-8", "replace") if self.method == "POST" else urlsplit(self.url).query
+        return parse_qsl(raw, keep_blank_values=True)
 
 
 class WebhookReply(msgspec.Struct, frozen=True, kw_only=True):
