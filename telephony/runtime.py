@@ -95,6 +95,12 @@ class Runtime:
         return cls(config, routes, carrier, store, agent, tts, stt, engine)
 
     async def aclose(self) -> None:
+        """Stop timers and streams, then release pools and worker processes the parts hold."""
         await self.engine.aclose()
         await self.carrier.control.aclose()
+        for part in (self.agent, self.tts, self.stt):
+            # aclose is optional in the contracts: not every engine holds resources.
+            close = getattr(part, "aclose", None)
+            if close is not None:
+                await close()
         await self.store.close()
