@@ -133,9 +133,18 @@ class ConversationEngine:
             to_number=record.to_number,
         )
 
-    def _gather(self, record: CallRecord, *prompt: str) -> Gather:
+    async def _gather(self, record: CallRecord, *prompt: str) -> Gather:
+        """A gather whose callback URL names its turn.
+
+        Webhooks are deduplicated by URL and body, and two turns can carry the same body (the
+        same words, or silence twice); the turn number keeps them apart, while a carrier retry
+        of one turn still matches.
+        """
+        turn = int(record.metadata.get("gatherSeq", 0)) + 1
+        record.metadata["gatherSeq"] = turn
+        await self.store.save(record)
         return Gather(
-            action_url=self.routes.webhook_url(kind="gather", call_id=record.call_id),
+            action_url=self.routes.webhook_url(kind="gather", call_id=record.call_id, turn=turn),
             prompt=tuple(Say(text=text) for text in prompt if text),
             timeout_seconds=self.config.gather_timeout_seconds,
             language=self.config.language,
@@ -307,7 +316,7 @@ class ConversationEngine:
             return [self._say(greeting), Hangup()]
         await self._add_turn(record, "bot", greeting)
         await self._transition(record, "listening")
-        return [self._gather(record, greeting)]
+        return [await self._gather(record, greeting)]
 
     def greeting(self, record: CallRecord) -> str:
         """The first line of a conversation: the outbound message, or the inbound greeting."""
@@ -322,7 +331,7 @@ class ConversationEngine:
         reply = await self.on_user_turn(record, text, confidence=event.confidence, source="gather")
         if reply.end_call:
             return [self._say(reply.text), Hangup()]
-        return [self._gather(record, reply.text)]
+        return [await self._gather(record, reply.text)]
 
     async def _no_input(self, record: CallRecord) -> list[Action]:
         record.no_input_count += 1
@@ -332,7 +341,7 @@ class ConversationEngine:
             await self._transition(record, "hangup-bot")
             return [self._say(NO_INPUT_GOODBYE), Hangup()]
         await self.store.save(record)
-        return [self._gather(record, REPROMPT)]
+        return [await self._gather(record, REPROMPT)]
 
     # ------------------------------------------------------------------ the one turn path
 
@@ -447,10 +456,12 @@ class ConversationEngine:
         async with self._locks[call_id]:
             await self._add_turn(record, "bot", text)
             await self._transition(record, "speaking")
-        if stream is not None:
+            gather = None if stream is not None else await self._gather(record, text)
+        if gather is None:
+            assert stream is not None
             await stream.speak(text)
         else:
-            await self.carrier.control.update(self._ref(record), [self._gather(record, text)])
+            await self.carrier.control.update(self._ref(record), [gather])
         return record
 
     async def end_call(self, call_id: str, *, reason: str = "hangup-bot") -> CallRecord:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from xml.etree import ElementTree
 
 from twilio_helpers import (
     CALL_SID,
@@ -79,11 +80,27 @@ def test_silence_reprompts_then_says_goodbye() -> None:
     with twilio_app(config) as client:
         action = _gather_url(post_signed(client, WEBHOOK_URL, incoming_call()).text)
         silent = incoming_call() | {"CallStatus": "in-progress"}
-        first = twiml(post_signed(client, action, silent | {"SequenceNumber": "1"}).text)
-        second = twiml(post_signed(client, action, silent | {"SequenceNumber": "2"}).text)
+        first = twiml(post_signed(client, action, silent).text)
+        second = twiml(
+            post_signed(client, _gather_url(ElementTree.tostring(first, encoding="unicode")), silent).text
+        )
     reprompt = first.find("Gather/Say")
     assert reprompt is not None and "didn't catch" in (reprompt.text or "")
     assert [child.tag for child in second] == ["Say", "Hangup"]
+
+
+def test_identical_answers_on_successive_turns_are_not_mistaken_for_retries() -> None:
+    with twilio_app(twilio_config(noInputRetries=1)) as client:
+        action = _gather_url(post_signed(client, WEBHOOK_URL, incoming_call()).text)
+        same = incoming_call() | {"SpeechResult": "yes", "Confidence": "0.9"}
+        action = _gather_url(post_signed(client, action, same).text)
+        action = _gather_url(post_signed(client, action, same).text)
+        silent = incoming_call() | {"CallStatus": "in-progress"}
+        action = _gather_url(post_signed(client, action, silent).text)
+        last = twiml(post_signed(client, action, silent).text)
+        transcript = client.get("/api/calls").json()[0]["transcript"]
+    assert [t["text"] for t in transcript if t["speaker"] == "user"] == ["yes", "yes"]
+    assert [child.tag for child in last] == ["Say", "Hangup"]
 
 
 def test_dtmf_digits_are_a_user_turn() -> None:
@@ -146,9 +163,8 @@ def test_call_continues_with_its_transcript_after_restart(tmp_path: Path) -> Non
     config = twilio_config(store=str(tmp_path))
     with twilio_app(config, store=SqliteCallStore(tmp_path)) as client:
         action = _gather_url(post_signed(client, WEBHOOK_URL, incoming_call()).text)
-        post_signed(
-            client, action, incoming_call() | {"SpeechResult": "Hello this is a test", "Confidence": "0.9"}
-        )
+        first = post_signed(client, action, incoming_call() | {"SpeechResult": "Hello this is a test"})
+        action = _gather_url(first.text)
     with twilio_app(config, store=SqliteCallStore(tmp_path)) as client:
         response = post_signed(client, action, incoming_call() | {"SpeechResult": "What time is it"})
         calls = client.get("/api/calls").json()
