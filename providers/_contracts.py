@@ -109,7 +109,7 @@ class CarrierContext(msgspec.Struct, frozen=True, kw_only=True):
         public_url: The externally visible base URL (scheme and host) webhooks are signed with.
         webhook_url: The absolute URL of the webhook route.
         skip_signature_verification: The loud development switch; adapters must honour it
-            only through :func:`providers.verification_skipped`.
+            only through :func:`providers.warn_verification_skipped`, which logs loudly.
         voice: The neutral default voice for markup speech.
     """
 

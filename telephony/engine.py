@@ -194,7 +194,7 @@ class ConversationEngine:
     async def _expire(self, call_id: str) -> None:
         self._timers.pop(call_id, None)
         _log.info("call %s: max duration reached", call_id)
-        await self.end_call(call_id, reason="timeout")
+        await self.end_call(call_id, reason="timeout", force=True)
 
     # ------------------------------------------------------------------ webhooks
 
@@ -396,6 +396,14 @@ class ConversationEngine:
         if self._streams.get(call_id) is stream:
             del self._streams[call_id]
 
+    async def stream_ended(self, call_id: str) -> None:
+        """A call's media stream is gone: end the call at the carrier and here, if still live."""
+        record = await self.store.get(call_id)
+        if record is None or record.terminal:
+            return
+        _log.info("call %s: media stream ended; ending the call", call_id)
+        await self.end_call(call_id, reason="completed", force=True)
+
     # ------------------------------------------------------------------ control API
 
     async def place_call(
@@ -464,13 +472,23 @@ class ConversationEngine:
             await self.carrier.control.update(self._ref(record), [gather])
         return record
 
-    async def end_call(self, call_id: str, *, reason: str = "hangup-bot") -> CallRecord:
-        """Hang up (idempotent: ending an ended call is not an error)."""
+    async def end_call(self, call_id: str, *, reason: str = "hangup-bot", force: bool = False) -> CallRecord:
+        """Hang up (idempotent: ending an ended call is not an error).
+
+        Args:
+            force: End the call here even if the carrier refuses the hang-up (timers and
+                stream teardown use this, so a carrier error cannot keep a call live forever).
+        """
         record = await self.get_call(call_id)
         if record.terminal:
             return record
         if record.provider_call_id:
-            await self.carrier.control.hangup(self._ref(record))
+            try:
+                await self.carrier.control.hangup(self._ref(record))
+            except TelephonyError as exc:
+                if not force:
+                    raise
+                _log.warning("call %s: carrier hang-up failed (%s); ending it here anyway", call_id, exc)
         async with self._locks[call_id]:
             record = await self.get_call(call_id)
             record.end_reason = reason

@@ -24,7 +24,9 @@ class Routes(msgspec.Struct, frozen=True, kw_only=True):
     webhook_path: str
     stream_path: str | None = None
 
-    def webhook_url(self, *, kind: str | None = None, call_id: str | None = None, turn: int | None = None) -> str:
+    def webhook_url(
+        self, *, kind: str | None = None, call_id: str | None = None, turn: int | None = None
+    ) -> str:
         """The absolute webhook URL, tagged with what the callback is, for which call and turn."""
         pairs = (("callId", call_id), ("kind", kind), ("turn", str(turn) if turn else None))
         params = {key: value for key, value in pairs if value}

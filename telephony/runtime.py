@@ -70,6 +70,13 @@ class Runtime:
                 "set controlToken or TELEPHONY_CONTROL_TOKEN to protect the control API",
                 path="controlToken",
             )
+        if config.public_url is None and config.provider != "local":
+            _log.warning(
+                "publicUrl is not set: %s will be told to call back %s, which it cannot reach; "
+                "set publicUrl to the https origin of your tunnel or proxy",
+                config.provider,
+                routes.public_url,
+            )
         if config.skip_signature_verification:
             _log.warning("SECURITY: skipSignatureVerification is ON: webhooks are not authenticated")
         context = CarrierContext(

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import Litestar, Request, Response, WebSocket, get, post, route, websocket
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, WebSocketDisconnect
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 
@@ -182,10 +182,20 @@ async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> N
 # ---------------------------------------------------------------------- control API
 
 
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+
+
 def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Require ``Authorization: Bearer <controlToken>`` when a token is configured."""
+    """Require ``Authorization: Bearer <controlToken>`` when a token is configured.
+
+    Without a token, only direct requests are served: a tunnel to a loopback server (the usual
+    way to receive webhooks) would otherwise expose call placing to the internet. Tunnels and
+    proxies announce themselves with forwarding headers.
+    """
     token = connection.app.state.runtime.config.control_token
     if not token:
+        if any(name in connection.headers for name in _PROXY_HEADERS):
+            raise PermissionDeniedException("the control API needs controlToken when reached through a proxy")
         return
     given = connection.headers.get("authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):

@@ -316,6 +316,12 @@ class StreamSession:
             await self.socket.close(1000, "call ended")
 
     async def _shutdown(self) -> None:
+        """Tear down; a stream that ends while its call is live ends the call too.
+
+        Nothing follows ``<Connect><Stream>`` in our markup, so a stopped stream means the call
+        is over; waiting for a status callback that may never come would leave it "live" and
+        holding a concurrency slot.
+        """
         self._closed.set()
         for task in self._tasks:
             task.cancel()
@@ -326,6 +332,7 @@ class StreamSession:
             await self._transcriber.aclose()
         if self.record is not None:
             self.engine.detach_stream(self.record.call_id, self)
+            await self.engine.stream_ended(self.record.call_id)
 
 
 def _bot_turn(text: str, *, at: float | None = None) -> Turn:

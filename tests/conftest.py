@@ -10,16 +10,27 @@ import respx
 from twilio_helpers import ACCOUNT_SID, CALL_SID
 
 TWILIO_CALLS = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+@pytest.fixture(autouse=True)
+def no_network() -> Iterator[respx.MockRouter]:
+    """Every test runs with outside HTTP mocked: an unmocked request fails instead of going out.
+
+    Loopback passes through, for tests that run the real server on a socket.
+    """
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        mock.route(host__in=LOCAL_HOSTS).pass_through()
+        yield mock
 
 
 @pytest.fixture
-def twilio_api() -> Iterator[respx.MockRouter]:
+def twilio_api(no_network: respx.MockRouter) -> respx.MockRouter:
     """Twilio's REST API, mocked at the HTTP layer: create answers 201, updates answer 200."""
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
-        mock.post(f"{TWILIO_CALLS}.json").mock(
-            return_value=httpx.Response(201, json={"sid": CALL_SID, "status": "queued"})
-        )
-        mock.post(f"{TWILIO_CALLS}/{CALL_SID}.json").mock(
-            return_value=httpx.Response(200, json={"sid": CALL_SID, "status": "in-progress"})
-        )
-        yield mock
+    no_network.post(f"{TWILIO_CALLS}.json").mock(
+        return_value=httpx.Response(201, json={"sid": CALL_SID, "status": "queued"})
+    )
+    no_network.post(f"{TWILIO_CALLS}/{CALL_SID}.json").mock(
+        return_value=httpx.Response(200, json={"sid": CALL_SID, "status": "in-progress"})
+    )
+    return no_network

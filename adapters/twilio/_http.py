@@ -13,6 +13,8 @@ import httpx
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 
+from providers import CallControlError
+
 _log = logging.getLogger("telephony.twilio.http")
 
 
@@ -47,16 +49,19 @@ class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> Response:
-        response = await self._client.request(
-            method.upper(),
-            self._rewrite(url),
-            params=params,  # type: ignore[arg-type]
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout or self.timeout,
-            follow_redirects=allow_redirects,
-        )
+        try:
+            response = await self._client.request(
+                method.upper(),
+                self._rewrite(url),
+                params=params,  # type: ignore[arg-type]
+                data=data,
+                headers=headers,
+                auth=auth,
+                timeout=timeout or self.timeout,
+                follow_redirects=allow_redirects,
+            )
+        except httpx.TransportError as exc:
+            raise CallControlError(f"cannot reach the Twilio API: {type(exc).__name__}") from None
         # Only method, path and status: query strings and bodies may carry phone numbers.
         _log.debug("%s %s -> %s", method.upper(), urlsplit(url).path, response.status_code)
         return Response(response.status_code, response.text, response.headers)

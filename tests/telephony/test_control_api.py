@@ -130,6 +130,19 @@ def test_control_api_needs_the_bearer_token_when_set() -> None:
         assert client.get("/health").status_code == 200
 
 
+def test_control_api_without_token_refuses_proxied_requests() -> None:
+    with twilio_app(twilio_config()) as client:
+        assert client.get("/api/calls").status_code == 200
+        tunneled = client.get("/api/calls", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert tunneled.status_code == 403 and "controlToken" in tunneled.text
+        assert (
+            client.post(
+                "/api/calls", json={"to": CALLEE}, headers={"Forwarded": "for=203.0.113.9"}
+            ).status_code
+            == 403
+        )
+
+
 def test_exposed_bind_without_token_refuses_to_start() -> None:
     with pytest.raises(ConfigError, match="controlToken"):
         Runtime.build(twilio_config(serve={"bind": "0.0.0.0"}))

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import respx
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 from twilio_helpers import (
@@ -63,7 +64,7 @@ def _frames_until_mark(ws: Any) -> list[dict[str, Any]]:
 CONNECTED = json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
 
 
-def test_advertised_stream_url_is_mounted_and_greets_with_media() -> None:
+def test_advertised_stream_url_is_mounted_and_greets_with_media(twilio_api: respx.MockRouter) -> None:
     with twilio_app(twilio_config(streaming=True)) as client:
         url, params = _connect_stream(client)
         assert url == "wss://voice.example.com/voice/stream"
@@ -94,7 +95,7 @@ def test_wrong_token_gets_no_audio_and_a_closed_socket(token: str) -> None:
     assert closed.value.code == 1008
 
 
-def test_reused_token_is_refused() -> None:
+def test_reused_token_is_refused(twilio_api: respx.MockRouter) -> None:
     with twilio_app(twilio_config(streaming=True)) as client:
         url, params = _connect_stream(client)
         with client.websocket_connect(urlsplit(url).path) as ws:
@@ -133,7 +134,7 @@ def test_stream_route_is_not_mounted_when_streaming_is_off() -> None:
         assert client.get("/health").json()["stream"] is None
 
 
-def test_stream_connections_are_capped() -> None:
+def test_stream_connections_are_capped(twilio_api: respx.MockRouter) -> None:
     with twilio_app(twilio_config(streaming={"enabled": True, "maxConnections": 1})) as client:
         url, params = _connect_stream(client)
         with client.websocket_connect(urlsplit(url).path) as first:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import respx
 from litestar.exceptions import WebSocketDisconnect
 from test_stream_seed import CONNECTED, STREAM_SID, _connect_stream, _start
 from twilio_helpers import ACCOUNT_SID, CALL_SID, WEBHOOK_URL, post_signed, twilio_app, twilio_config, twiml
@@ -76,7 +77,7 @@ def _transcript(client: Any) -> list[tuple[str, str]]:
     return [(t["speaker"], t["text"]) for t in client.get("/api/calls").json()[0]["transcript"]]
 
 
-def test_caller_speech_is_answered_with_audio_through_on_user_turn() -> None:
+def test_caller_speech_is_answered_with_audio_through_on_user_turn(twilio_api: respx.MockRouter) -> None:
     with twilio_app(twilio_config(streaming=True), stt=ScriptedSTT(["what time is it"])) as client:
         url, params = _connect_stream(client)
         with client.websocket_connect(urlsplit(url).path) as ws:
@@ -93,7 +94,7 @@ def test_caller_speech_is_answered_with_audio_through_on_user_turn() -> None:
     assert transcript[2][0] == "bot" and transcript[2][1]
 
 
-def test_barge_in_clears_playback_and_trims_the_transcript() -> None:
+def test_barge_in_clears_playback_and_trims_the_transcript(twilio_api: respx.MockRouter) -> None:
     config = twilio_config(streaming=True, inboundGreeting=" ".join(["This greeting goes on and on."] * 6))
     with twilio_app(config, stt=ScriptedSTT(["stop please"])) as client:
         url, params = _connect_stream(client)
@@ -110,7 +111,7 @@ def test_barge_in_clears_playback_and_trims_the_transcript() -> None:
     assert greeting.endswith("…") and len(greeting) < len(config.inbound_greeting or "")
 
 
-def test_keypad_digit_is_a_turn() -> None:
+def test_keypad_digit_is_a_turn(twilio_api: respx.MockRouter) -> None:
     with twilio_app(twilio_config(streaming=True), stt=ScriptedSTT([])) as client:
         url, params = _connect_stream(client)
         with client.websocket_connect(urlsplit(url).path) as ws:
