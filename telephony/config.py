@@ -316,6 +316,12 @@ class OpenAISettings(_Section, frozen=True):
     model: Name = "gpt-4o-mini"
     tts_model: Name = "gpt-4o-mini-tts"
     stt_model: Name = "gpt-4o-transcribe"
+    voice: Name | None = None
+    system_prompt: str | None = None
+    timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    instructions: str | None = None
+    speed: Annotated[float, msgspec.Meta(ge=0.25, le=4.0)] | None = None
+    vad: dict[str, Any] | None = None
 
 
 class NumberConfig(_Section, frozen=True):
@@ -405,6 +411,7 @@ class Config(_Section, frozen=True):
     gather_timeout_seconds: PositiveInt = 5
     language: Name = "en-US"
     carriers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    engines: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     stt_legacy: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:

@@ -26,6 +26,8 @@ from providers import (
 if TYPE_CHECKING:
     from .config import Config
 
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
 OFFLINE = {AGENTS: "builtin", TTS: "espeak", STT: "pocketsphinx"}
 
 
@@ -36,13 +38,31 @@ def _choice(config: Config, group: str, configured: str | None) -> str:
 
 
 def _settings(config: Config, name: str) -> dict[str, Any]:
-    """The config section an engine reads: ``openai`` for OpenAI (plus the TTS voice)."""
+    """The settings an engine gets: ``engines.<name>``; for OpenAI also the ``openai`` section.
+
+    openclaw's TTS voice, ``responseSystemPrompt`` and ``responseModel`` fill what the
+    ``openai`` section leaves at its defaults.
+    """
+    settings = dict(config.engines.get(name, {}))
     if name != "openai":
-        return {}
-    settings: dict[str, Any] = msgspec.to_builtins(config.openai)
-    if config.tts.voice:
-        settings.setdefault("voice", config.tts.voice)
-    return {key: value for key, value in settings.items() if value is not None}
+        return settings
+    section: dict[str, Any] = {k: v for k, v in msgspec.to_builtins(config.openai).items() if v is not None}
+    section.setdefault("voice", config.tts.voice)
+    section.setdefault("systemPrompt", config.response_system_prompt)
+    model = _openai_model(config.response_model)
+    if model and config.openai.model == DEFAULT_OPENAI_MODEL:
+        section["model"] = model
+    return {k: v for k, v in section.items() if v is not None} | settings
+
+
+def _openai_model(model: str | None) -> str | None:
+    """openclaw names models ``provider/model``; only ``openai/...`` (or a bare name) applies here."""
+    if not model:
+        return None
+    provider, slash, bare = model.partition("/")
+    if not slash:
+        return model
+    return bare if provider == "openai" else None
 
 
 def load_agent(config: Config) -> Agent:
@@ -65,8 +85,5 @@ def load_stt(config: Config) -> SpeechToText:
 
 def load_carrier(config: Config, context: CarrierContext) -> Carrier:
     """The carrier adapter named by ``provider``, given its own config section."""
-    name = "local" if config.provider == "mock" else config.provider
-    section = getattr(config, name, None) if name in ("twilio", "telnyx", "plivo") else None
-    settings = msgspec.to_builtins(section) if section is not None else config.carriers.get(name, {})
-    carrier: Carrier = load(CARRIERS, name)(settings, context)
+    carrier: Carrier = load(CARRIERS, config.provider)(config.carrier_settings(), context)
     return carrier
