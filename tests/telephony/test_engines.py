@@ -31,7 +31,9 @@ def test_openai_settings_take_openclaw_voice_prompt_and_model() -> None:
     )
     settings = _settings(config, "openai")
     assert settings["voice"] == "nova" and settings["systemPrompt"] == "Be terse."
-    assert settings["model"] == "gpt-4.1-mini" and settings["speed"] == 1.2 and settings["apiKey"] == "sk-test"
+    assert (
+        settings["model"] == "gpt-4.1-mini" and settings["speed"] == 1.2 and settings["apiKey"] == "sk-test"
+    )
 
 
 def test_explicit_openai_model_wins_and_other_providers_models_are_ignored() -> None:
