@@ -79,7 +79,14 @@ class CallControl(Protocol):
     """REST call control. Hang-up is idempotent: "already ended" is success."""
 
     async def place_call(
-        self, *, to: str, from_: str, answer_url: str, status_url: str, machine_detection: bool = False
+        self,
+        *,
+        to: str,
+        from_: str,
+        answer_url: str,
+        status_url: str,
+        machine_detection: bool = False,
+        ring_timeout_seconds: float = 30,
     ) -> PlacedCall: ...
 
     async def update(self, call: CallRef, actions: Sequence[Action]) -> None:

@@ -30,6 +30,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import create_app
 
     config = _config(args)
+    if not config.enabled:
+        raise ConfigError("the config has enabled: false; set it to true to serve calls", path="enabled")
     app = create_app(config)
     logging.getLogger("telephony").info(
         "serving %s webhooks on http://%s:%s%s",
@@ -59,7 +61,10 @@ def _control(args: argparse.Namespace) -> int:
     client = _client(args)
     try:
         if args.command == "call":
-            result: Any = client.place_call(args.to, message=args.message, mode=args.mode, media=args.media)
+            to = args.to or _config(args).to_number
+            if not to:
+                raise ConfigError("no number to call: pass --to or set toNumber", path="toNumber")
+            result: Any = client.place_call(to, message=args.message, mode=args.mode, media=args.media)
         elif args.command == "status":
             result = client.status(args.call_id)
         elif args.command == "speak":
@@ -105,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     call = client_command("call", "place an outbound call through the running server")
-    call.add_argument("--to", required=True)
+    call.add_argument("--to", help="E.164 number to call (default: toNumber from the config)")
     call.add_argument("--message", "-m")
     call.add_argument("--mode", choices=["notify", "conversation"])
     call.add_argument("--media", choices=["markup", "stream"])

@@ -440,6 +440,7 @@ class ConversationEngine:
                 from_=cfg.from_number,
                 answer_url=self.routes.webhook_url(kind="answer", call_id=record.call_id),
                 status_url=self.routes.webhook_url(kind="status", call_id=record.call_id),
+                ring_timeout_seconds=cfg.ring_timeout_ms / 1000,
             )
         except Exception:
             record.end_reason = "failed"

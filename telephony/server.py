@@ -22,7 +22,7 @@ from litestar.params import FromPath, FromQuery
 
 from providers import CallRef, TelephonyError, WebhookRejected, WebhookRequest
 
-from .config import Config
+from .config import E164, Config
 from .engine import CallLimitReached, CallNotFound
 from .runtime import Runtime, is_loopback
 from .store import CallRecord
@@ -36,9 +36,9 @@ TRY_AGAIN_LATER = 1013
 
 
 class PlaceCall(msgspec.Struct, forbid_unknown_fields=True):
-    """Body of ``POST /api/calls``."""
+    """Body of ``POST /api/calls``; ``to`` must be E.164, as carriers require."""
 
-    to: str
+    to: E164
     message: str | None = None
     mode: Literal["notify", "conversation"] | None = None
     media: Literal["markup", "stream"] | None = None

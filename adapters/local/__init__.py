@@ -64,7 +64,14 @@ class LocalCallControl:
         self._tasks: set[asyncio.Task[SimulatedCall]] = set()
 
     async def place_call(
-        self, *, to: str, from_: str, answer_url: str, status_url: str, machine_detection: bool = False
+        self,
+        *,
+        to: str,
+        from_: str,
+        answer_url: str,
+        status_url: str,
+        machine_detection: bool = False,
+        ring_timeout_seconds: float = 30,
     ) -> PlacedCall:
         provider_call_id = "LC" + secrets.token_hex(16)
         task = asyncio.create_task(

@@ -56,7 +56,14 @@ class TwilioCallControl:
             raise CallControlError(f"Twilio API error: {exc.msg}", status=exc.status, code=exc.code) from None
 
     async def place_call(
-        self, *, to: str, from_: str, answer_url: str, status_url: str, machine_detection: bool = False
+        self,
+        *,
+        to: str,
+        from_: str,
+        answer_url: str,
+        status_url: str,
+        machine_detection: bool = False,
+        ring_timeout_seconds: float = 30,
     ) -> PlacedCall:
         extra: dict[str, Any] = {"machine_detection": "Enable"} if machine_detection else {}
         call = await self._call(
@@ -68,7 +75,7 @@ class TwilioCallControl:
                 status_callback=status_url,
                 status_callback_method="POST",
                 status_callback_event=_STATUS_EVENTS,
-                timeout=30,
+                timeout=max(1, min(600, round(ring_timeout_seconds))),  # Twilio allows 1-600 s
                 **extra,
             )
         )

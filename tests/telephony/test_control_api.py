@@ -49,6 +49,7 @@ def test_notify_call_says_message_then_hangs_up(twilio_api: Any) -> None:
         form = parse_qs(twilio_api.calls[0].request.content.decode())
         assert form["Url"] == [f"{WEBHOOK_URL}?callId={call_id}&kind=answer"]
         assert form["StatusCallback"] == [f"{WEBHOOK_URL}?callId={call_id}&kind=status"]
+        assert form["Timeout"] == ["30"], "ringTimeoutMs defaults to 30 s"
         root = twiml(post_signed(client, *_answer(call_id)).text)
         record = client.get(f"/api/calls/{call_id}").json()
     assert [child.tag for child in root] == ["Say", "Hangup"]
@@ -105,6 +106,8 @@ def test_outbound_limit_and_validation(twilio_api: Any) -> None:
         assert client.post("/api/calls", json={"to": CALLEE, "mode": "notify"}).status_code in (400, 429)
         assert client.post("/api/calls", content=b"{not json").status_code == 400
         assert client.post("/api/calls", json={"to": CALLEE, "bogus": 1}).status_code == 400
+        bad_number = client.post("/api/calls", json={"to": "not-a-number", "message": "x", "mode": "notify"})
+        assert bad_number.status_code == 400 and "to" in bad_number.json()["error"]
         assert client.get("/api/calls/nope").status_code == 404
 
 
