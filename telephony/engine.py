@@ -169,7 +169,7 @@ class ConversationEngine:
         record.transcript = updated.transcript
         return record
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background, keeping a reference so it is not garbage-collected."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -183,7 +183,7 @@ class ConversationEngine:
         remaining = record.answered_at + self.config.max_duration_seconds - self._clock()
         loop = asyncio.get_running_loop()
         self._timers[record.call_id] = loop.call_later(
-            max(remaining, 0.0), lambda: self._spawn(self._expire(record.call_id))
+            max(remaining, 0.0), lambda: self.spawn(self._expire(record.call_id))
         )
 
     def _disarm_timer(self, call_id: str) -> None:
@@ -334,14 +334,26 @@ class ConversationEngine:
         return [await self._gather(record, reply.text)]
 
     async def _no_input(self, record: CallRecord) -> list[Action]:
+        text, hang_up = await self.on_silence(record)
+        if hang_up:
+            await self._transition(record, "hangup-bot")
+            return [self._say(text), Hangup()]
+        return [await self._gather(record, text)]
+
+    async def on_silence(self, record: CallRecord) -> tuple[str, bool]:
+        """The caller said nothing for a whole turn: what to say, and whether to hang up after.
+
+        Both modes share this, so a silent caller is re-prompted ``noInputRetries`` times and
+        then told goodbye whether the carrier or we do the listening.
+        """
         record.no_input_count += 1
         if record.no_input_count > self.config.no_input_retries:
             await self._add_turn(record, "bot", NO_INPUT_GOODBYE)
             record.end_reason = "hangup-bot"
-            await self._transition(record, "hangup-bot")
-            return [self._say(NO_INPUT_GOODBYE), Hangup()]
+            await self.store.save(record)
+            return NO_INPUT_GOODBYE, True
         await self.store.save(record)
-        return [await self._gather(record, REPROMPT)]
+        return REPROMPT, False
 
     # ------------------------------------------------------------------ the one turn path
 

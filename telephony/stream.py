@@ -99,6 +99,7 @@ class StreamSession:
         self._tasks: list[asyncio.Task[None]] = []
         self._transcriber: TranscriptionStream | None = None
         self._closed = asyncio.Event()
+        self._silence: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ handshake
 
@@ -174,6 +175,7 @@ class StreamSession:
                 case AudioReceived(payload=payload):
                     await self._transcriber.send(inbound.to_pcm(payload))
                 case DigitReceived(digit=digit):
+                    self._disarm_silence()
                     self._spawn_turn(f"[keypad: {digit}]")
                 case MarkReached(name=name):
                     self._mark_reached(name)
@@ -199,6 +201,7 @@ class StreamSession:
         """Queue ``text`` for playback; the engine has already stored it unless ``record_turn``."""
         if record_turn and self.record is not None:
             await self.engine.store.append_turn(self.record.call_id, _bot_turn(text))
+        self._disarm_silence()
         self._marks += 1
         await self._queue.put(_Utterance(text, f"u{self._marks}", hang_up_after))
 
@@ -246,7 +249,33 @@ class StreamSession:
         utterance.done.set()
         self._playing = None
         if utterance.hang_up_after and self.record is not None:
-            self.engine._spawn(self._hang_up())
+            self.engine.spawn(self._hang_up())
+        elif self._queue.empty():
+            self._arm_silence()
+
+    # ------------------------------------------------------------------ silence
+
+    def _arm_silence(self) -> None:
+        """Start the caller's turn: if nothing is heard in time, re-prompt (as a gather would)."""
+        self._disarm_silence()
+        timeout = self.engine.config.gather_timeout_seconds
+        loop = asyncio.get_running_loop()
+        self._silence = loop.call_later(timeout, lambda: self.engine.spawn(self._on_silence()))
+
+    def _disarm_silence(self) -> None:
+        if self._silence is not None:
+            self._silence.cancel()
+            self._silence = None
+
+    async def _on_silence(self) -> None:
+        self._silence = None
+        if self.record is None or self._closed.is_set():
+            return
+        record = await self.engine.store.get(self.record.call_id)
+        if record is None or record.terminal:
+            return
+        text, hang_up = await self.engine.on_silence(record)
+        await self.speak(text, hang_up_after=hang_up)
 
     async def _hang_up(self) -> None:
         if self.record is not None:
@@ -289,12 +318,13 @@ class StreamSession:
     async def _transcript_loop(self, transcriber: TranscriptionStream) -> None:
         async for event in transcriber.events():
             if event.kind == "speech_started":
+                self._disarm_silence()
                 await self._barge_in()
             elif event.kind == "final" and event.text.strip():
                 await self._turn(event.text.strip(), event.confidence)
 
     def _spawn_turn(self, text: str) -> None:
-        self.engine._spawn(self._turn(text, None))
+        self.engine.spawn(self._turn(text, None))
 
     async def _turn(self, text: str, confidence: float | None) -> None:
         if self.record is None:
@@ -323,6 +353,7 @@ class StreamSession:
         holding a concurrency slot.
         """
         self._closed.set()
+        self._disarm_silence()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -168,3 +168,21 @@ def test_notify_over_stream_hangs_up_only_after_playback_is_confirmed(twilio_api
         hangups = [c for c in twilio_api.calls if b"Status=completed" in c.request.content]
     assert hangups_before_ack == []
     assert len(hangups) == 1 and record["state"] == "hangup-bot"
+
+
+def test_silent_caller_is_reprompted_then_told_goodbye(twilio_api: respx.MockRouter) -> None:
+    config = twilio_config(streaming=True, gatherTimeoutSeconds=1, noInputRetries=1)
+    with twilio_app(config, stt=ScriptedSTT([])) as client:
+        url, params = _connect_stream(client)
+        with client.websocket_connect(urlsplit(url).path) as ws:
+            ws.send_text(_start(params))
+            _ack(ws, _until(ws, "mark")[-1])  # greeting heard; now the caller says nothing
+            _ack(ws, _until(ws, "mark")[-1])  # the re-prompt
+            _ack(ws, _until(ws, "mark")[-1])  # the goodbye, after which we hang up
+            with pytest.raises(WebSocketDisconnect):
+                while True:
+                    ws.receive_text()
+        record = client.get("/api/calls").json()[0]
+    assert record["state"] == "hangup-bot"
+    assert record["transcript"][-1]["text"] == "I haven't heard anything, so I'll hang up now. Goodbye!"
+    assert any(b"Status=completed" in call.request.content for call in twilio_api.calls)
