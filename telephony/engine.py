@@ -169,7 +169,7 @@ class ConversationEngine:
         record.transcript = updated.transcript
         return record
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         """Run ``coro`` in the background, keeping a reference so it is not garbage-collected."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -240,12 +240,14 @@ class ConversationEngine:
                 return await self._no_input(record)
             case PlaybackFinished():
                 if record.mode == "notify":
-                    await self.end_call(record.call_id)
+                    # Not awaited here: end_call takes this call's lock, which we hold.
+                    self.spawn(self.end_call(record.call_id))
             case RecordingReady():
                 record.metadata.setdefault("recordings", []).append(event.url)
                 await self.store.save(record)
             case CallEnded():
-                record.end_reason = event.reason
+                if not record.terminal:
+                    record.end_reason = event.reason
                 await self._transition(record, event.reason)
                 stream = self._streams.pop(record.call_id, None)
                 if stream is not None:

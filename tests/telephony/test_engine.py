@@ -1,0 +1,67 @@
+"""Engine behaviour that needs no HTTP: notify hang-up on playback, unknown calls, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from providers import CallEnded, CarrierContext, NoInput, PlaybackFinished, load
+from telephony.config import config_from_mapping
+from telephony.runtime import Runtime
+from telephony.store import CallRecord, MemoryCallStore
+
+
+def _runtime() -> Runtime:
+    config = config_from_mapping({"provider": "local", "fromNumber": "+15005550006"}, env={})
+    carrier = load("telephony.carriers", "local")(
+        {"secret": "s"}, CarrierContext(public_url="http://127.0.0.1:1")
+    )
+    return Runtime.build(config, carrier=carrier, store=MemoryCallStore())
+
+
+async def _notify_call(runtime: Runtime) -> CallRecord:
+    record = CallRecord(
+        call_id="c1",
+        provider="local",
+        provider_call_id="LC1",
+        direction="outbound",
+        mode="notify",
+        message="Your table is ready.",
+        created_at=0.0,
+        state="speaking",
+    )
+    await runtime.store.create(record)
+    return record
+
+
+async def test_notify_call_hangs_up_when_playback_is_confirmed() -> None:
+    runtime = _runtime()
+    await _notify_call(runtime)
+    assert await runtime.engine.handle_event(PlaybackFinished(provider_call_id="LC1", event_id="e1")) is None
+    for _ in range(50):
+        record = await runtime.store.get("c1")
+        if record is not None and record.terminal:
+            break
+        await asyncio.sleep(0.01)
+    assert record is not None and record.state == "hangup-bot"
+    assert "LC1" in runtime.carrier.control.hung_up  # type: ignore[attr-defined]
+    await runtime.aclose()
+
+
+async def test_events_for_unknown_calls_change_nothing() -> None:
+    runtime = _runtime()
+    answer = await runtime.engine.handle_event(
+        NoInput(provider_call_id="LC9", event_id="e1", expects_reply=True)
+    )
+    assert answer is not None and type(answer[0]).__name__ == "Hangup"
+    assert await runtime.store.list_calls() == []
+    await runtime.aclose()
+
+
+async def test_terminal_state_absorbs_late_events() -> None:
+    runtime = _runtime()
+    await _notify_call(runtime)
+    await runtime.engine.handle_event(CallEnded(provider_call_id="LC1", event_id="e1", reason="busy"))
+    await runtime.engine.handle_event(CallEnded(provider_call_id="LC1", event_id="e2", reason="completed"))
+    record = await runtime.store.get("c1")
+    assert record is not None and (record.state, record.end_reason) == ("busy", "busy")
+    await runtime.aclose()
