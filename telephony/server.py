@@ -103,7 +103,12 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
             return Response(content=cached[1], media_type=cached[0], status_code=200)
         ack = carrier.responder.acknowledge()
         return Response(content=ack.body, media_type=ack.content_type, status_code=ack.status)
-    actions = await runtime.engine.handle_event(event)
+    try:
+        actions = await runtime.engine.handle_event(event)
+    except Exception:
+        # Unclaim, so the carrier's retry of this webhook is handled instead of acknowledged.
+        await store.release_event(event.event_id)
+        raise
     if actions is None:
         answer = carrier.responder.acknowledge()
     else:

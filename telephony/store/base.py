@@ -133,6 +133,10 @@ class CallStore(Protocol):
         """
         ...
 
+    async def release_event(self, event_id: str) -> None:
+        """Forget a claim whose handling failed, so the carrier's retry is processed afresh."""
+        ...
+
     async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
         """Remember the answer to a webhook so a retry gets the same one (last write wins)."""
         ...

@@ -169,6 +169,11 @@ class MemoryCallStore:
         self._events.move_to_end(event_id)
         return True
 
+    async def release_event(self, event_id: str) -> None:
+        """Forget a failed claim."""
+        self._check_open()
+        self._events.pop(event_id, None)
+
     async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
         """Cache the answer given to ``event_id``."""
         self._check_open()

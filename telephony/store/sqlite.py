@@ -280,6 +280,14 @@ class SqliteCallStore:
 
         return await self._run(lambda conn: _in_transaction(conn, claim))
 
+    async def release_event(self, event_id: str) -> None:
+        """Forget a failed claim."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
+
+        await self._run(work)
+
     async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
         """Cache the answer given to ``event_id``."""
         params = (event_id, content_type, bytes(body), self._clock())

@@ -15,7 +15,8 @@ from twilio_helpers import (
     twiml,
 )
 
-from telephony.store import SqliteCallStore
+from providers import Turn
+from telephony.store import CallRecord, MemoryCallStore, SqliteCallStore
 
 
 def _gather_url(document: str) -> str:
@@ -121,6 +122,28 @@ def test_retried_webhook_gets_the_same_answer_and_one_turn() -> None:
         transcript = client.get("/api/calls").json()[0]["transcript"]
     assert again.status_code == 200 and again.text == first.text
     assert len(transcript) == 3
+
+
+def test_a_failed_webhook_is_handled_again_when_the_carrier_retries() -> None:
+    class FlakyStore(MemoryCallStore):
+        """Fails the first write of a caller's words, as a full disk or a lost database would."""
+
+        failed = False
+
+        async def append_turn(self, call_id: str, turn: Turn) -> CallRecord:
+            if turn.speaker == "user" and not self.failed:
+                self.failed = True
+                raise OSError("disk full")
+            return await super().append_turn(call_id, turn)
+
+    with twilio_app(twilio_config(), store=FlakyStore()) as client:
+        action = _gather_url(post_signed(client, WEBHOOK_URL, incoming_call()).text)
+        params = incoming_call() | {"SpeechResult": "Hello"}
+        assert post_signed(client, action, params).status_code == 500
+        retry = post_signed(client, action, params)
+        transcript = client.get("/api/calls").json()[0]["transcript"]
+    assert retry.status_code == 200 and twiml(retry.text).find("Gather/Say") is not None
+    assert [t["text"] for t in transcript if t["speaker"] == "user"] == ["Hello"]
 
 
 def test_status_callbacks_move_the_state_machine() -> None:

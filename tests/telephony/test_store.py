@@ -230,6 +230,14 @@ async def test_claim_event_dedupes(store: CallStore) -> None:
     assert await store.claim_event("evt-2", None) is True
 
 
+async def test_released_event_can_be_claimed_again(store: CallStore) -> None:
+    assert await store.claim_event("ev-9", None) is True
+    await store.release_event("ev-9")
+    assert await store.claim_event("ev-9", None) is True
+    assert await store.claim_event("ev-9", None) is False
+    await store.release_event("never-claimed")  # releasing nothing is harmless
+
+
 async def test_claimed_events_expire_after_retention(store: CallStore, clock: FakeClock) -> None:
     assert await store.claim_event("evt-1", "c1") is True
     clock.now += RETENTION / 2
