@@ -59,7 +59,10 @@ class Responder(Protocol):
 class MediaCodec(Protocol):
     """Translates one carrier's media WebSocket dialect."""
 
-    audio_format: AudioFormat
+    @property
+    def audio_format(self) -> AudioFormat:
+        """The encoding and rate of audio in both directions."""
+        ...
 
     def decode(self, frame: str | bytes) -> MediaEvent:
         """Raise :class:`MediaRejected` on a malformed frame."""
@@ -99,14 +102,28 @@ class CallControl(Protocol):
 
 
 class Carrier(Protocol):
-    """One carrier adapter: the four contracts plus a name."""
+    """One carrier adapter: the four contracts plus a name.
 
-    name: str
-    verifier: WebhookVerifier
-    parser: WebhookParser
-    responder: Responder
-    codec: MediaCodec
-    control: CallControl
+    Read-only members, so plain attributes of any narrower type satisfy them.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def verifier(self) -> WebhookVerifier: ...
+
+    @property
+    def parser(self) -> WebhookParser: ...
+
+    @property
+    def responder(self) -> Responder: ...
+
+    @property
+    def codec(self) -> MediaCodec: ...
+
+    @property
+    def control(self) -> CallControl: ...
 
 
 class CarrierContext(msgspec.Struct, frozen=True, kw_only=True):

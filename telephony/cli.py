@@ -30,8 +30,6 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import create_app
 
     config = _config(args)
-    if not config.enabled:
-        raise ConfigError("the config has enabled: false; set it to true to serve calls", path="enabled")
     app = create_app(config)
     logging.getLogger("telephony").info(
         "serving %s webhooks on http://%s:%s%s",

@@ -7,6 +7,7 @@ One markup-mode call (outbound, placed through the control API) and one stream-m
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import tempfile
 import time
@@ -75,7 +76,7 @@ def _print_call(title: str, record: dict[str, Any], caller: list[Any], out: Call
     for turn in record["transcript"]:
         if turn["speaker"] == "user":
             said = caller[user_turn].text if user_turn < len(caller) else turn["text"]
-            heard = "" if said.lower().strip(" .?!") == turn["text"].lower() else f'   (said: "{said}")'
+            heard = "" if _words(said) == _words(turn["text"]) else f'   (said: "{said}")'
             out(f"  caller: {turn['text']}{heard}")
             latency = caller[user_turn].latency_ms if user_turn < len(caller) else None
             user_turn += 1
@@ -84,6 +85,10 @@ def _print_call(title: str, record: dict[str, Any], caller: list[Any], out: Call
             out(f"  bot:    {turn['text']}{pending if user_turn else ''}")
             pending = ""
     out(f"  -> {record['state']} ({record['end_reason'] or 'no reason'}), {user_turn} caller turns")
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def _completed(record: dict[str, Any]) -> bool:

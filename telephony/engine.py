@@ -105,6 +105,7 @@ class ConversationEngine:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._streams: dict[str, LiveStream] = {}
         self._tasks: set[asyncio.Task[object]] = set()
+        self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -115,6 +116,8 @@ class ConversationEngine:
                 self._arm_timer(record)
 
     async def aclose(self) -> None:
+        """Stop timers and close streams without hanging up: a restart must not end live calls."""
+        self._closing = True
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -145,7 +148,7 @@ class ConversationEngine:
         await self.store.save(record)
         return Gather(
             action_url=self.routes.webhook_url(kind="gather", call_id=record.call_id, turn=turn),
-            prompt=tuple(Say(text=text) for text in prompt if text),
+            prompt=tuple(self._say(text) for text in prompt if text),
             timeout_seconds=self.config.gather_timeout_seconds,
             language=self.config.language,
         )
@@ -412,6 +415,8 @@ class ConversationEngine:
 
     async def stream_ended(self, call_id: str) -> None:
         """A call's media stream is gone: end the call at the carrier and here, if still live."""
+        if self._closing:
+            return
         record = await self.store.get(call_id)
         if record is None or record.terminal:
             return

@@ -63,6 +63,8 @@ class Runtime:
         stt: SpeechToText | None = None,
     ) -> Runtime:
         """Resolve every part, refusing to start with a clear message when one cannot work."""
+        if not config.enabled:
+            raise ConfigError("the config has enabled: false; set it to true to serve calls", path="enabled")
         routes = routes_for(config)
         if not is_loopback(config.serve.bind) and not config.control_token:
             raise ConfigError(

@@ -216,6 +216,9 @@ def _view(record: CallRecord) -> dict[str, Any]:
 async def place_call(request: Request[Any, Any, Any]) -> Response[Any]:
     try:
         body = msgspec.json.decode(await request.body(), type=PlaceCall)
+    except msgspec.ValidationError as exc:
+        message = "`to` must be an E.164 number such as +14155550100" if "`$.to`" in str(exc) else str(exc)
+        return Response({"error": f"invalid request: {message}"}, status_code=400)
     except msgspec.DecodeError as exc:
         return Response({"error": f"invalid request: {exc}"}, status_code=400)
     try:

@@ -39,6 +39,7 @@ from .store import CallRecord
 _log = logging.getLogger("telephony.stream")
 
 POLICY_VIOLATION = 1008
+MAX_UTTERANCE_SECONDS = 15.0  # the segmenter's default cap on one utterance
 
 
 class FrameSocket(Protocol):
@@ -255,10 +256,10 @@ class StreamSession:
 
     # ------------------------------------------------------------------ silence
 
-    def _arm_silence(self) -> None:
+    def _arm_silence(self, *, extra_seconds: float = 0.0) -> None:
         """Start the caller's turn: if nothing is heard in time, re-prompt (as a gather would)."""
         self._disarm_silence()
-        timeout = self.engine.config.gather_timeout_seconds
+        timeout = self.engine.config.gather_timeout_seconds + extra_seconds
         loop = asyncio.get_running_loop()
         self._silence = loop.call_later(timeout, lambda: self.engine.spawn(self._on_silence()))
 
@@ -318,9 +319,12 @@ class StreamSession:
     async def _transcript_loop(self, transcriber: TranscriptionStream) -> None:
         async for event in transcriber.events():
             if event.kind == "speech_started":
-                self._disarm_silence()
+                # Sound that never becomes words must not leave the call waiting forever:
+                # allow the longest utterance, then treat it as silence.
+                self._arm_silence(extra_seconds=MAX_UTTERANCE_SECONDS)
                 await self._barge_in()
             elif event.kind == "final" and event.text.strip():
+                self._disarm_silence()
                 await self._turn(event.text.strip(), event.confidence)
 
     def _spawn_turn(self, text: str) -> None:

@@ -15,7 +15,16 @@ from typing import Any
 
 import msgspec
 
-from providers import Action, CallControlError, CallRef, CarrierContext, PlacedCall, Say, parse_settings
+from providers import (
+    Action,
+    CallControlError,
+    CallRef,
+    Carrier,
+    CarrierContext,
+    PlacedCall,
+    Say,
+    parse_settings,
+)
 
 from ._carrier import LocalMediaCodec, LocalResponder, LocalWebhooks
 from ._signing import sign, signed_headers
@@ -130,6 +139,6 @@ class LocalCarrier:
         self.control = LocalCallControl(self.simulator, settings.script)
 
 
-def create_carrier(settings: Mapping[str, Any], context: CarrierContext) -> LocalCarrier:
-    """Entry point for ``telephony.carriers``: ``local``."""
+def create_carrier(settings: Mapping[str, Any], context: CarrierContext) -> Carrier:
+    """Entry point for ``telephony.carriers``: ``local``; typed as the contract so mypy checks it."""
     return LocalCarrier(parse_settings("local", settings, LocalSettings), context)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from providers import Action, CallRef, CarrierContext, WebhookReply, parse_settings
+from providers import Action, CallRef, Carrier, CarrierContext, WebhookReply, parse_settings
 
 from ._control import TwilioCallControl
 from ._media import TwilioMediaCodec
@@ -63,6 +63,6 @@ class TwilioCarrier:
         )
 
 
-def create_carrier(settings: Mapping[str, Any], context: CarrierContext) -> TwilioCarrier:
-    """Entry point for ``telephony.carriers``: ``twilio``."""
+def create_carrier(settings: Mapping[str, Any], context: CarrierContext) -> Carrier:
+    """Entry point for ``telephony.carriers``: ``twilio``; typed as the contract so mypy checks it."""
     return TwilioCarrier(parse_settings("twilio", settings, TwilioSettings), context)

@@ -87,7 +87,7 @@ def test_speak_updates_the_live_call_and_end_is_idempotent(twilio_api: Any) -> N
         spoke = client.post(f"/api/calls/{call_id}/speak", json={"text": "One more thing."})
         assert spoke.status_code == 200
         update = parse_qs(twilio_api.calls[-1].request.content.decode())
-        assert "<Say>One more thing.</Say>" in update["Twiml"][0]
+        assert '<Say language="en-US">One more thing.</Say>' in update["Twiml"][0]
         first = client.post(f"/api/calls/{call_id}/end")
         second = client.post(f"/api/calls/{call_id}/end")
         hangups = [c for c in twilio_api.calls if b"Status=completed" in c.request.content]
@@ -107,7 +107,7 @@ def test_outbound_limit_and_validation(twilio_api: Any) -> None:
         assert client.post("/api/calls", content=b"{not json").status_code == 400
         assert client.post("/api/calls", json={"to": CALLEE, "bogus": 1}).status_code == 400
         bad_number = client.post("/api/calls", json={"to": "not-a-number", "message": "x", "mode": "notify"})
-        assert bad_number.status_code == 400 and "to" in bad_number.json()["error"]
+        assert bad_number.status_code == 400 and "E.164" in bad_number.json()["error"]
         assert client.get("/api/calls/nope").status_code == 404
 
 
