@@ -110,10 +110,36 @@ class ConversationEngine:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Re-arm max-duration timers of calls that were live before a restart."""
+        """Re-arm max-duration timers of calls that were live before a restart; start the reaper."""
         for record in await self.store.list_calls(active_only=True, limit=10_000):
             if record.answered_at is not None:
                 self._arm_timer(record)
+        if self.config.stale_call_reaper_seconds > 0:
+            self.spawn(self._reap_forever())
+
+    async def reap_stale_calls(self) -> list[str]:
+        """End calls still "live" ``staleCallReaperSeconds`` after they began.
+
+        A carrier whose final status callback never arrives would otherwise leave a call
+        holding a ``maxConcurrentCalls`` slot forever.
+        """
+        cutoff = self._clock() - self.config.stale_call_reaper_seconds
+        reaped = []
+        for record in await self.store.list_calls(active_only=True, limit=10_000):
+            if record.created_at < cutoff:
+                _log.info("call %s: stale (state %s); ending it", record.call_id, record.state)
+                await self.end_call(record.call_id, reason="timeout", force=True)
+                reaped.append(record.call_id)
+        return reaped
+
+    async def _reap_forever(self) -> None:
+        interval = min(30.0, float(self.config.stale_call_reaper_seconds))
+        while not self._closing:
+            await asyncio.sleep(interval)
+            try:
+                await self.reap_stale_calls()
+            except Exception:  # the reaper must outlive one bad sweep
+                _log.exception("stale-call sweep failed")
 
     async def aclose(self) -> None:
         """Stop timers and close streams without hanging up: a restart must not end live calls."""

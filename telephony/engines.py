@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
+VAD_ENGINES = frozenset({"pocketsphinx", "openai"})  # bundled recognizers whose settings take `vad`
 OFFLINE = {AGENTS: "builtin", TTS: "espeak", STT: "pocketsphinx"}
 
 
@@ -78,8 +79,18 @@ def load_tts(config: Config) -> TextToSpeech:
 
 
 def load_stt(config: Config) -> SpeechToText:
+    """The recognizer; bundled ones end an utterance after ``silenceTimeoutMs`` of quiet.
+
+    openclaw declared ``silenceTimeoutMs`` (and the legacy ``streaming.silenceDurationMs``) for
+    this; an explicit ``vad.silenceMs`` in the engine's own settings still wins.
+    """
     name = _choice(config, STT, config.streaming.provider or config.stt)
-    stt: SpeechToText = load(STT, name)(_settings(config, name))
+    settings = _settings(config, name)
+    if name in VAD_ENGINES:
+        vad = dict(settings.get("vad") or {})
+        vad.setdefault("silenceMs", config.streaming.silence_duration_ms or config.silence_timeout_ms)
+        settings["vad"] = vad
+    stt: SpeechToText = load(STT, name)(settings)
     return stt
 
 

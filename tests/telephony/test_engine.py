@@ -65,3 +65,35 @@ async def test_terminal_state_absorbs_late_events() -> None:
     record = await runtime.store.get("c1")
     assert record is not None and (record.state, record.end_reason) == ("busy", "busy")
     await runtime.aclose()
+
+
+async def test_stale_calls_are_reaped_and_fresh_ones_kept() -> None:
+    now = [1000.0]
+    config = config_from_mapping({"provider": "local", "staleCallReaperSeconds": 120}, env={})
+    carrier = load("telephony.carriers", "local")(
+        {"secret": "s"}, CarrierContext(public_url="http://127.0.0.1:1")
+    )
+    runtime = Runtime.build(config, carrier=carrier, store=MemoryCallStore(clock=lambda: now[0]))
+    runtime.engine._clock = lambda: now[0]
+    old = CallRecord(
+        call_id="old", provider="local", provider_call_id="LC1", direction="inbound", created_at=800.0
+    )
+    new = CallRecord(
+        call_id="new", provider="local", provider_call_id="LC2", direction="inbound", created_at=950.0
+    )
+    await runtime.store.create(old)
+    await runtime.store.create(new)
+    assert await runtime.engine.reap_stale_calls() == ["old"]
+    reaped = await runtime.store.get("old")
+    kept = await runtime.store.get("new")
+    assert reaped is not None and reaped.state == "timeout"
+    assert kept is not None and not kept.terminal
+    await runtime.aclose()
+
+
+def test_silence_timeout_reaches_bundled_recognizers() -> None:
+    from telephony.engines import load_stt
+
+    config = config_from_mapping({"silenceTimeoutMs": 1200}, env={})
+    stt = load_stt(config)
+    assert stt.vad.silence_ms == 1200  # type: ignore[attr-defined]
