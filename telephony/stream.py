@@ -63,6 +63,7 @@ class _Utterance:
         self.hang_up_after = hang_up_after
         self.sent_ms = 0.0
         self.started_at: float | None = None
+        self.interrupted = False
         self.done = asyncio.Event()
 
 
@@ -228,8 +229,12 @@ class StreamSession:
                 encoder = OutboundEncoder(chunk.sample_rate, self.codec.audio_format)
             for frame in encoder.feed(chunk.pcm):
                 await self._pace(utterance)
+                if utterance.interrupted:
+                    return
                 await self._send(SendAudio(payload=frame))
                 utterance.sent_ms += frame_ms
+        if utterance.interrupted:
+            return
         if encoder is not None:
             for frame in encoder.flush():
                 await self._send(SendAudio(payload=frame))
@@ -287,15 +292,15 @@ class StreamSession:
         utterance = self._playing
         if utterance is None or utterance.started_at is None or utterance.hang_up_after:
             return
+        # Stop the player before the clear, so no frame of this reply can follow it.
+        utterance.interrupted = True
+        utterance.done.set()
+        self._playing = None
+        while not self._queue.empty():
+            self._queue.get_nowait()
         await self._send(ClearAudio())
         heard_ms = min((time.monotonic() - utterance.started_at) * 1000, utterance.sent_ms)
         fraction = heard_ms / utterance.sent_ms if utterance.sent_ms else 0.0
-        for task in self._tasks[:1]:
-            task.cancel()
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._playing = None
-        self._tasks[0] = asyncio.create_task(self._play_loop())
         if self.record is not None:
             await self._trim_last_bot_turn(utterance.text, fraction)
 
