@@ -21,5 +21,8 @@ def parse_settings(section: str, settings: Mapping[str, Any], type_: type[T]) ->
     try:
         return msgspec.convert(dict(settings), type_, str_keys=True)
     except msgspec.ValidationError as exc:
-        message = str(exc).replace("`$.", f"`{section}.").replace("`$`", f"`{section}`")
+        message = str(exc)
+        if " - at `$" not in message:  # msgspec gives no path for errors on the top-level object
+            message += " - at `$`"
+        message = message.replace("`$.", f"`{section}.").replace("`$`", f"`{section}`")
         raise AdapterConfigError(f"invalid {section} settings: {message}") from None

@@ -15,6 +15,7 @@ from providers import (
     CARRIERS,
     STT,
     TTS,
+    AdapterConfigError,
     Agent,
     Carrier,
     CarrierContext,
@@ -66,15 +67,39 @@ def _openai_model(model: str | None) -> str | None:
     return bare if provider == "openai" else None
 
 
+def _build(group: str, name: str, where: str, *args: Any) -> Any:
+    """Call the factory registered as ``name``; settings errors name the key where the user wrote it.
+
+    Adapters name keys by their own section (``espeak.voice``); the user wrote them under
+    ``where`` (``engines.espeak.voice``), so the path is rewritten to match the file.
+    """
+    try:
+        return load(group, name)(*args)
+    except AdapterConfigError as exc:
+        if where == name:
+            raise
+        message = (
+            str(exc)
+            .replace(f"invalid {name} settings", f"invalid {where} settings")
+            .replace(f"`{name}.", f"`{where}.")
+            .replace(f"`{name}`", f"`{where}`")
+        )
+        raise AdapterConfigError(message) from None
+
+
+def _engine_path(config: Config, name: str) -> str:
+    return "openai" if name == "openai" and name not in config.engines else f"engines.{name}"
+
+
 def load_agent(config: Config) -> Agent:
     name = _choice(config, AGENTS, config.agent)
-    agent: Agent = load(AGENTS, name)(_settings(config, name))
+    agent: Agent = _build(AGENTS, name, _engine_path(config, name), _settings(config, name))
     return agent
 
 
 def load_tts(config: Config) -> TextToSpeech:
     name = _choice(config, TTS, config.tts_engine)
-    tts: TextToSpeech = load(TTS, name)(_settings(config, name))
+    tts: TextToSpeech = _build(TTS, name, _engine_path(config, name), _settings(config, name))
     return tts
 
 
@@ -90,11 +115,13 @@ def load_stt(config: Config) -> SpeechToText:
         vad = dict(settings.get("vad") or {})
         vad.setdefault("silenceMs", config.streaming.silence_duration_ms or config.silence_timeout_ms)
         settings["vad"] = vad
-    stt: SpeechToText = load(STT, name)(settings)
+    stt: SpeechToText = _build(STT, name, _engine_path(config, name), settings)
     return stt
 
 
 def load_carrier(config: Config, context: CarrierContext) -> Carrier:
     """The carrier adapter named by ``provider``, given its own config section."""
-    carrier: Carrier = load(CARRIERS, config.provider)(config.carrier_settings(), context)
+    name = config.provider
+    where = name if name in ("twilio", "telnyx", "plivo") else f"carriers.{name}"
+    carrier: Carrier = _build(CARRIERS, name, where, config.carrier_settings(), context)
     return carrier

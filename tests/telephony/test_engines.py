@@ -47,3 +47,19 @@ def test_engine_sections_reach_offline_engines() -> None:
     config = config_from_mapping({"engines": {"espeak": {"voice": "en-us+m3", "rate": 160}}}, env={})
     assert _settings(config, "espeak") == {"voice": "en-us+m3", "rate": 160}
     assert load_tts(config).voice == "en-us+m3"  # type: ignore[attr-defined]
+
+
+def test_settings_errors_name_the_key_where_it_was_written() -> None:
+    import pytest
+
+    from telephony.config import ConfigError
+    from telephony.runtime import Runtime
+
+    bad_voice = config_from_mapping(
+        {"streaming": {"enabled": True}, "engines": {"espeak": {"voice": "zz-none"}}}, env={}
+    )
+    with pytest.raises(ConfigError, match=r"`engines\.espeak\.voice`"):
+        Runtime.build(bad_voice)
+    bad_carrier = config_from_mapping({"carriers": {"local": {"secrett": "x"}}}, env={})
+    with pytest.raises(ConfigError, match=r"carriers\.local"):
+        Runtime.build(bad_carrier)
