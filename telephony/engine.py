@@ -308,21 +308,29 @@ class ConversationEngine:
             created_at=self._clock(),
         )
         if event.direction == "inbound":
-            reason = None
-            if not inbound_allowed(cfg.inbound_policy, event.from_number, cfg.allow_from):
-                reason = f"inbound policy {cfg.inbound_policy!r}"
-            elif await self.store.count_active("inbound") >= cfg.max_concurrent_calls:
-                reason = "maxConcurrentCalls reached"
-            if reason is not None:
-                _log.info("inbound call %s rejected: %s", event.provider_call_id, reason)
-                record.state = "busy" if "max" in reason else "failed"
+            refusal = await self._screen_inbound(event)
+            if refusal is not None:
+                record.state = "busy" if refusal == "busy" else "failed"
                 record.end_reason = "rejected"
                 record.ended_at = self._clock()
                 await self.store.create(record)
-                return [Reject(reason="busy" if "max" in reason else "rejected")]
+                return [Reject(reason=refusal)]
         await self.store.create(record)
         async with self._locks[record.call_id]:
             return await self._connected(record, event.answered_by)
+
+    async def _screen_inbound(self, event: CallStarted) -> Literal["rejected", "busy"] | None:
+        """Why an inbound call must be refused (policy: rejected; no capacity: busy), or None."""
+        cfg = self.config
+        if not inbound_allowed(cfg.inbound_policy, event.from_number, cfg.allow_from):
+            _log.info(
+                "inbound call %s rejected: inbound policy %r", event.provider_call_id, cfg.inbound_policy
+            )
+            return "rejected"
+        if await self.store.count_active("inbound") >= cfg.max_concurrent_calls:
+            _log.info("inbound call %s refused as busy: maxConcurrentCalls reached", event.provider_call_id)
+            return "busy"
+        return None
 
     async def _connected(self, record: CallRecord, answered_by: str | None) -> list[Action]:
         """The carrier asks what to do now that the call is up: greet, notify or stream."""
@@ -428,9 +436,6 @@ class ConversationEngine:
         return reply
 
     # ------------------------------------------------------------------ streams
-
-    async def stream_record(self, call_id: str) -> CallRecord | None:
-        return await self.store.get(call_id)
 
     def attach_stream(self, call_id: str, stream: LiveStream) -> None:
         self._streams[call_id] = stream

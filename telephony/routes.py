@@ -40,7 +40,3 @@ class Routes(msgspec.Struct, frozen=True, kw_only=True):
         parts = urlsplit(self.public_url)
         scheme = "wss" if parts.scheme == "https" else "ws"
         return f"{scheme}://{parts.netloc}{parts.path}{self.stream_path}"
-
-    def public_path(self, path: str) -> str:
-        """The path part of the public URL for a served path (a public prefix may precede it)."""
-        return urlsplit(self.public_url).path + path

@@ -53,13 +53,13 @@ def _runtime(request: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> Runt
     return runtime
 
 
-def public_request_url(request: Request[Any, Any, Any], config: Config) -> str:
+def public_request_url(request: Request[Any, Any, Any], config: Config, public_url: str) -> str:
     """The URL the carrier signed: the configured public origin plus the path and query it hit.
 
     Forwarded headers are trusted only when ``webhookSecurity.trustForwardingHeaders`` is on and
     the forwarded host is in ``allowedHosts`` (when that list is given).
     """
-    base = config.public_url or f"http://{config.serve.bind}:{config.serve.port}"
+    base = public_url
     security = config.webhook_security
     forwarded = request.headers.get("x-forwarded-host")
     if security.trust_forwarding_headers and forwarded:
@@ -84,7 +84,7 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _reply(413, "webhook body too large")
     hook = WebhookRequest(
         method=request.method,
-        url=public_request_url(request, runtime.config),
+        url=public_request_url(request, runtime.config, runtime.routes.public_url),
         headers={key.lower(): value for key, value in request.headers.items()},
         body=body,
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import secrets
 import time
@@ -67,19 +66,15 @@ class LocalSimulator:
         webhook_url: str,
         voice: CallerVoice | None = None,
         stream_idle_seconds: float = 20.0,
-        on_turn: Callable[[SimulatedCall, SimulatedTurn], None] | None = None,
     ) -> None:
         self.secret = secret
         self.webhook_url = webhook_url
         self.voice = voice
         self.stream_idle_seconds = stream_idle_seconds
-        self.on_turn = on_turn
         self.calls: dict[str, SimulatedCall] = {}
 
     def _note(self, call: SimulatedCall, turn: SimulatedTurn) -> None:
         call.turns.append(turn)
-        if self.on_turn is not None:
-            self.on_turn(call, turn)
 
     async def _post(self, http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> list[Any]:
         payload = ENCODER.encode(body)
@@ -228,9 +223,3 @@ class LocalSimulator:
         frames = [audio[i : i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES)]
         for chunk in [*frames, *([SILENCE] * 60)]:
             await ws.send(ENCODER.encode(Frame(type="audio", pcmu=base64.b64encode(chunk).decode())).decode())
-
-
-async def cancel_quietly(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

@@ -52,12 +52,13 @@ def _start(params: dict[str, str], call_sid: str = CALL_SID) -> str:
     )
 
 
-def _frames_until_mark(ws: Any) -> list[dict[str, Any]]:
-    frames: list[dict[str, Any]] = []
+def _until(ws: Any, event: str) -> list[dict[str, Any]]:
+    """Frames received up to and including the first ``event`` frame."""
+    frames = []
     while True:
         frame = json.loads(ws.receive_text())
         frames.append(frame)
-        if frame["event"] == "mark":
+        if frame["event"] == event:
             return frames
 
 
@@ -72,7 +73,7 @@ def test_advertised_stream_url_is_mounted_and_greets_with_media(twilio_api: resp
         with client.websocket_connect(urlsplit(url).path) as ws:
             ws.send_text(CONNECTED)
             ws.send_text(_start(params))
-            frames = _frames_until_mark(ws)
+            frames = _until(ws, "mark")
             ws.send_text(json.dumps({"event": "mark", "streamSid": STREAM_SID, "mark": frames[-1]["mark"]}))
             ws.send_text(
                 json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}})
@@ -100,7 +101,7 @@ def test_reused_token_is_refused(twilio_api: respx.MockRouter) -> None:
         url, params = _connect_stream(client)
         with client.websocket_connect(urlsplit(url).path) as ws:
             ws.send_text(_start(params))
-            _frames_until_mark(ws)
+            _until(ws, "mark")
             ws.send_text(json.dumps({"event": "stop", "streamSid": STREAM_SID}))
         with client.websocket_connect(urlsplit(url).path) as ws, pytest.raises(WebSocketDisconnect) as closed:
             ws.send_text(_start(params))

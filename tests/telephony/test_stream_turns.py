@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 import respx
 from litestar.exceptions import WebSocketDisconnect
-from test_stream_seed import CONNECTED, STREAM_SID, _connect_stream, _start
+from test_stream_seed import CONNECTED, STREAM_SID, _connect_stream, _start, _until
 from twilio_helpers import ACCOUNT_SID, CALL_SID, WEBHOOK_URL, post_signed, twilio_app, twilio_config, twiml
 
 from providers import SegmentingTranscriptionStream
@@ -58,15 +58,6 @@ def _media(audio: bytes) -> Iterator[str]:
 def _speak(ws: Any, speech_ms: int = 600, silence_ms: int = 900) -> None:
     for frame in _media(_tone(speech_ms) + b"\xff" * (8 * silence_ms)):
         ws.send_text(frame)
-
-
-def _until(ws: Any, event: str) -> list[dict[str, Any]]:
-    frames = []
-    while True:
-        frame = json.loads(ws.receive_text())
-        frames.append(frame)
-        if frame["event"] == event:
-            return frames
 
 
 def _ack(ws: Any, mark: dict[str, Any]) -> None:
