@@ -191,18 +191,16 @@ class StreamSession:
         if record.mode == "notify":
             text = record.message or ""
             await self.engine.store.append_turn(record.call_id, _bot_turn(text))
-            await self.speak(text, hang_up_after=True, record_turn=False)
+            await self.speak(text, hang_up_after=True)
             return
         greeting = self.engine.greeting(record)
         await self.engine.store.append_turn(record.call_id, _bot_turn(greeting))
-        await self.speak(greeting, record_turn=False)
+        await self.speak(greeting)
 
     # ------------------------------------------------------------------ speaking
 
-    async def speak(self, text: str, *, hang_up_after: bool = False, record_turn: bool = False) -> None:
-        """Queue ``text`` for playback; the engine has already stored it unless ``record_turn``."""
-        if record_turn and self.record is not None:
-            await self.engine.store.append_turn(self.record.call_id, _bot_turn(text))
+    async def speak(self, text: str, *, hang_up_after: bool = False) -> None:
+        """Queue ``text`` for playback; the caller of this has already stored it in the transcript."""
         self._disarm_silence()
         self._marks += 1
         await self._queue.put(_Utterance(text, f"u{self._marks}", hang_up_after))
