@@ -11,9 +11,9 @@ from __future__ import annotations
 import base64
 import json
 
-from adapters.twilio import TwilioMediaCodec
-from providers import MULAW_8K, SendAudio
+from telephony.adapters.twilio import TwilioMediaCodec
 from telephony.audio import DEFAULT_QUALITY, OutboundEncoder
+from telephony.providers import MULAW_8K, SendAudio
 
 from ._baseline import audioop, resample_stateless
 from ._harness import Result, compare

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from adapters.twilio import TwilioWebhooks
-from providers import UserInput, WebhookRequest
+from telephony.adapters.twilio import TwilioWebhooks
+from telephony.providers import UserInput, WebhookRequest
 
 from ._harness import Result, compare
 from ._signals import ACCOUNT_SID, CALL_SID

@@ -1,6 +1,7 @@
 """Provider contracts: the normalized vocabulary and the protocols every adapter implements.
 
-This package stands alone: it imports neither the framework core nor any adapter.
+This package stands alone: it imports neither the framework core nor any adapter, so an adapter
+(ours or a third party's) can depend on ``telephony.providers`` without loading the core.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ from ._errors import (
     AdapterNotFound,
     CallControlError,
     MediaRejected,
+    MissingDependency,
     TelephonyError,
     WebhookRejected,
+    missing_dependency,
+    require_module,
 )
 from ._events import (
     AnsweredBy,
@@ -132,6 +136,7 @@ __all__ = [
     "MediaCodec",
     "MediaEvent",
     "MediaRejected",
+    "MissingDependency",
     "NoInput",
     "OutboundMedia",
     "Pause",
@@ -167,7 +172,9 @@ __all__ = [
     "decode_audio_payload",
     "encode_audio_payload",
     "load",
+    "missing_dependency",
     "parse_settings",
+    "require_module",
     "require_header",
     "signatures_match",
     "warn_verification_skipped",

@@ -41,3 +41,35 @@ class AdapterNotFound(TelephonyError):
 
 class AdapterConfigError(TelephonyError):
     """An adapter's settings are missing or malformed; the message names the key path."""
+
+
+class MissingDependency(AdapterNotFound):
+    """An adapter is registered but a package it needs is not installed.
+
+    The message names the missing module and the extra that brings it, such as
+    ``pip install 'telephony[twilio]'``.
+    """
+
+
+def missing_dependency(exc: ModuleNotFoundError, extra: str) -> MissingDependency:
+    """Turn an import failure of an optional package into an error naming the extra to install.
+
+    Args:
+        exc: The failed import.
+        extra: The name of the extra that provides it (``twilio``, ``openai``, ``offline``).
+    """
+    module = exc.name or "a required package"
+    return MissingDependency(
+        f"{module!r} is not installed; install it with: pip install 'telephony[{extra}]'"
+    )
+
+
+def require_module(module: str, extra: str) -> None:
+    """Fail early, with the extra to install, when an optional package an adapter needs is absent.
+
+    Checks without importing, so an adapter can refuse at start-up without paying the import.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise missing_dependency(ModuleNotFoundError(name=module), extra)

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import soxr
 
-from providers import AudioFormat, Encoding
+from telephony.providers import AudioFormat, Encoding
 
 with warnings.catch_warnings():
     # audioop is deprecated in 3.11-3.12 and provided by audioop-lts from 3.13; the C code is

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from providers import TelephonyError
+from telephony.providers import TelephonyError
 
 from .config import Config, ConfigError, load_config
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from providers import TelephonyError
+from telephony.providers import TelephonyError
 
 from .config import Config
 

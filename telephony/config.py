@@ -26,7 +26,7 @@ from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 import msgspec
 import yaml
 
-from providers import TelephonyError
+from telephony.providers import TelephonyError
 
 __all__ = [
     "Config",

@@ -16,7 +16,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from providers import MULAW_8K, TTS, TextToSpeech, load
+from telephony.providers import MULAW_8K, TTS, TextToSpeech, load
 
 from .audio import OutboundEncoder
 from .background import background_server, free_port

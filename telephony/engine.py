@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from providers import (
+from telephony.providers import (
     Action,
     Agent,
     AgentReply,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from providers import (
+from telephony.providers import (
     AGENTS,
     CARRIERS,
     STT,

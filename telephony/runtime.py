@@ -6,7 +6,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 
-from providers import Agent, Carrier, CarrierContext, SpeechToText, TelephonyError, TextToSpeech
+from telephony.providers import Agent, Carrier, CarrierContext, SpeechToText, TelephonyError, TextToSpeech
 
 from .config import Config, ConfigError
 from .engine import ConversationEngine

@@ -20,7 +20,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 
-from providers import CallRef, TelephonyError, WebhookRejected, WebhookRequest
+from telephony.providers import CallRef, TelephonyError, WebhookRejected, WebhookRequest
 
 from .config import E164, Config
 from .engine import CallLimitReached, CallNotFound

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Protocol
 
-from providers import (
+from telephony.providers import (
     AudioReceived,
     ClearAudio,
     DigitReceived,

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from providers import (
+from telephony.providers import (
     Action,
     CallControlError,
     CallRef,

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import msgspec
 
-from providers import (
+from telephony.providers import (
     MULAW_8K,
     Action,
     AnsweredBy,

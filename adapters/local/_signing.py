@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import time
 
-from providers import WebhookRejected, require_header, signatures_match
+from telephony.providers import WebhookRejected, require_header, signatures_match
 
 SIGNATURE_HEADER = "x-local-signature"
 TIMESTAMP_HEADER = "x-local-timestamp"

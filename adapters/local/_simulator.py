@@ -17,7 +17,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from providers import ConnectStream, Gather, Hangup, Reject, Say
+from telephony.providers import ConnectStream, Gather, Hangup, Reject, Say
 
 from ._signing import signed_headers
 from ._wire import ENCODER, FRAME_DECODER, MARKUP_DECODER, Frame

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
-from providers import Action
+from telephony.providers import Action
 
 
 class WebhookBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

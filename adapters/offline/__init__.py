@@ -11,11 +11,17 @@ from typing import Annotated, Any
 
 import msgspec
 
-from providers import AdapterConfigError, VadSettings, parse_settings
+from telephony.providers import AdapterConfigError, VadSettings, missing_dependency, parse_settings
 
 from .agent import DEFAULT_GOODBYE, DEFAULT_GREETING, BuiltinAgent
-from .stt import PocketsphinxSTT
-from .tts import EspeakTTS
+
+try:
+    from .stt import PocketsphinxSTT
+    from .tts import EspeakTTS
+except ModuleNotFoundError as exc:  # the speech engines come with the extra
+    if exc.name and exc.name.split(".")[0] in ("pocketsphinx", "espeakng_loader"):
+        raise missing_dependency(exc, "offline") from None
+    raise
 
 __all__ = [
     "AgentSettings", "BuiltinAgent", "EspeakSettings", "EspeakTTS", "PocketsphinxSTT",

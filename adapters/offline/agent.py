@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
-from providers import AgentReply, AgentRequest, Turn
+from telephony.providers import AgentReply, AgentRequest, Turn
 
 __all__ = ["BuiltinAgent"]
 

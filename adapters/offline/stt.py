@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import pocketsphinx
 
-from providers import SegmentingTranscriptionStream, TranscriptionStream, VadSettings
+from telephony.providers import SegmentingTranscriptionStream, TranscriptionStream, VadSettings
 
 __all__ = ["PocketsphinxSTT"]
 

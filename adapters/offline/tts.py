@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import espeakng_loader
 
-from providers import SynthesizedAudio
+from telephony.providers import SynthesizedAudio
 
 __all__ = ["EspeakTTS"]
 

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import msgspec
 
-from providers import AdapterConfigError, TelephonyError, VadSettings, parse_settings
+from telephony.providers import (
+    AdapterConfigError,
+    TelephonyError,
+    VadSettings,
+    parse_settings,
+    require_module,
+)
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -118,6 +124,7 @@ class ClientHolder:
     """
 
     def __init__(self, settings: OpenAISettings) -> None:
+        require_module("openai", "openai")
         self._settings = settings
         self._api_key = resolve_api_key(settings)
         self._client: AsyncOpenAI | None = None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from providers import Agent, AgentReply, AgentRequest
+from telephony.providers import Agent, AgentReply, AgentRequest
 
 from ._client import ClientHolder, OpenAISettings, raise_api_error
 

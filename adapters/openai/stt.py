@@ -10,7 +10,7 @@ import io
 import wave
 from typing import Any
 
-from providers import SegmentingTranscriptionStream, SpeechToText, TranscriptionStream
+from telephony.providers import SegmentingTranscriptionStream, SpeechToText, TranscriptionStream
 
 from ._client import ClientHolder, OpenAISettings, raise_api_error
 

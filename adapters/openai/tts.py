@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from providers import SynthesizedAudio, TextToSpeech
+from telephony.providers import SynthesizedAudio, TextToSpeech
 
 from ._client import ClientHolder, OpenAISettings, raise_api_error
 

@@ -5,14 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from providers import Action, CallRef, Carrier, CarrierContext, WebhookReply, parse_settings
+from telephony.providers import (
+    Action,
+    CallRef,
+    Carrier,
+    CarrierContext,
+    WebhookReply,
+    missing_dependency,
+    parse_settings,
+)
 
-from ._control import TwilioCallControl
-from ._media import TwilioMediaCodec
+try:
+    from ._control import TwilioCallControl
+    from ._media import TwilioMediaCodec
+    from ._twiml import render_twiml
+    from ._webhook import TwilioWebhooks
+except ModuleNotFoundError as exc:  # the SDK comes with the extra
+    if exc.name and exc.name.split(".")[0] == "twilio":
+        raise missing_dependency(exc, "twilio") from None
+    raise
 from ._settings import TwilioSettings
-from ._twiml import render_twiml
 from ._voices import twilio_voice
-from ._webhook import TwilioWebhooks
 
 __all__ = [
     "TwilioCallControl",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from providers import Action, CallControlError, CallRef, PlacedCall
+from telephony.providers import Action, CallControlError, CallRef, PlacedCall
 
 from ._http import HttpxTwilioClient
 from ._twiml import render_twiml

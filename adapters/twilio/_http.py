@@ -13,7 +13,7 @@ import httpx
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 
-from providers import CallControlError
+from telephony.providers import CallControlError
 
 _log = logging.getLogger("telephony.twilio.http")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from providers import (
+from telephony.providers import (
     MULAW_8K,
     AudioReceived,
     ClearAudio,

@@ -8,7 +8,7 @@ from typing import Any
 from twilio.twiml.voice_response import Gather as TwimlGather
 from twilio.twiml.voice_response import VoiceResponse
 
-from providers import (
+from telephony.providers import (
     Action,
     ConnectStream,
     Gather,

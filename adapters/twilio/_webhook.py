@@ -6,7 +6,7 @@ from typing import Any, Final
 
 from twilio.request_validator import RequestValidator
 
-from providers import (
+from telephony.providers import (
     AdapterConfigError,
     AnsweredBy,
     CallAnswered,

@@ -13,7 +13,7 @@ from typing import Any, Final, Literal, Protocol, get_args, runtime_checkable
 
 import msgspec
 
-from providers import EndReason, Turn
+from telephony.providers import EndReason, Turn
 
 __all__ = [
     "ACTIVE_STATES",

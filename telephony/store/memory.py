@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from providers import Turn
+from telephony.providers import Turn
 
 from .base import (
     ACTIVE_STATES,

@@ -16,7 +16,7 @@ from typing import Final, TypeVar
 import anyio
 import anyio.to_thread
 
-from providers import Turn
+from telephony.providers import Turn
 
 from .base import (
     ACTIVE_STATES,

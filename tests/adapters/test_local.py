@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from adapters.local import LocalMediaCodec, LocalWebhooks, sign, signed_headers
-from providers import (
+from telephony.adapters.local import LocalMediaCodec, LocalWebhooks, sign, signed_headers
+from telephony.providers import (
     AudioReceived,
     CallStarted,
     ClearAudio,

@@ -11,10 +11,11 @@ from typing import Literal
 import numpy as np
 import pytest
 
-from adapters.offline import BuiltinAgent, create_agent, create_stt, create_tts
-from adapters.offline.stt import PocketsphinxSTT
-from adapters.offline.tts import EspeakTTS, split_sentences
-from providers import (
+from telephony.adapters.offline import BuiltinAgent, create_agent, create_stt, create_tts
+from telephony.adapters.offline.stt import PocketsphinxSTT
+from telephony.adapters.offline.tts import EspeakTTS, split_sentences
+from telephony.audio import OutboundEncoder, StreamResampler, Transcoder
+from telephony.providers import (
     AGENTS,
     MULAW_8K,
     STT,
@@ -26,7 +27,6 @@ from providers import (
     Turn,
     load,
 )
-from telephony.audio import OutboundEncoder, StreamResampler, Transcoder
 
 # ---------------------------------------------------------------- helpers
 

@@ -20,8 +20,8 @@ import pytest
 import respx
 from respx.mocks import Mocker
 
-import providers
-from adapters.openai import (
+from telephony import providers
+from telephony.adapters.openai import (
     OpenAIAdapterError,
     OpenAIAgent,
     OpenAISTT,
@@ -30,8 +30,8 @@ from adapters.openai import (
     create_stt,
     create_tts,
 )
-from adapters.openai.agent import FALLBACK_REPLY, FAREWELL
-from adapters.openai.stt import to_wav
+from telephony.adapters.openai.agent import FALLBACK_REPLY, FAREWELL
+from telephony.adapters.openai.stt import to_wav
 
 API = "https://api.openai.com/v1"
 KEY = "sk-test-0123456789abcdef"
@@ -465,7 +465,7 @@ def test_invalid_setting_names_the_key() -> None:
 
 
 def test_settings_repr_hides_the_key() -> None:
-    from adapters.openai import OpenAISettings
+    from telephony.adapters.openai import OpenAISettings
 
     settings = providers.parse_settings("openai", {"apiKey": KEY, "voice": "nova"}, OpenAISettings)
 
@@ -481,8 +481,8 @@ def test_entry_points_resolve_to_factories() -> None:
 
 def test_importing_adapters_does_not_import_the_sdk() -> None:
     code = (
-        "import sys, adapters.openai\n"
-        "adapters.openai.create_agent({'apiKey': 'sk-x'})\n"
+        "import sys, telephony.adapters.openai\n"
+        "telephony.adapters.openai.create_agent({'apiKey': 'sk-x'})\n"
         "assert 'openai' not in sys.modules, 'openai SDK imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import respx
 
-from adapters.twilio import TwilioCallControl, TwilioMediaCodec, TwilioWebhooks, render_twiml
-from providers import (
+from telephony.adapters.twilio import TwilioCallControl, TwilioMediaCodec, TwilioWebhooks, render_twiml
+from telephony.providers import (
     AudioReceived,
     CallAnswered,
     CallEnded,
@@ -292,7 +292,7 @@ async def test_update_sends_twiml_and_errors_are_clear(respx_mock: respx.MockRou
     call = CallRef(call_id="c1", provider_call_id="CA42")
     await control.update(call, [Say(text="Hello"), Hangup()])
     assert "<Say>Hello</Say><Hangup />" in parse_qs(route.calls.last.request.content.decode())["Twiml"][0]
-    from providers import CallControlError
+    from telephony.providers import CallControlError
 
     with pytest.raises(CallControlError, match="not in-progress") as failed:
         await control.update(call, [Say(text="Again")])
@@ -314,7 +314,7 @@ async def test_base_url_points_the_sdk_elsewhere(respx_mock: respx.MockRouter) -
 async def test_network_failure_is_a_clear_call_control_error(no_network: respx.MockRouter) -> None:
     no_network.post(f"{API}/CA42.json").mock(side_effect=httpx.ConnectError("refused"))
     control = TwilioCallControl(account_sid="AC123", auth_token="tok")
-    from providers import CallControlError
+    from telephony.providers import CallControlError
 
     with pytest.raises(CallControlError, match="cannot reach the Twilio API"):
         await control.hangup(CallRef(call_id="c1", provider_call_id="CA42"))

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from providers import AGENTS, CARRIERS, STT, TTS, AdapterNotFound, available, load
+from telephony.providers import (
+    AGENTS,
+    CARRIERS,
+    STT,
+    TTS,
+    AdapterNotFound,
+    MissingDependency,
+    available,
+    load,
+    require_module,
+)
 
 
 def test_bundled_adapters_are_registered() -> None:
@@ -20,9 +33,33 @@ def test_unknown_adapter_names_the_alternatives() -> None:
 
 
 def test_loaded_factory_builds_a_carrier_with_all_four_contracts() -> None:
-    from providers import CarrierContext
+    from telephony.providers import CarrierContext
 
     carrier = load(CARRIERS, "local")({"secret": "s"}, CarrierContext(public_url="http://127.0.0.1:1"))
     for part in ("verifier", "parser", "responder", "codec", "control"):
         assert getattr(carrier, part) is not None
     assert carrier.name == "local"
+
+
+def test_a_missing_extra_is_named_when_its_adapter_loads() -> None:
+    # Hide the Twilio SDK as if `telephony[twilio]` were not installed.
+    code = (
+        "import sys\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'twilio' or name.startswith('twilio.'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from telephony.providers import CARRIERS, MissingDependency, load\n"
+        "try:\n"
+        "    load(CARRIERS, 'twilio')\n"
+        "except MissingDependency as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert "pip install 'telephony[twilio]'" in out
+
+
+def test_require_module_names_the_extra() -> None:
+    with pytest.raises(MissingDependency, match=r"telephony\[openai\]"):
+        require_module("surely_not_an_installed_module_xyz", "openai")

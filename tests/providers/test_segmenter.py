@@ -8,7 +8,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from providers import (
+from telephony.providers import (
     EnergyVad,
     SegmentingTranscriptionStream,
     TranscriptEvent,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from providers import MULAW_8K, AudioFormat
 from telephony.audio import (
     OutboundEncoder,
     StreamResampler,
@@ -16,6 +15,7 @@ from telephony.audio import (
     silence,
     ulaw_to_pcm16,
 )
+from telephony.providers import MULAW_8K, AudioFormat
 
 
 def pcm(*samples: int) -> bytes:

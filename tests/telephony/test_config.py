@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from providers import TelephonyError
 from telephony.config import Config, ConfigError, config_from_mapping, load_config
+from telephony.providers import TelephonyError
 
 #: The example from the openclaw voice-call docs, extended with every documented key.
 OPENCLAW_EXAMPLE: dict[str, Any] = {

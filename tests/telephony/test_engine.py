@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from providers import CallEnded, CarrierContext, NoInput, PlaybackFinished, load
 from telephony.config import config_from_mapping
+from telephony.providers import CallEnded, CarrierContext, NoInput, PlaybackFinished, load
 from telephony.runtime import Runtime
 from telephony.store import CallRecord, MemoryCallStore
 

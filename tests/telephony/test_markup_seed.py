@@ -15,7 +15,7 @@ from twilio_helpers import (
     twiml,
 )
 
-from providers import Turn
+from telephony.providers import Turn
 from telephony.store import CallRecord, MemoryCallStore, SqliteCallStore
 
 

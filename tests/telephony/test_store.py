@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from providers import Turn
+from telephony.providers import Turn
 from telephony.store import (
     TERMINAL_STATES,
     CallRecord,
