@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._actions import (
     Action,
+    Answer,
     ConnectStream,
     Gather,
     Hangup,
@@ -27,10 +28,13 @@ from ._contracts import (
     CallControl,
     CallRef,
     Carrier,
+    CarrierCapabilities,
     CarrierContext,
     CarrierFactory,
+    DialCallbacks,
     MediaCodec,
     PlacedCall,
+    ReplyContext,
     Responder,
     SpeechToText,
     SynthesizedAudio,
@@ -62,12 +66,14 @@ from ._events import (
     CallStarted,
     Direction,
     EndReason,
+    InstructionsRequested,
     NoInput,
     PlaybackFinished,
     RecordingReady,
     UserInput,
 )
 from ._http import WebhookReply, WebhookRequest
+from ._identity import CallIdentity
 from ._media import (
     MULAW_8K,
     AudioFormat,
@@ -92,6 +98,12 @@ from ._segmenter import EnergyVad, SegmentingTranscriptionStream, Transcribe, Va
 from ._settings import parse_settings
 
 __all__ = [
+    "CallIdentity",
+    "InstructionsRequested",
+    "ReplyContext",
+    "DialCallbacks",
+    "CarrierCapabilities",
+    "Answer",
     "AGENTS",
     "CARRIERS",
     "MULAW_8K",

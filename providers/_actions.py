@@ -11,9 +11,19 @@ from typing import Literal
 
 import msgspec
 
+from ._identity import CallIdentity
+
 
 class _Action(msgspec.Struct, frozen=True, kw_only=True, tag_field="action"):
     """Base of all actions."""
+
+
+class Answer(_Action, frozen=True, kw_only=True, tag="answer"):
+    """Pick up an inbound call before anything else is done on it.
+
+    Markup carriers answer implicitly by returning markup, so they may skip it; command
+    carriers must send their answer command first.
+    """
 
 
 class Say(_Action, frozen=True, kw_only=True, tag="say"):
@@ -42,9 +52,14 @@ class Pause(_Action, frozen=True, kw_only=True, tag="pause"):
 
 
 class Gather(_Action, frozen=True, kw_only=True, tag="gather"):
-    """Prompt, then collect speech and/or digits; the result is posted to ``action_url``."""
+    """Prompt, then collect speech and/or digits; the result is posted to ``action_url``.
+
+    ``callback`` is the same identity ``action_url`` carries in its query, for command carriers
+    that send it as client state instead of a URL.
+    """
 
     action_url: str
+    callback: CallIdentity | None = None
     prompt: tuple[Say | Play | Pause, ...] = ()
     speech: bool = True
     dtmf: bool = True
@@ -57,7 +72,14 @@ class Gather(_Action, frozen=True, kw_only=True, tag="gather"):
 
 
 class Hangup(_Action, frozen=True, kw_only=True, tag="hangup"):
-    """End the call."""
+    """End the call.
+
+    Attributes:
+        after_playback: Hang up only once the speech queued before it has been heard. Markup
+            plays in order anyway; a command carrier must wait for its "speech ended" event.
+    """
+
+    after_playback: bool = False
 
 
 class Reject(_Action, frozen=True, kw_only=True, tag="reject"):
@@ -108,5 +130,16 @@ class SendDigits(_Action, frozen=True, kw_only=True, tag="send_digits"):
 
 
 Action = (
-    Say | Play | Pause | Gather | Hangup | Reject | Redirect | Transfer | Record | ConnectStream | SendDigits
+    Answer
+    | Say
+    | Play
+    | Pause
+    | Gather
+    | Hangup
+    | Reject
+    | Redirect
+    | Transfer
+    | Record
+    | ConnectStream
+    | SendDigits
 )

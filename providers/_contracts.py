@@ -11,9 +11,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 
-from ._actions import Action
+from ._actions import Action, ConnectStream
 from ._events import CallEvent
 from ._http import WebhookReply, WebhookRequest
+from ._identity import CallIdentity
 from ._media import AudioFormat, MediaEvent, OutboundMedia
 
 
@@ -37,9 +38,30 @@ class WebhookVerifier(Protocol):
 class WebhookParser(Protocol):
     """Turns an authentic webhook into one normalized event."""
 
-    def parse(self, request: WebhookRequest) -> CallEvent:
-        """Raise :class:`WebhookRejected` (400) when the body is not a call event."""
+    def parse(self, request: WebhookRequest) -> CallEvent | None:
+        """Return the event, or None for a webhook that is "not for us".
+
+        None (an event kind the engine does not act on, such as a Telnyx ``call.bridged``) is
+        answered 2xx and changes nothing, so the carrier does not retry it. Raise
+        :class:`WebhookRejected` (400) when the body is malformed.
+        """
         ...
+
+
+class ReplyContext(msgspec.Struct, frozen=True, kw_only=True):
+    """What a responder is told besides the actions: enough that it needs no per-call memory.
+
+    Attributes:
+        call: Our call, with our id and the carrier's.
+        event: The event being answered, or None when the engine acts on a live call outside
+            any webhook (the control API's ``speak``).
+        must_answer: The carrier has not answered the call yet; the actions then start with
+            :class:`Answer`.
+    """
+
+    call: CallRef
+    event: CallEvent | None = None
+    must_answer: bool = False
 
 
 class Responder(Protocol):
@@ -49,7 +71,7 @@ class Responder(Protocol):
     empty 200. The engine does not know which.
     """
 
-    async def respond(self, call: CallRef, actions: Sequence[Action]) -> WebhookReply: ...
+    async def respond(self, context: ReplyContext, actions: Sequence[Action]) -> WebhookReply: ...
 
     def acknowledge(self) -> WebhookReply:
         """The answer to a webhook that expects no instructions (a status callback)."""
@@ -72,33 +94,73 @@ class MediaCodec(Protocol):
 
 
 class PlacedCall(msgspec.Struct, frozen=True, kw_only=True):
-    """The carrier's acknowledgement of a new outbound call."""
+    """The carrier's acknowledgement of a new outbound call.
+
+    Attributes:
+        provider_call_id: The carrier's id for the call.
+        provisional: The id is a request id that the carrier's callbacks will not carry (Plivo's
+            ``request_uuid``); the first callback naming our call binds the real id.
+    """
 
     provider_call_id: str
     status: str | None = None
+    provisional: bool = False
+
+
+class DialCallbacks(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a carrier needs to place one outbound call, in one value.
+
+    Attributes:
+        answer_url: Fetched for instructions once the callee answers (markup carriers).
+        status_url: Receives progress and the end of the call.
+        identity: Our call identity, for command carriers to send as client state.
+        stream: Open this media stream as soon as the call is answered, when set.
+        ring_timeout_seconds: Give up when nobody answers within this.
+        time_limit_seconds: The carrier ends the call after this, when set.
+        machine_detection: Ask the carrier to tell a human from an answering machine.
+    """
+
+    answer_url: str
+    status_url: str
+    identity: CallIdentity
+    stream: ConnectStream | None = None
+    ring_timeout_seconds: float = 30
+    time_limit_seconds: float | None = None
+    machine_detection: bool = False
 
 
 class CallControl(Protocol):
     """REST call control. Hang-up is idempotent: "already ended" is success."""
 
-    async def place_call(
-        self,
-        *,
-        to: str,
-        from_: str,
-        answer_url: str,
-        status_url: str,
-        machine_detection: bool = False,
-        ring_timeout_seconds: float = 30,
-    ) -> PlacedCall: ...
+    async def place_call(self, call: CallRef, callbacks: DialCallbacks) -> PlacedCall:
+        """Dial ``call.to_number`` from ``call.from_number``."""
+        ...
 
-    async def update(self, call: CallRef, actions: Sequence[Action]) -> None:
-        """Replace what a live call is doing with new actions (speak, redirect, transfer)."""
+    async def redirect(self, call: CallRef, url: str) -> None:
+        """Make a live call fetch new instructions from ``url`` (markup carriers).
+
+        The engine keeps the actions in its store and serves them at ``url``, so a restart
+        between the redirect and the fetch loses nothing. Command carriers are never asked.
+        """
         ...
 
     async def hangup(self, call: CallRef) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+class CarrierCapabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What a carrier does on its own, so the engine can fill the gaps.
+
+    Attributes:
+        commands: Actions are carried out by REST commands, not by the webhook's answer body;
+            the engine then acts on a live call through the responder instead of a redirect.
+        reports_silence: A gather that hears nothing comes back as a no-input event. When
+            False, the engine keeps a listening timer and re-prompts on its own.
+    """
+
+    commands: bool = False
+    reports_silence: bool = True
 
 
 class Carrier(Protocol):
@@ -124,6 +186,9 @@ class Carrier(Protocol):
 
     @property
     def control(self) -> CallControl: ...
+
+    @property
+    def capabilities(self) -> CarrierCapabilities: ...
 
 
 class CarrierContext(msgspec.Struct, frozen=True, kw_only=True):

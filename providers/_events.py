@@ -33,6 +33,8 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
         event_id: A stable identity for deduplication: a carrier retry of the same webhook
             yields the same id.
         call_id: Our own call id when the carrier echoes it back (we put it in callback URLs).
+        turn: The listening turn a result answers, echoed back from its :class:`CallIdentity`;
+            the engine drops a result whose turn has passed.
         expects_reply: True when the carrier waits for instructions in the HTTP answer
             (a voice URL or gather action); False for fire-and-forget status callbacks.
     """
@@ -40,6 +42,7 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     provider_call_id: str
     event_id: str
     call_id: str | None = None
+    turn: int | None = None
     expects_reply: bool = False
 
 
@@ -79,6 +82,10 @@ class NoInput(_Event, frozen=True, kw_only=True, tag="call.no_input"):
     """A gather ended with nothing heard or pressed."""
 
 
+class InstructionsRequested(_Event, frozen=True, kw_only=True, tag="call.instructions"):
+    """The carrier fetches the actions queued for a live call (after we redirected it)."""
+
+
 class PlaybackFinished(_Event, frozen=True, kw_only=True, tag="call.playback_finished"):
     """Everything queued for playback has been heard."""
 
@@ -105,6 +112,7 @@ CallEvent = (
     | CallAnswered
     | UserInput
     | NoInput
+    | InstructionsRequested
     | PlaybackFinished
     | RecordingReady
     | CallEnded

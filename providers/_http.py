@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
+from ._identity import CallIdentity
+
 
 class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
     """One inbound webhook.
@@ -36,6 +38,10 @@ class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
     def query(self) -> dict[str, str]:
         """Query parameters of ``url`` (last value wins)."""
         return dict(parse_qsl(urlsplit(self.url).query, keep_blank_values=True))
+
+    def identity(self) -> CallIdentity | None:
+        """The call identity a markup carrier's callback URL carries, if any."""
+        return CallIdentity.from_query(self.query)
 
     def form(self) -> dict[str, list[str]]:
         """Form parameters: the body for a POST, the query string for a GET."""

@@ -15,26 +15,33 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import msgspec
+
 from telephony.providers import (
     Action,
     Agent,
     AgentReply,
     AgentRequest,
+    Answer,
     CallAnswered,
     CallEnded,
     CallEvent,
+    CallIdentity,
     CallInitiated,
     CallRef,
     CallRinging,
     CallStarted,
     Carrier,
     ConnectStream,
+    DialCallbacks,
     Gather,
     Hangup,
+    InstructionsRequested,
     NoInput,
     PlaybackFinished,
     RecordingReady,
     Reject,
+    ReplyContext,
     Say,
     TelephonyError,
     Turn,
@@ -67,6 +74,13 @@ class CallLimitReached(TelephonyError):
 
 class CallNotFound(TelephonyError):
     """No call with that id is known to the store."""
+
+
+class Instructions(msgspec.Struct, frozen=True, kw_only=True):
+    """What the engine wants done in answer to one webhook, with what the responder must know."""
+
+    context: ReplyContext
+    actions: list[Action]
 
 
 class LiveStream(Protocol):
@@ -169,11 +183,16 @@ class ConversationEngine:
         same words, or silence twice); the turn number keeps them apart, while a carrier retry
         of one turn still matches.
         """
-        turn = int(record.metadata.get("gatherSeq", 0)) + 1
-        record.metadata["gatherSeq"] = turn
+        record.gather_turn += 1
         await self.store.save(record)
+        return self._listen(record, prompt)
+
+    def _listen(self, record: CallRecord, prompt: tuple[str, ...]) -> Gather:
+        """The gather of the record's current turn (built again, unchanged, for a stale result)."""
+        turn = record.gather_turn
         return Gather(
             action_url=self.routes.webhook_url(kind="gather", call_id=record.call_id, turn=turn),
+            callback=CallIdentity(call_id=record.call_id, kind="gather", turn=turn),
             prompt=tuple(self._say(text) for text in prompt if text),
             timeout_seconds=self.config.gather_timeout_seconds,
             language=self.config.language,
@@ -227,29 +246,46 @@ class ConversationEngine:
 
     # ------------------------------------------------------------------ webhooks
 
-    async def handle_event(self, event: CallEvent) -> list[Action] | None:
-        """Apply one carrier event; return the actions to answer with when the carrier asks."""
+    async def handle_event(self, event: CallEvent) -> Instructions | None:
+        """Apply one carrier event; return what to answer with when the carrier asks."""
         record = await self._find(event)
         if record is None:
             if isinstance(event, CallStarted):
                 return await self._incoming(event)
             _log.info("event %s for unknown call %s ignored", type(event).__name__, event.provider_call_id)
-            return [Hangup()] if event.expects_reply else None
+            if not event.expects_reply:
+                return None
+            unknown = CallRef(call_id="", provider_call_id=event.provider_call_id)
+            return Instructions(context=ReplyContext(call=unknown, event=event), actions=[Hangup()])
         async with self._locks[record.call_id]:
             record = await self.store.get(record.call_id) or record
-            if record.provider_call_id is None:
+            if record.provider_call_id is None or (
+                record.provisional_id and record.provider_call_id != event.provider_call_id
+            ):
+                # The first callback naming our call carries the carrier's real id: bind it.
                 record.provider_call_id = event.provider_call_id
-            return await self._apply(record, event)
+                record.provisional_id = False
+            actions = await self._apply(record, event)
+            if actions is None:
+                return None
+            return Instructions(context=ReplyContext(call=self._ref(record), event=event), actions=actions)
 
     async def _find(self, event: CallEvent) -> CallRecord | None:
         if event.call_id:
             record = await self.store.get(event.call_id)
             if record is not None:
-                if record.provider_call_id not in (None, event.provider_call_id):
+                if not record.provisional_id and record.provider_call_id not in (
+                    None,
+                    event.provider_call_id,
+                ):
                     _log.warning("call %s: event for a different carrier call refused", record.call_id)
                     return None
                 return record
         return await self.store.get_by_provider_id(self.carrier.name, event.provider_call_id)
+
+    def _stale(self, record: CallRecord, event: CallEvent) -> bool:
+        """A gather result for a turn that has passed (the call was redirected or re-prompted)."""
+        return event.turn is not None and event.turn < record.gather_turn
 
     async def _apply(self, record: CallRecord, event: CallEvent) -> list[Action] | None:
         match event:
@@ -261,18 +297,26 @@ class ConversationEngine:
                 await self._transition(record, "ringing")
             case CallAnswered():
                 await self._answered(record, event.answered_by)
+            case UserInput(final=True) | NoInput() if self._stale(record, event):
+                _log.info("call %s: result of past turn %s dropped", record.call_id, event.turn)
+                if event.expects_reply and not self.carrier.capabilities.commands and not record.terminal:
+                    return [self._listen(record, ())]  # keep listening for the current turn
             case UserInput(final=True):
                 return await self._user_input(record, event)
             case UserInput():
                 _log.debug("call %s: partial transcript %r", record.call_id, _log_text(event.speech or ""))
             case NoInput():
                 return await self._no_input(record)
+            case InstructionsRequested() if not record.terminal:
+                pending, record.pending = record.pending, []
+                await self.store.save(record)
+                return pending or [self._listen(record, ())]
             case PlaybackFinished():
                 if record.mode == "notify":
                     # Not awaited here: end_call takes this call's lock, which we hold.
                     self.spawn(self.end_call(record.call_id))
             case RecordingReady():
-                record.metadata.setdefault("recordings", []).append(event.url)
+                record.recordings.append(event.url)
                 await self.store.save(record)
             case CallEnded():
                 if not record.terminal:
@@ -287,11 +331,11 @@ class ConversationEngine:
         if record.answered_at is None:
             record.answered_at = self._clock()
         if answered_by:
-            record.metadata["answeredBy"] = answered_by
+            record.answered_by = answered_by
         await self._transition(record, "answered")
         self._arm_timer(record)
 
-    async def _incoming(self, event: CallStarted) -> list[Action]:
+    async def _incoming(self, event: CallStarted) -> Instructions:
         """A call we have no record of: an inbound call (or one placed outside the framework)."""
         cfg = self.config
         media: Media = "stream" if self.routes.stream_path else "markup"
@@ -314,10 +358,24 @@ class ConversationEngine:
                 record.end_reason = "rejected"
                 record.ended_at = self._clock()
                 await self.store.create(record)
-                return [Reject(reason=refusal)]
+                return Instructions(
+                    context=ReplyContext(call=self._ref(record), event=event, must_answer=True),
+                    actions=[Reject(reason=refusal)],
+                )
         await self.store.create(record)
-        async with self._locks[record.call_id]:
-            return await self._connected(record, event.answered_by)
+        try:
+            async with self._locks[record.call_id]:
+                actions = await self._connected(record, event.answered_by)
+        except BaseException:
+            # Nothing was answered: forget the call, so it holds no slot and the carrier's
+            # retry of this webhook starts it afresh.
+            await self.store.delete(record.call_id)
+            raise
+        must_answer = event.direction == "inbound"
+        return Instructions(
+            context=ReplyContext(call=self._ref(record), event=event, must_answer=must_answer),
+            actions=[Answer(), *actions] if must_answer else actions,
+        )
 
     async def _screen_inbound(self, event: CallStarted) -> Literal["rejected", "busy"] | None:
         """Why an inbound call must be refused (policy: rejected; no capacity: busy), or None."""
@@ -346,13 +404,13 @@ class ConversationEngine:
             text = record.message or ""
             await self._add_turn(record, "bot", text)
             await self._transition(record, "speaking")
-            return [self._say(text), Hangup()]
+            return [self._say(text), Hangup(after_playback=True)]
         greeting = self.greeting(record)
         if answered_by == "machine":
             await self._add_turn(record, "bot", greeting)
             record.end_reason = "voicemail"
             await self._transition(record, "voicemail")
-            return [self._say(greeting), Hangup()]
+            return [self._say(greeting), Hangup(after_playback=True)]
         await self._add_turn(record, "bot", greeting)
         await self._transition(record, "listening")
         return [await self._gather(record, greeting)]
@@ -369,14 +427,14 @@ class ConversationEngine:
             return await self._no_input(record)
         reply = await self.on_user_turn(record, text, confidence=event.confidence, source="gather")
         if reply.end_call:
-            return [self._say(reply.text), Hangup()]
+            return [self._say(reply.text), Hangup(after_playback=True)]
         return [await self._gather(record, reply.text)]
 
     async def _no_input(self, record: CallRecord) -> list[Action]:
         text, hang_up = await self.on_silence(record)
         if hang_up:
             await self._transition(record, "hangup-bot")
-            return [self._say(text), Hangup()]
+            return [self._say(text), Hangup(after_playback=True)]
         return [await self._gather(record, text)]
 
     async def on_silence(self, record: CallRecord) -> tuple[str, bool]:
@@ -428,14 +486,65 @@ class ConversationEngine:
             reply = AgentReply(text=AGENT_FALLBACK, end_call=reply.end_call)
         await self._add_turn(record, "bot", reply.text)
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
-        record.metadata["turnCount"] = int(record.metadata.get("turnCount", 0)) + 1
-        record.metadata["lastTurnLatencyMs"] = latency_ms
+        record.turn_count += 1
+        record.last_turn_latency_ms = latency_ms
         if reply.end_call:
             record.end_reason = "hangup-bot"
         await self._transition(record, "hangup-bot" if reply.end_call and source == "gather" else "speaking")
         return reply
 
     # ------------------------------------------------------------------ streams
+
+    async def _live(self, call_id: str) -> CallRecord | None:
+        record = await self.store.get(call_id)
+        return None if record is None or record.terminal else record
+
+    async def opening_line(self, call_id: str) -> tuple[str, bool]:
+        """A stream call's first line, written to the transcript: greeting, or the notify message.
+
+        Returns:
+            The text, and whether to hang up once it has been heard (notify calls).
+        """
+        async with self._locks[call_id]:
+            record = await self.get_call(call_id)
+            notify = record.mode == "notify"
+            text = (record.message or "") if notify else self.greeting(record)
+            await self._add_turn(record, "bot", text)
+            return text, notify
+
+    async def silence(self, call_id: str) -> tuple[str, bool] | None:
+        """A stream caller said nothing for a turn: :meth:`on_silence`, or None if the call ended."""
+        async with self._locks[call_id]:
+            record = await self._live(call_id)
+            return None if record is None else await self.on_silence(record)
+
+    async def user_turn(
+        self, call_id: str, text: str, *, confidence: float | None = None
+    ) -> AgentReply | None:
+        """A stream caller's final words: :meth:`on_user_turn`, or None if the call ended."""
+        async with self._locks[call_id]:
+            record = await self._live(call_id)
+            if record is None:
+                return None
+            return await self.on_user_turn(record, text, confidence=confidence, source="stream")
+
+    async def trim_bot_turn(self, call_id: str, text: str, fraction: float) -> None:
+        """The caller barged in: keep only the part of the bot's line ``text`` that was heard."""
+        async with self._locks[call_id]:
+            record = await self.store.get(call_id)
+            if record is None:
+                return
+            for index in range(len(record.transcript) - 1, -1, -1):
+                turn = record.transcript[index]
+                if turn.speaker == "bot" and turn.text == text:
+                    words = text.split()
+                    kept = " ".join(words[: int(len(words) * fraction)])
+                    record.transcript[index] = Turn(
+                        speaker="bot", text=f"{kept}…" if kept else "…", at=turn.at
+                    )
+                    record.barge_ins += 1
+                    await self.store.save(record)
+                    return
 
     def attach_stream(self, call_id: str, stream: LiveStream) -> None:
         self._streams[call_id] = stream
@@ -484,21 +593,27 @@ class ConversationEngine:
             created_at=self._clock(),
         )
         await self.store.create(record)
+        callbacks = DialCallbacks(
+            answer_url=self.routes.webhook_url(kind="answer", call_id=record.call_id),
+            status_url=self.routes.webhook_url(kind="status", call_id=record.call_id),
+            identity=CallIdentity(call_id=record.call_id, kind="answer"),
+            ring_timeout_seconds=cfg.ring_timeout_ms / 1000,
+            time_limit_seconds=cfg.max_duration_seconds,
+        )
         try:
-            placed = await self.carrier.control.place_call(
-                to=to,
-                from_=cfg.from_number,
-                answer_url=self.routes.webhook_url(kind="answer", call_id=record.call_id),
-                status_url=self.routes.webhook_url(kind="status", call_id=record.call_id),
-                ring_timeout_seconds=cfg.ring_timeout_ms / 1000,
-            )
+            placed = await self.carrier.control.place_call(self._ref(record), callbacks)
         except Exception:
             record.end_reason = "failed"
             await self._transition(record, "failed")
             raise
-        record.provider_call_id = placed.provider_call_id
-        await self.store.save(record)
-        return record
+        async with self._locks[record.call_id]:
+            # A callback may already have arrived and bound the real id; keep what it bound.
+            current = await self.store.get(record.call_id) or record
+            if current.provider_call_id is None:
+                current.provider_call_id = placed.provider_call_id
+                current.provisional_id = placed.provisional
+                await self.store.save(current)
+        return current
 
     async def get_call(self, call_id: str) -> CallRecord:
         record = await self.store.get(call_id)
@@ -507,20 +622,30 @@ class ConversationEngine:
         return record
 
     async def speak(self, call_id: str, text: str) -> CallRecord:
-        """Say ``text`` on a live call, then keep listening."""
-        record = await self.get_call(call_id)
-        if record.terminal:
-            raise TelephonyError(f"call {call_id} has ended ({record.state})")
-        stream = self._streams.get(call_id)
+        """Say ``text`` on a live call, then keep listening.
+
+        A stream call speaks through its socket. A command carrier is given the new actions
+        directly; a markup carrier is redirected to fetch them, and they wait in the store
+        until it does, so a restart in between loses nothing.
+        """
         async with self._locks[call_id]:
+            record = await self.get_call(call_id)
+            if record.terminal:
+                raise TelephonyError(f"call {call_id} has ended ({record.state})")
+            stream = self._streams.get(call_id)
             await self._add_turn(record, "bot", text)
             await self._transition(record, "speaking")
-            gather = None if stream is not None else await self._gather(record, text)
-        if gather is None:
-            assert stream is not None
+            if stream is None:
+                actions: list[Action] = [await self._gather(record, text)]
+                if self.carrier.capabilities.commands:
+                    await self.carrier.responder.respond(ReplyContext(call=self._ref(record)), actions)
+                else:
+                    record.pending = actions
+                    await self.store.save(record)
+                    url = self.routes.webhook_url(kind="pending", call_id=call_id)
+                    await self.carrier.control.redirect(self._ref(record), url)
+        if stream is not None:
             await stream.speak(text)
-        else:
-            await self.carrier.control.update(self._ref(record), [gather])
         return record
 
     async def end_call(self, call_id: str, *, reason: str = "hangup-bot", force: bool = False) -> CallRecord:

@@ -20,7 +20,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 
-from telephony.providers import CallRef, TelephonyError, WebhookRejected, WebhookRequest
+from telephony.providers import TelephonyError, WebhookRejected, WebhookReply, WebhookRequest
 
 from .config import E164, Config
 from .engine import CallLimitReached, CallNotFound
@@ -95,26 +95,40 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
     except WebhookRejected as exc:
         _log.warning("webhook rejected (%s): %s", exc.status, exc.reason)
         return _reply(exc.status, exc.reason)
+    except Exception:
+        _log.exception(
+            "the %s adapter failed on a webhook; answering 500 so the carrier retries", carrier.name
+        )
+        return _reply(500, "webhook handling failed")
+    if event is None:  # authentic, but not an event we act on
+        return _answer(carrier.responder.acknowledge())
     store = runtime.store
     if not await store.claim_event(event.event_id, event.call_id):
         cached = await store.get_reply(event.event_id)
         _log.info("duplicate webhook %s answered from cache", event.event_id[:12])
         if cached is not None:
             return Response(content=cached[1], media_type=cached[0], status_code=200)
-        ack = carrier.responder.acknowledge()
-        return Response(content=ack.body, media_type=ack.content_type, status_code=ack.status)
+        return _answer(carrier.responder.acknowledge())
     try:
-        actions = await runtime.engine.handle_event(event)
+        instructions = await runtime.engine.handle_event(event)
+        if instructions is None:
+            answer = carrier.responder.acknowledge()
+        else:
+            answer = await carrier.responder.respond(instructions.context, instructions.actions)
+            await store.set_reply(event.event_id, answer.content_type, answer.body)
     except Exception:
         # Unclaim, so the carrier's retry of this webhook is handled instead of acknowledged.
         await store.release_event(event.event_id)
-        raise
-    if actions is None:
-        answer = carrier.responder.acknowledge()
-    else:
-        ref = CallRef(call_id=event.call_id or "", provider_call_id=event.provider_call_id)
-        answer = await carrier.responder.respond(ref, actions)
-        await store.set_reply(event.event_id, answer.content_type, answer.body)
+        _log.exception(
+            "call %s: handling %s failed; the carrier's retry will run it again",
+            event.call_id or event.provider_call_id,
+            type(event).__name__,
+        )
+        return _reply(500, "webhook handling failed")
+    return _answer(answer)
+
+
+def _answer(answer: WebhookReply) -> Response[bytes]:
     return Response(content=answer.body, media_type=answer.content_type, status_code=answer.status)
 
 
@@ -207,8 +221,23 @@ def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
         raise NotAuthorizedException("control API needs a valid bearer token")
 
 
+_INTERNAL_FIELDS = ("pending", "provisional_id")
+_COUNTERS = {  # typed fields, also shown under the ``metadata`` names clients already read
+    "answered_by": "answeredBy",
+    "turn_count": "turnCount",
+    "last_turn_latency_ms": "lastTurnLatencyMs",
+    "barge_ins": "bargeIns",
+    "recordings": "recordings",
+    "gather_turn": "gatherSeq",
+}
+
+
 def _view(record: CallRecord) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(record)
+    for name in _INTERNAL_FIELDS:
+        data.pop(name, None)
+    legacy = {old: data[new] for new, old in _COUNTERS.items() if data.get(new)}
+    data["metadata"] = {**legacy, **data.get("metadata", {})}
     return data
 
 

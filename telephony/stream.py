@@ -29,7 +29,6 @@ from telephony.providers import (
     StreamStopped,
     TextToSpeech,
     TranscriptionStream,
-    Turn,
 )
 
 from .audio import OutboundEncoder, Transcoder
@@ -93,7 +92,7 @@ class StreamSession:
         self.socket = socket
         self.pre_start_timeout = pre_start_timeout
         self.lead_ms = playback_lead_ms
-        self.record: CallRecord | None = None
+        self.call_id: str | None = None  # the call this socket serves; its state lives in the store
         self.stream_id = ""
         self._queue: asyncio.Queue[_Utterance] = asyncio.Queue()
         self._playing: _Utterance | None = None
@@ -146,7 +145,7 @@ class StreamSession:
             _log.warning("stream refused: missing, wrong or reused token")
             await self.socket.close(POLICY_VIOLATION, "invalid stream token")
             return
-        self.record = record
+        self.call_id = record.call_id
         self.stream_id = start.stream_id
         try:
             await self._serve(record, start)
@@ -188,14 +187,8 @@ class StreamSession:
 
     async def _opening(self, record: CallRecord) -> None:
         """Speak the greeting (conversation) or the message (notify, then hang up)."""
-        if record.mode == "notify":
-            text = record.message or ""
-            await self.engine.store.append_turn(record.call_id, _bot_turn(text))
-            await self.speak(text, hang_up_after=True)
-            return
-        greeting = self.engine.greeting(record)
-        await self.engine.store.append_turn(record.call_id, _bot_turn(greeting))
-        await self.speak(greeting)
+        text, hang_up = await self.engine.opening_line(record.call_id)
+        await self.speak(text, hang_up_after=hang_up)
 
     # ------------------------------------------------------------------ speaking
 
@@ -252,7 +245,7 @@ class StreamSession:
             return
         utterance.done.set()
         self._playing = None
-        if utterance.hang_up_after and self.record is not None:
+        if utterance.hang_up_after and self.call_id is not None:
             self.engine.spawn(self._hang_up())
         elif self._queue.empty():
             self._arm_silence()
@@ -273,17 +266,15 @@ class StreamSession:
 
     async def _on_silence(self) -> None:
         self._silence = None
-        if self.record is None or self._closed.is_set():
+        if self.call_id is None or self._closed.is_set():
             return
-        record = await self.engine.store.get(self.record.call_id)
-        if record is None or record.terminal:
-            return
-        text, hang_up = await self.engine.on_silence(record)
-        await self.speak(text, hang_up_after=hang_up)
+        line = await self.engine.silence(self.call_id)
+        if line is not None:
+            await self.speak(line[0], hang_up_after=line[1])
 
     async def _hang_up(self) -> None:
-        if self.record is not None:
-            await self.engine.end_call(self.record.call_id)
+        if self.call_id is not None:
+            await self.engine.end_call(self.call_id)
 
     async def _barge_in(self) -> None:
         """The caller talks over us: drop queued audio and keep only what was heard."""
@@ -299,23 +290,8 @@ class StreamSession:
         await self._send(ClearAudio())
         heard_ms = min((time.monotonic() - utterance.started_at) * 1000, utterance.sent_ms)
         fraction = heard_ms / utterance.sent_ms if utterance.sent_ms else 0.0
-        if self.record is not None:
-            await self._trim_last_bot_turn(utterance.text, fraction)
-
-    async def _trim_last_bot_turn(self, text: str, fraction: float) -> None:
-        assert self.record is not None
-        record = await self.engine.store.get(self.record.call_id)
-        if record is None:
-            return
-        for index in range(len(record.transcript) - 1, -1, -1):
-            turn = record.transcript[index]
-            if turn.speaker == "bot" and turn.text == text:
-                words = text.split()
-                kept = " ".join(words[: int(len(words) * fraction)])
-                record.transcript[index] = _bot_turn(f"{kept}…" if kept else "…", at=turn.at)
-                record.metadata["bargeIns"] = int(record.metadata.get("bargeIns", 0)) + 1
-                await self.engine.store.save(record)
-                return
+        if self.call_id is not None:
+            await self.engine.trim_bot_turn(self.call_id, utterance.text, fraction)
 
     # ------------------------------------------------------------------ listening
 
@@ -334,13 +310,11 @@ class StreamSession:
         self.engine.spawn(self._turn(text, None))
 
     async def _turn(self, text: str, confidence: float | None) -> None:
-        if self.record is None:
+        if self.call_id is None:
             return
-        record = await self.engine.store.get(self.record.call_id)
-        if record is None or record.terminal:
-            return
-        reply = await self.engine.on_user_turn(record, text, confidence=confidence, source="stream")
-        await self.speak(reply.text, hang_up_after=reply.end_call)
+        reply = await self.engine.user_turn(self.call_id, text, confidence=confidence)
+        if reply is not None:
+            await self.speak(reply.text, hang_up_after=reply.end_call)
 
     # ------------------------------------------------------------------ teardown
 
@@ -368,10 +342,6 @@ class StreamSession:
                 await task
         if self._transcriber is not None:
             await self._transcriber.aclose()
-        if self.record is not None:
-            self.engine.detach_stream(self.record.call_id, self)
-            await self.engine.stream_ended(self.record.call_id)
-
-
-def _bot_turn(text: str, *, at: float | None = None) -> Turn:
-    return Turn(speaker="bot", text=text, at=time.time() if at is None else at)
+        if self.call_id is not None:
+            self.engine.detach_stream(self.call_id, self)
+            await self.engine.stream_ended(self.call_id)

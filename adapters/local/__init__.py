@@ -11,18 +11,18 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from telephony.providers import (
-    Action,
     CallControlError,
     CallRef,
     Carrier,
+    CarrierCapabilities,
     CarrierContext,
+    DialCallbacks,
     PlacedCall,
-    Say,
     parse_settings,
 )
 
@@ -55,9 +55,12 @@ class LocalSettings(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown
         secret: Webhook signing secret shared with the simulator; random per process if unset.
         script: What a simulated callee says on outbound calls, line by line.
         webhook_url: Where the simulator posts; defaults to the server's own webhook URL.
+        mode: ``markup`` answers webhooks with the actions; ``command`` answers them empty and
+            sends the actions as commands, as a command carrier (Telnyx) does.
     """
 
     secret: str | None = None
+    mode: Literal["markup", "command"] = "markup"
     script: list[str] = msgspec.field(default_factory=lambda: ["Yes, this is fine.", "Goodbye."])
     webhook_url: str | None = None
 
@@ -69,28 +72,20 @@ class LocalCallControl:
         self.simulator = simulator
         self.script = list(script)
         self.hung_up: set[str] = set()
-        self.pushed: dict[str, list[Action]] = {}
+        self.redirects: list[str] = []
         self._tasks: set[asyncio.Task[SimulatedCall]] = set()
 
-    async def place_call(
-        self,
-        *,
-        to: str,
-        from_: str,
-        answer_url: str,
-        status_url: str,
-        machine_detection: bool = False,
-        ring_timeout_seconds: float = 30,
-    ) -> PlacedCall:
+    async def place_call(self, call: CallRef, callbacks: DialCallbacks) -> PlacedCall:
         provider_call_id = "LC" + secrets.token_hex(16)
         task = asyncio.create_task(
             self.simulator.answer_outbound(
                 provider_call_id=provider_call_id,
-                answer_url=answer_url,
-                status_url=status_url,
-                to=to,
-                from_=from_,
+                answer_url=callbacks.answer_url,
+                status_url=callbacks.status_url,
+                to=call.to_number or "",
+                from_=call.from_number or "",
                 script=self.script,
+                state=callbacks.identity.client_state() if self.simulator.commands else None,
             )
         )
         self._tasks.add(task)
@@ -102,15 +97,11 @@ class LocalCallControl:
         if not task.cancelled() and task.exception() is not None:
             _log.warning("simulated callee failed: %r", task.exception())
 
-    async def update(self, call: CallRef, actions: Sequence[Action]) -> None:
+    async def redirect(self, call: CallRef, url: str) -> None:
         if not call.provider_call_id or call.provider_call_id in self.hung_up:
             raise CallControlError(f"call {call.call_id} is not live on the local carrier")
-        self.pushed.setdefault(call.provider_call_id, []).extend(actions)
-        simulated = self.simulator.calls.get(call.provider_call_id)
-        if simulated is not None:
-            for action in actions:
-                if isinstance(action, Say):
-                    simulated.turns.append(SimulatedTurn(speaker="bot", text=action.text))
+        self.redirects.append(url)
+        await self.simulator.fetch(call.provider_call_id, url)
 
     async def hangup(self, call: CallRef) -> None:
         if call.provider_call_id:
@@ -129,13 +120,15 @@ class LocalCarrier:
     def __init__(self, settings: LocalSettings, context: CarrierContext) -> None:
         self.secret = settings.secret or secrets.token_urlsafe(24)
         webhooks = LocalWebhooks(self.secret, skip_verification=context.skip_signature_verification)
+        commands = settings.mode == "command"
+        self.capabilities = CarrierCapabilities(commands=commands, reports_silence=True)
         self.verifier = webhooks
         self.parser = webhooks
-        self.responder = LocalResponder()
         self.codec = LocalMediaCodec()
         self.simulator = LocalSimulator(
-            secret=self.secret, webhook_url=settings.webhook_url or context.webhook_url
+            secret=self.secret, webhook_url=settings.webhook_url or context.webhook_url, commands=commands
         )
+        self.responder = LocalResponder(self.simulator.command if commands else None)
         self.control = LocalCallControl(self.simulator, settings.script)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -16,19 +16,21 @@ from telephony.providers import (
     CallAnswered,
     CallEnded,
     CallEvent,
-    CallRef,
+    CallIdentity,
     CallRinging,
     CallStarted,
     ClearAudio,
     DigitReceived,
     EndReason,
     Ignored,
+    InstructionsRequested,
     MarkReached,
     MediaEvent,
     MediaRejected,
     NoInput,
     OutboundMedia,
     PlaybackFinished,
+    ReplyContext,
     SendAudio,
     SendMark,
     StreamStarted,
@@ -44,6 +46,9 @@ from telephony.providers import (
 
 from ._signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from ._wire import ENCODER, FRAME_DECODER, WEBHOOK_DECODER, Frame, Markup
+
+CommandSink = Callable[[str, list[Action]], Awaitable[None]]
+"""Delivers command-mode actions to the far end of one carrier call."""
 
 _END_REASONS: Final[frozenset[str]] = frozenset(
     {"completed", "busy", "no-answer", "failed", "hangup-user", "hangup-bot", "timeout", "error", "voicemail"}
@@ -78,15 +83,19 @@ class LocalWebhooks:
             body = WEBHOOK_DECODER.decode(request.body)
         except msgspec.DecodeError as exc:
             raise WebhookRejected(400, f"malformed local webhook: {exc}") from None
+        identity = CallIdentity.from_client_state(body.state) or request.identity()
         base: dict[str, Any] = {
             "provider_call_id": body.call,
             "event_id": request.fingerprint(),
-            "call_id": request.query.get("callId"),
+            "call_id": identity.call_id if identity else None,
+            "turn": identity.turn if identity else None,
         }
         answered_by: AnsweredBy | None = (
             None if body.machine is None else ("machine" if body.machine else "human")
         )
         match body.event:
+            case "fetch":
+                return InstructionsRequested(**base, expects_reply=True)
             case "started":
                 return CallStarted(
                     **base,
@@ -125,14 +134,28 @@ def _end_reason(value: str | None) -> EndReason:
 
 
 class LocalResponder:
-    """Answers with the actions themselves as JSON: the local carrier's "markup"."""
+    """Markup mode answers with the actions themselves as JSON, the local carrier's "markup".
 
-    async def respond(self, call: CallRef, actions: Sequence[Action]) -> WebhookReply:
-        return WebhookReply(
-            content_type="application/json", body=ENCODER.encode(Markup(actions=list(actions)))
-        )
+    Command mode answers every webhook with an empty body and hands the actions to the far end
+    as commands instead, the way Telnyx Call Control does; gathers then carry our call identity
+    as client state rather than in a callback URL.
+    """
+
+    def __init__(self, commands: CommandSink | None = None) -> None:
+        self._commands = commands
+
+    async def respond(self, context: ReplyContext, actions: Sequence[Action]) -> WebhookReply:
+        if self._commands is None:
+            return WebhookReply(
+                content_type="application/json", body=ENCODER.encode(Markup(actions=list(actions)))
+            )
+        if context.call.provider_call_id:
+            await self._commands(context.call.provider_call_id, list(actions))
+        return self.acknowledge()
 
     def acknowledge(self) -> WebhookReply:
+        if self._commands is not None:
+            return WebhookReply(content_type="application/json", body=b"")
         return WebhookReply(content_type="application/json", body=b'{"actions":[]}')
 
 

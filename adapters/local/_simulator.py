@@ -17,7 +17,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from telephony.providers import ConnectStream, Gather, Hangup, Reject, Say
+from telephony.providers import Action, Answer, ConnectStream, Gather, Hangup, Reject, Say
 
 from ._signing import signed_headers
 from ._wire import ENCODER, FRAME_DECODER, MARKUP_DECODER, Frame
@@ -57,6 +57,9 @@ class LocalSimulator:
         webhook_url: The server's public webhook URL.
         voice: Makes caller speech audio for stream calls; without it the caller stays silent.
         stream_idle_seconds: How long a silent caller waits for the bot before hanging up.
+        commands: Command mode: webhook answers are empty and the server's actions arrive
+            through :meth:`command` (as REST commands would); gather results carry the call
+            identity as client state and go to the one webhook URL.
     """
 
     def __init__(
@@ -66,12 +69,45 @@ class LocalSimulator:
         webhook_url: str,
         voice: CallerVoice | None = None,
         stream_idle_seconds: float = 20.0,
+        commands: bool = False,
     ) -> None:
         self.secret = secret
         self.webhook_url = webhook_url
         self.voice = voice
         self.stream_idle_seconds = stream_idle_seconds
+        self.commands = commands
         self.calls: dict[str, SimulatedCall] = {}
+        self.received: dict[str, list[Action]] = {}
+        self._inboxes: dict[str, asyncio.Queue[list[Action]]] = {}
+
+    async def command(self, provider_call_id: str, actions: list[Action]) -> None:
+        """Take actions for one call as commands (command mode); they are carried out in order."""
+        self.received.setdefault(provider_call_id, []).extend(actions)
+        await self._inbox(provider_call_id).put(actions)
+
+    def _inbox(self, provider_call_id: str) -> asyncio.Queue[list[Action]]:
+        return self._inboxes.setdefault(provider_call_id, asyncio.Queue())
+
+    async def _next(self, call: SimulatedCall, answer: list[Any]) -> list[Any]:
+        """What to do next: the webhook's answer (markup), or the next commands (command mode)."""
+        if not self.commands:
+            return answer
+        try:
+            return await asyncio.wait_for(self._inbox(call.provider_call_id).get(), self.stream_idle_seconds)
+        except TimeoutError:
+            return []  # nothing more to do: the call runs out, as an idle carrier call would
+
+    async def fetch(self, provider_call_id: str, url: str) -> list[Any]:
+        """Follow a redirect of a live call: fetch its new instructions and note what they say."""
+        async with httpx.AsyncClient(timeout=30) as http:
+            actions = await self._post(http, url, {"event": "fetch", "call": provider_call_id})
+        call = self.calls.get(provider_call_id)
+        for action in actions:
+            said = action.prompt if isinstance(action, Gather) else (action,)
+            for item in said:
+                if call is not None and isinstance(item, Say):
+                    self._note(call, SimulatedTurn(speaker="bot", text=item.text))
+        return actions
 
     def _note(self, call: SimulatedCall, turn: SimulatedTurn) -> None:
         call.turns.append(turn)
@@ -107,12 +143,19 @@ class LocalSimulator:
         to: str,
         from_: str,
         script: Sequence[str],
+        state: str | None = None,
     ) -> SimulatedCall:
-        """Be the callee of an outbound call: ring, answer, then follow the markup."""
+        """Be the callee of an outbound call: ring, answer, then follow the markup or commands.
+
+        In command mode every callback goes to the one webhook URL with ``state`` (our call
+        identity as client state) instead of to per-call URLs.
+        """
         call = SimulatedCall(provider_call_id=provider_call_id)
         self.calls[provider_call_id] = call
+        if self.commands:
+            answer_url = status_url = self.webhook_url
         async with httpx.AsyncClient(timeout=30) as http:
-            await self._post(http, status_url, {"event": "ringing", "call": provider_call_id})
+            await self._post(http, status_url, {"event": "ringing", "call": provider_call_id, "state": state})
         body = {
             "event": "started",
             "call": provider_call_id,
@@ -120,26 +163,33 @@ class LocalSimulator:
             "caller": from_,
             "callee": to,
             "machine": False,
+            "state": state,
         }
-        await self._converse(call, answer_url, body, status_url, list(script))
+        await self._converse(call, answer_url, body, status_url, list(script), state=state)
         return call
 
     # ------------------------------------------------------------------ markup
 
     async def _converse(
-        self, call: SimulatedCall, url: str, body: dict[str, Any], status_url: str, script: list[str]
+        self,
+        call: SimulatedCall,
+        url: str,
+        body: dict[str, Any],
+        status_url: str,
+        script: list[str],
+        *,
+        state: str | None = None,
     ) -> None:
         async with httpx.AsyncClient(timeout=60) as http:
-            actions = await self._post(http, url, body)
+            actions = await self._next(call, await self._post(http, url, body))
             while True:
                 next_step = await self._follow(call, http, actions, script)
                 if next_step is None:
                     break
                 actions = next_step
             reason = "hangup-bot" if call.ended_by == "bot" else "completed"
-            await self._post(
-                http, status_url, {"event": "ended", "call": call.provider_call_id, "reason": reason}
-            )
+            ended = {"event": "ended", "call": call.provider_call_id, "reason": reason, "state": state}
+            await self._post(http, status_url, ended)
 
     async def _follow(
         self, call: SimulatedCall, http: httpx.AsyncClient, actions: list[Any], script: list[str]
@@ -147,23 +197,25 @@ class LocalSimulator:
         """Carry out one markup document; return the next one, or None when the call is over."""
         for action in actions:
             match action:
+                case Answer():
+                    pass  # picked up; a real carrier would report call.answered
                 case Say(text=text):
                     self._note(call, SimulatedTurn(speaker="bot", text=text))
-                case Gather(prompt=prompt, action_url=action_url):
+                case Gather(prompt=prompt, action_url=action_url, callback=callback):
                     for item in prompt:
                         if isinstance(item, Say):
                             self._note(call, SimulatedTurn(speaker="bot", text=item.text))
+                    url = action_url
+                    result: dict[str, Any] = {"event": "no_input", "call": call.provider_call_id}
+                    if self.commands:
+                        url = self.webhook_url
+                        result["state"] = callback.client_state() if callback else None
                     if not script:
-                        return await self._post(
-                            http, action_url, {"event": "no_input", "call": call.provider_call_id}
-                        )
+                        return await self._next(call, await self._post(http, url, result))
                     line = script.pop(0)
+                    result |= {"event": "input", "speech": line, "confidence": 0.93}
                     started = time.perf_counter()
-                    reply = await self._post(
-                        http,
-                        action_url,
-                        {"event": "input", "call": call.provider_call_id, "speech": line, "confidence": 0.93},
-                    )
+                    reply = await self._next(call, await self._post(http, url, result))
                     latency = (time.perf_counter() - started) * 1000
                     self._note(call, SimulatedTurn(speaker="caller", text=line, latency_ms=round(latency, 1)))
                     return reply

@@ -11,7 +11,10 @@ from telephony.providers import Action
 
 
 class WebhookBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """One webhook: ``event`` is started, ringing, answered, input, no_input, played or ended."""
+    """One webhook: ``event`` is started, ringing, answered, input, no_input, played, fetch or ended.
+
+    ``state`` is the client state a command-mode call echoes back (our call identity).
+    """
 
     event: str
     call: str
@@ -24,6 +27,7 @@ class WebhookBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     final: bool = True
     machine: bool | None = None
     reason: str | None = None
+    state: str | None = None
 
 
 class Markup(msgspec.Struct, kw_only=True):

@@ -7,9 +7,10 @@ from typing import Any
 
 from telephony.providers import (
     Action,
-    CallRef,
     Carrier,
+    CarrierCapabilities,
     CarrierContext,
+    ReplyContext,
     WebhookReply,
     missing_dependency,
     parse_settings,
@@ -48,7 +49,7 @@ class TwilioResponder:
     def __init__(self, default_voice: str | None = None) -> None:
         self._voice = default_voice
 
-    async def respond(self, call: CallRef, actions: Sequence[Action]) -> WebhookReply:
+    async def respond(self, context: ReplyContext, actions: Sequence[Action]) -> WebhookReply:
         return WebhookReply(
             content_type=_TWIML, body=render_twiml(actions, default_voice=self._voice).encode()
         )
@@ -61,6 +62,7 @@ class TwilioCarrier:
     """The four Twilio contracts bundled under the name ``twilio``."""
 
     name = "twilio"
+    capabilities = CarrierCapabilities(commands=False, reports_silence=True)
 
     def __init__(self, settings: TwilioSettings, context: CarrierContext) -> None:
         webhooks = TwilioWebhooks(settings.auth_token, skip_verification=context.skip_signature_verification)

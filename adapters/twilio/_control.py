@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Final
 
-from telephony.providers import Action, CallControlError, CallRef, PlacedCall
+from telephony.providers import CallControlError, CallRef, DialCallbacks, PlacedCall
 
 from ._http import HttpxTwilioClient
 from ._twiml import render_twiml
@@ -15,7 +14,7 @@ _STATUS_EVENTS: Final = ["initiated", "ringing", "answered", "completed"]
 
 
 class TwilioCallControl:
-    """Place, update and hang up calls. The SDK is imported on first use (it is slow to import)."""
+    """Place, redirect and hang up calls. The SDK is imported on first use (it is slow to import)."""
 
     def __init__(
         self,
@@ -55,36 +54,29 @@ class TwilioCallControl:
                 return None
             raise CallControlError(f"Twilio API error: {exc.msg}", status=exc.status, code=exc.code) from None
 
-    async def place_call(
-        self,
-        *,
-        to: str,
-        from_: str,
-        answer_url: str,
-        status_url: str,
-        machine_detection: bool = False,
-        ring_timeout_seconds: float = 30,
-    ) -> PlacedCall:
-        extra: dict[str, Any] = {"machine_detection": "Enable"} if machine_detection else {}
-        call = await self._call(
+    async def place_call(self, call: CallRef, callbacks: DialCallbacks) -> PlacedCall:
+        extra: dict[str, Any] = {"machine_detection": "Enable"} if callbacks.machine_detection else {}
+        if callbacks.time_limit_seconds:
+            extra["time_limit"] = max(1, round(callbacks.time_limit_seconds))
+        if callbacks.stream is not None:
+            extra["twiml"] = render_twiml([callbacks.stream], default_voice=self._voice)
+        else:
+            extra.update(url=callbacks.answer_url, method="POST")
+        placed = await self._call(
             self._rest().calls.create_async(
-                to=to,
-                from_=from_,
-                url=answer_url,
-                method="POST",
-                status_callback=status_url,
+                to=call.to_number,
+                from_=call.from_number,
+                status_callback=callbacks.status_url,
                 status_callback_method="POST",
                 status_callback_event=_STATUS_EVENTS,
-                timeout=max(1, min(600, round(ring_timeout_seconds))),  # Twilio allows 1-600 s
+                timeout=max(1, min(600, round(callbacks.ring_timeout_seconds))),  # Twilio allows 1-600 s
                 **extra,
             )
         )
-        return PlacedCall(provider_call_id=call.sid, status=call.status)
+        return PlacedCall(provider_call_id=placed.sid, status=placed.status)
 
-    async def update(self, call: CallRef, actions: Sequence[Action]) -> None:
-        sid = _sid(call)
-        twiml = render_twiml(actions, default_voice=self._voice)
-        await self._call(self._rest().calls(sid).update_async(twiml=twiml))
+    async def redirect(self, call: CallRef, url: str) -> None:
+        await self._call(self._rest().calls(_sid(call)).update_async(url=url, method="POST"))
 
     async def hangup(self, call: CallRef) -> None:
         sid = _sid(call)

@@ -10,6 +10,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from telephony.providers import (
     Action,
+    Answer,
     ConnectStream,
     Gather,
     Hangup,
@@ -66,6 +67,8 @@ def render_twiml(actions: Sequence[Action], *, default_voice: str | None = None)
     response = VoiceResponse()
     for action in actions:
         match action:
+            case Answer():
+                pass  # returning TwiML answers the call
             case Say():
                 _say(response, action, default_voice)
             case Play() | Pause():

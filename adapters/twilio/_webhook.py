@@ -12,10 +12,12 @@ from telephony.providers import (
     CallAnswered,
     CallEnded,
     CallEvent,
+    CallIdentity,
     CallInitiated,
     CallRinging,
     CallStarted,
     EndReason,
+    InstructionsRequested,
     NoInput,
     RecordingReady,
     UserInput,
@@ -94,13 +96,17 @@ class TwilioWebhooks:
         sid = form.get("CallSid")
         if not sid:
             raise WebhookRejected(400, "not a Twilio voice webhook: CallSid missing")
+        identity = CallIdentity.from_query(query)
         kind = query.get("kind") or _infer_kind(form)
         base: dict[str, Any] = {
             "provider_call_id": sid,
             "event_id": request.fingerprint(),
-            "call_id": query.get("callId"),
+            "call_id": identity.call_id if identity else None,
+            "turn": identity.turn if identity else None,
         }
         status = form.get("CallStatus", "")
+        if kind == "pending" and status not in _TERMINAL:
+            return InstructionsRequested(**base, expects_reply=True)
         if kind == "gather":
             speech, digits = form.get("SpeechResult") or None, form.get("Digits") or None
             if speech is None and digits is None:

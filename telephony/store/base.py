@@ -13,7 +13,7 @@ from typing import Any, Final, Literal, Protocol, get_args, runtime_checkable
 
 import msgspec
 
-from telephony.providers import EndReason, Turn
+from telephony.providers import Action, EndReason, Turn
 
 __all__ = [
     "ACTIVE_STATES",
@@ -61,6 +61,15 @@ class CallRecord(msgspec.Struct, kw_only=True):
         end_reason: Why the call ended, once terminal.
         no_input_count: Consecutive gathers that heard nothing, for the give-up rule.
         transcript: Every turn so far, oldest first.
+        provisional_id: ``provider_call_id`` is a request id the carrier's callbacks will not
+            carry; the first callback naming this call replaces it with the real one.
+        answered_by: ``human`` or ``machine`` when the carrier detected it.
+        gather_turn: The newest listening turn handed out; results of older turns are stale.
+        turn_count: Caller turns answered by the agent.
+        last_turn_latency_ms: From the caller's words to the agent's reply, last turn.
+        barge_ins: Times the caller interrupted the bot (stream mode).
+        recordings: URLs of finished recordings.
+        pending: Actions queued for a live markup call, served when the carrier fetches them.
         metadata: Free-form JSON-serializable extras from the API caller.
     """
 
@@ -80,6 +89,14 @@ class CallRecord(msgspec.Struct, kw_only=True):
     end_reason: str | None = None
     no_input_count: int = 0
     transcript: list[Turn] = msgspec.field(default_factory=list)
+    provisional_id: bool = False
+    answered_by: str | None = None
+    gather_turn: int = 0
+    turn_count: int = 0
+    last_turn_latency_ms: float | None = None
+    barge_ins: int = 0
+    recordings: list[str] = msgspec.field(default_factory=list)
+    pending: list[Action] = msgspec.field(default_factory=list)
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
@@ -108,6 +125,10 @@ class CallStore(Protocol):
 
     async def save(self, record: CallRecord) -> None:
         """Insert or replace the whole record, re-indexing its ``provider_call_id``."""
+        ...
+
+    async def delete(self, call_id: str) -> None:
+        """Forget a call that never got going (its first webhook failed); unknown ids are ignored."""
         ...
 
     async def append_turn(self, call_id: str, turn: Turn) -> CallRecord:

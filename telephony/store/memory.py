@@ -121,6 +121,19 @@ class MemoryCallStore:
         self._check_open()
         self._put(_copy(record))
 
+    async def delete(self, call_id: str) -> None:
+        """Forget the call and its tokens."""
+        self._check_open()
+        record = self._calls.pop(call_id, None)
+        self._order.pop(call_id, None)
+        if record is not None and record.provider_call_id is not None:
+            ids = self._by_provider.get((record.provider, record.provider_call_id), set())
+            ids.discard(call_id)
+            if not ids:
+                self._by_provider.pop((record.provider, record.provider_call_id), None)
+        for key in [k for k, token in self._tokens.items() if token.call_id == call_id]:
+            del self._tokens[key]
+
     async def append_turn(self, call_id: str, turn: Turn) -> CallRecord:
         """Append one turn; raise :class:`KeyError` for an unknown call."""
         self._check_open()

@@ -217,6 +217,15 @@ class SqliteCallStore:
 
         await self._run(work)
 
+    async def delete(self, call_id: str) -> None:
+        """Forget the call and its tokens, in one transaction."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM calls WHERE call_id = ?", (call_id,))
+            conn.execute("DELETE FROM tokens WHERE call_id = ?", (call_id,))
+
+        await self._run(work)
+
     async def append_turn(self, call_id: str, turn: Turn) -> CallRecord:
         """Append one turn in a single transaction; raise :class:`KeyError` for an unknown call."""
 

@@ -15,10 +15,12 @@ from telephony.providers import (
     AudioReceived,
     CallAnswered,
     CallEnded,
+    CallIdentity,
     CallRef,
     CallStarted,
     ClearAudio,
     ConnectStream,
+    DialCallbacks,
     DigitReceived,
     Gather,
     Hangup,
@@ -256,17 +258,21 @@ async def test_place_call_posts_to_the_calls_resource(respx_mock: respx.MockRout
         return_value=httpx.Response(201, json={"sid": "CA42", "status": "queued"})
     )
     control = TwilioCallControl(account_sid="AC123", auth_token="tok")
-    placed = await control.place_call(
-        to="+14155550100",
-        from_="+15005550006",
+    call = CallRef(call_id="c1", from_number="+15005550006", to_number="+14155550100")
+    callbacks = DialCallbacks(
         answer_url="https://e.x/hook?kind=answer",
         status_url="https://e.x/hook?kind=status",
+        identity=CallIdentity(call_id="c1", kind="answer"),
+        ring_timeout_seconds=25,
+        time_limit_seconds=300,
     )
+    placed = await control.place_call(call, callbacks)
     await control.aclose()
     assert placed.provider_call_id == "CA42"
     form = parse_qs(route.calls.last.request.content.decode())
     assert form["To"] == ["+14155550100"] and form["Url"] == ["https://e.x/hook?kind=answer"]
     assert form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+    assert form["From"] == ["+15005550006"] and form["Timeout"] == ["25"] and form["TimeLimit"] == ["300"]
     assert route.calls.last.request.headers["authorization"].startswith("Basic ")
 
 
@@ -281,7 +287,9 @@ async def test_hangup_is_idempotent_on_20404(respx_mock: respx.MockRouter) -> No
 
 
 @respx.mock(assert_all_mocked=True)
-async def test_update_sends_twiml_and_errors_are_clear(respx_mock: respx.MockRouter) -> None:
+async def test_redirect_points_the_live_call_at_new_instructions_and_errors_are_clear(
+    respx_mock: respx.MockRouter,
+) -> None:
     route = respx_mock.post(f"{API}/CA42.json").mock(
         side_effect=[
             httpx.Response(200, json={"sid": "CA42", "status": "in-progress"}),
@@ -290,12 +298,13 @@ async def test_update_sends_twiml_and_errors_are_clear(respx_mock: respx.MockRou
     )
     control = TwilioCallControl(account_sid="AC123", auth_token="tok")
     call = CallRef(call_id="c1", provider_call_id="CA42")
-    await control.update(call, [Say(text="Hello"), Hangup()])
-    assert "<Say>Hello</Say><Hangup />" in parse_qs(route.calls.last.request.content.decode())["Twiml"][0]
+    await control.redirect(call, "https://e.x/hook?callId=c1&kind=pending")
+    form = parse_qs(route.calls.last.request.content.decode())
+    assert form["Url"] == ["https://e.x/hook?callId=c1&kind=pending"] and form["Method"] == ["POST"]
     from telephony.providers import CallControlError
 
     with pytest.raises(CallControlError, match="not in-progress") as failed:
-        await control.update(call, [Say(text="Again")])
+        await control.redirect(call, "https://e.x/hook?callId=c1&kind=pending")
     assert failed.value.code == 21220
     await control.aclose()
 

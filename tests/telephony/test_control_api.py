@@ -86,8 +86,16 @@ def test_speak_updates_the_live_call_and_end_is_idempotent(twilio_api: Any) -> N
         post_signed(client, *_answer(call_id))
         spoke = client.post(f"/api/calls/{call_id}/speak", json={"text": "One more thing."})
         assert spoke.status_code == 200
-        update = parse_qs(twilio_api.calls[-1].request.content.decode())
-        assert '<Say language="en-US">One more thing.</Say>' in update["Twiml"][0]
+        # The live call is redirected to fetch the new line; until it does, it waits in the store.
+        redirect = parse_qs(twilio_api.calls[-1].request.content.decode())
+        (pending_url,) = redirect["Url"]
+        assert pending_url == f"{WEBHOOK_URL}?callId={call_id}&kind=pending"
+        fetched = post_signed(client, pending_url, {"CallSid": CALL_SID, "CallStatus": "in-progress"})
+        gather = twiml(fetched.text).find("Gather")
+        assert gather is not None and [say.text for say in gather.iter("Say")] == ["One more thing."]
+        assert "turn=2" in gather.get("action", "")
+        again = post_signed(client, pending_url, {"CallSid": CALL_SID, "CallStatus": "in-progress", "X": "1"})
+        assert twiml(again.text).find("Gather") is not None  # nothing pending: keep listening, never hang up
         first = client.post(f"/api/calls/{call_id}/end")
         second = client.post(f"/api/calls/{call_id}/end")
         hangups = [c for c in twilio_api.calls if b"Status=completed" in c.request.content]

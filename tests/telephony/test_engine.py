@@ -52,7 +52,7 @@ async def test_events_for_unknown_calls_change_nothing() -> None:
     answer = await runtime.engine.handle_event(
         NoInput(provider_call_id="LC9", event_id="e1", expects_reply=True)
     )
-    assert answer is not None and type(answer[0]).__name__ == "Hangup"
+    assert answer is not None and type(answer.actions[0]).__name__ == "Hangup"
     assert await runtime.store.list_calls() == []
     await runtime.aclose()
 
