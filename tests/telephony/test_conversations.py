@@ -1,0 +1,282 @@
+"""The same conversations over a markup carrier and a command carrier.
+
+The local carrier runs in both of its modes: ``markup`` answers each webhook with the actions,
+``command`` answers every webhook empty and receives the actions as commands, with our call
+identity travelling as client state (the way Telnyx Call Control works). The engine must not
+care which, and neither may a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from telephony.adapters.local import LocalCarrier, SimulatedCall, signed_headers
+from telephony.background import background_server, free_port
+from telephony.config import Config, config_from_mapping
+from telephony.engine import NO_INPUT_GOODBYE, REPROMPT
+from telephony.providers import (
+    Action,
+    Answer,
+    CallIdentity,
+    Gather,
+    Hangup,
+    NoInput,
+    Say,
+    UserInput,
+)
+from telephony.runtime import Runtime
+from telephony.server import create_app
+from telephony.store import CallRecord, MemoryCallStore
+
+MODES = ["markup", "command"]
+SECRET = "conversation-test-secret"
+OUR_NUMBER = "+18005551212"
+CALLER = "+14158675309"
+
+
+def _config(mode: str, *, port: int = 3334, store: Path | None = None, **extra: Any) -> Config:
+    data: dict[str, Any] = {
+        "provider": "local",
+        "fromNumber": OUR_NUMBER,
+        "inboundPolicy": "open",
+        "maxConcurrentCalls": 2,
+        "serve": {"port": port},
+        "agent": "builtin",
+        "carriers": {"local": {"secret": SECRET, "mode": mode, "script": ["Yes, this is fine.", "Goodbye."]}},
+    }
+    if store is not None:
+        data["store"] = str(store)
+    data.update(extra)
+    return config_from_mapping(data, env={})
+
+
+@asynccontextmanager
+async def _serving(mode: str, **extra: Any) -> AsyncIterator[Runtime]:
+    port = free_port()
+    config = _config(mode, port=port, **extra)
+    runtime = Runtime.build(config, store=MemoryCallStore())
+    async with background_server(create_app(config, runtime=runtime), port=port):
+        yield runtime
+
+
+def _carrier(runtime: Runtime) -> LocalCarrier:
+    carrier = runtime.carrier
+    assert isinstance(carrier, LocalCarrier)
+    return carrier
+
+
+async def _ended(runtime: Runtime, call_id: str) -> CallRecord:
+    for _ in range(200):
+        record = await runtime.store.get(call_id)
+        assert record is not None
+        if record.terminal:
+            return record
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"call {call_id} did not end")
+
+
+def _lines(call: SimulatedCall) -> list[tuple[str, str]]:
+    return [(turn.speaker, turn.text) for turn in call.turns]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_inbound_conversation(mode: str) -> None:
+    async with _serving(mode) as runtime:
+        carrier = _carrier(runtime)
+        call = await carrier.simulator.inbound_call(
+            caller=CALLER, callee=OUR_NUMBER, script=["Hello there.", "What can you do?", "Goodbye."]
+        )
+        record = await runtime.store.get_by_provider_id("local", call.provider_call_id)
+        assert record is not None
+        record = await _ended(runtime, record.call_id)
+    assert _lines(call)[0] == ("bot", "Hello! How can I help you today?")
+    assert [line for line in _lines(call) if line[0] == "caller"] == [
+        ("caller", "Hello there."),
+        ("caller", "What can you do?"),
+        ("caller", "Goodbye."),
+    ]
+    assert _lines(call)[-1] == ("bot", "Thanks for calling. Goodbye!")
+    assert record.state == "hangup-bot" and record.turn_count == 3 and record.direction == "inbound"
+    assert [turn.speaker for turn in record.transcript] == [
+        "bot",
+        "user",
+        "bot",
+        "user",
+        "bot",
+        "user",
+        "bot",
+    ]
+    if mode == "command":
+        received = carrier.simulator.received[call.provider_call_id]
+        assert isinstance(received[0], Answer), "a command carrier must be told to answer first"
+        assert isinstance(received[-1], Hangup) and received[-1].after_playback
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_outbound_conversation(mode: str) -> None:
+    async with _serving(mode) as runtime:
+        record = await runtime.engine.place_call(
+            to=CALLER, message="Hi, this is a test call.", mode="conversation"
+        )
+        record = await _ended(runtime, record.call_id)
+        call = _carrier(runtime).simulator.calls[record.provider_call_id or ""]
+    assert _lines(call)[0] == ("bot", "Hi, this is a test call.")
+    assert ("caller", "Yes, this is fine.") in _lines(call) and ("caller", "Goodbye.") in _lines(call)
+    assert record.state == "hangup-bot" and record.direction == "outbound" and record.turn_count == 2
+    assert record.provider_call_id == call.provider_call_id
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_notify_call_says_its_message_then_hangs_up(mode: str) -> None:
+    async with _serving(mode) as runtime:
+        record = await runtime.engine.place_call(to=CALLER, message="Your order shipped.", mode="notify")
+        record = await _ended(runtime, record.call_id)
+        call = _carrier(runtime).simulator.calls[record.provider_call_id or ""]
+    assert _lines(call) == [("bot", "Your order shipped.")]
+    assert [turn.text for turn in record.transcript] == ["Your order shipped."]
+    assert record.terminal and record.turn_count == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_silent_caller_is_reprompted_then_told_goodbye(mode: str) -> None:
+    async with _serving(mode, noInputRetries=2) as runtime:
+        call = await _carrier(runtime).simulator.inbound_call(caller=CALLER, callee=OUR_NUMBER, script=[])
+        record = await runtime.store.get_by_provider_id("local", call.provider_call_id)
+        assert record is not None
+        record = await _ended(runtime, record.call_id)
+    bot = [text for speaker, text in _lines(call) if speaker == "bot"]
+    assert bot == ["Hello! How can I help you today?", REPROMPT, REPROMPT, NO_INPUT_GOODBYE]
+    assert record.state == "hangup-bot" and record.no_input_count == 3
+
+
+# ---------------------------------------------------------------- driven webhook by webhook
+
+
+@contextmanager
+def _app(mode: str, store: Path) -> Iterator[tuple[TestClient[Any], LocalCarrier]]:
+    """The app on a SQLite store at ``store``: building it twice on one path is a restart."""
+    config = _config(mode, store=store)
+    runtime = Runtime.build(config)
+    with TestClient(create_app(config, runtime=runtime)) as client:
+        yield client, _carrier(runtime)
+
+
+def _post(client: TestClient[Any], url: str, body: dict[str, Any]) -> Any:
+    payload = json.dumps(body).encode()
+    path = url.removeprefix("http://127.0.0.1:3334")
+    return client.post(path, content=payload, headers=signed_headers(SECRET, url, payload))
+
+
+def _answer(mode: str, response: Any, carrier: LocalCarrier, provider_call_id: str) -> list[Action]:
+    """What the server asked for: the webhook's body (markup) or the commands it sent (command)."""
+    assert response.status_code == 200, response.text
+    if mode == "markup":
+        from telephony.adapters.local._wire import MARKUP_DECODER
+
+        return list(MARKUP_DECODER.decode(response.content).actions)
+    assert response.content == b"", "a command carrier's webhook answer carries nothing"
+    actions = carrier.simulator.received.pop(provider_call_id, [])
+    return actions
+
+
+def _reply_to(mode: str, gather: Gather, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Where and how the carrier reports a gather's result: its URL, or the webhook plus client state."""
+    if mode == "markup":
+        return gather.action_url, body
+    assert gather.callback is not None
+    return "http://127.0.0.1:3334/voice/webhook", body | {"state": gather.callback.client_state()}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_restart_mid_call_loses_nothing(mode: str, tmp_path: Path) -> None:
+    webhook = "http://127.0.0.1:3334/voice/webhook"
+    started = {
+        "event": "started",
+        "call": "LC1",
+        "direction": "inbound",
+        "caller": CALLER,
+        "callee": OUR_NUMBER,
+    }
+    with _app(mode, tmp_path) as (client, carrier):
+        actions = _answer(mode, _post(client, webhook, started), carrier, "LC1")
+    gather = actions[-1]
+    assert isinstance(gather, Gather)
+    # A new process on the same store takes the caller's answer to the first process's gather.
+    with _app(mode, tmp_path) as (client, carrier):
+        url, body = _reply_to(mode, gather, {"event": "input", "call": "LC1", "speech": "What time is it?"})
+        actions = _answer(mode, _post(client, url, body), carrier, "LC1")
+        (reply,) = actions
+        assert isinstance(reply, Gather) and reply.prompt[0].text.startswith("It's")  # type: ignore[union-attr]
+        calls = client.get("/api/calls").json()
+    assert [turn["speaker"] for turn in calls[0]["transcript"]] == ["bot", "user", "bot"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_result_for_a_past_turn_is_dropped(mode: str, tmp_path: Path) -> None:
+    webhook = "http://127.0.0.1:3334/voice/webhook"
+    started = {
+        "event": "started",
+        "call": "LC1",
+        "direction": "inbound",
+        "caller": CALLER,
+        "callee": OUR_NUMBER,
+    }
+    with _app(mode, tmp_path) as (client, carrier):
+        first = _answer(mode, _post(client, webhook, started), carrier, "LC1")[-1]
+        assert isinstance(first, Gather)
+        url, body = _reply_to(mode, first, {"event": "input", "call": "LC1", "speech": "Hello."})
+        second = _answer(mode, _post(client, url, body), carrier, "LC1")[-1]
+        assert isinstance(second, Gather) and second.callback is not None and second.callback.turn == 2
+        # A late copy of turn 1's result with other words (not a retry): it must not reach the agent.
+        url, body = _reply_to(mode, first, {"event": "input", "call": "LC1", "speech": "Goodbye."})
+        late = _answer(mode, _post(client, url, body), carrier, "LC1")
+        record = client.get("/api/calls").json()[0]
+    assert [turn["text"] for turn in record["transcript"] if turn["speaker"] == "user"] == ["Hello."]
+    assert record["state"] == "speaking"  # as turn 1's reply left it
+    if mode == "markup":  # the carrier waits for instructions: keep listening on the current turn
+        assert len(late) == 1 and isinstance(late[0], Gather) and late[0].callback == second.callback
+    else:  # a command carrier's newer gather is already running: leave it alone
+        assert late == []
+
+
+async def test_speak_on_a_command_carrier_sends_commands_with_the_turn_identity() -> None:
+    config = _config("command")
+    runtime = Runtime.build(config, store=MemoryCallStore())
+    record = CallRecord(
+        call_id="c1", provider="local", direction="inbound", provider_call_id="LC1", created_at=0.0
+    )
+    record.state = "listening"
+    await runtime.store.create(record)
+    await runtime.engine.speak("c1", "One more thing.")
+    (gather,) = _carrier(runtime).simulator.received["LC1"]
+    assert isinstance(gather, Gather) and gather.callback == CallIdentity(call_id="c1", kind="gather", turn=1)
+    assert [item.text for item in gather.prompt if isinstance(item, Say)] == ["One more thing."]
+    stored = await runtime.store.get("c1")
+    assert stored is not None and stored.pending == [] and stored.transcript[-1].text == "One more thing."
+    await runtime.aclose()
+
+
+@pytest.mark.parametrize("event", [NoInput, UserInput])
+async def test_stale_results_never_reach_the_agent(event: type[NoInput] | type[UserInput]) -> None:
+    runtime = Runtime.build(_config("markup"), store=MemoryCallStore())
+    record = CallRecord(
+        call_id="c1", provider="local", direction="inbound", provider_call_id="LC1", created_at=0.0
+    )
+    record.state, record.gather_turn = "listening", 3
+    await runtime.store.create(record)
+    answer = await runtime.engine.handle_event(
+        event(provider_call_id="LC1", event_id="e1", call_id="c1", turn=2, expects_reply=True)
+    )
+    stored = await runtime.store.get("c1")
+    assert stored is not None and stored.transcript == [] and stored.no_input_count == 0
+    assert answer is not None and isinstance(answer.actions[0], Gather)
+    assert answer.actions[0].callback == CallIdentity(call_id="c1", kind="gather", turn=3)
+    await runtime.aclose()
