@@ -33,6 +33,7 @@ from ._contracts import (
     CarrierFactory,
     DialCallbacks,
     MediaCodec,
+    MediaSession,
     PlacedCall,
     ReplyContext,
     Responder,
@@ -89,15 +90,21 @@ from ._media import (
     SendMark,
     StreamStarted,
     StreamStopped,
+    audio_format,
     decode_audio_payload,
     encode_audio_payload,
 )
+from ._media_session import Dialect, DialectSession
 from ._registry import AGENTS, CARRIERS, STT, TTS, available, load
 from ._security import require_header, signatures_match, warn_verification_skipped
 from ._segmenter import EnergyVad, SegmentingTranscriptionStream, Transcribe, VadEvent, VadSettings
 from ._settings import parse_settings
 
 __all__ = [
+    "DialectSession",
+    "Dialect",
+    "audio_format",
+    "MediaSession",
     "CallIdentity",
     "InstructionsRequested",
     "ReplyContext",

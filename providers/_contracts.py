@@ -15,7 +15,7 @@ from ._actions import Action, ConnectStream
 from ._events import CallEvent
 from ._http import WebhookReply, WebhookRequest
 from ._identity import CallIdentity
-from ._media import AudioFormat, MediaEvent, OutboundMedia
+from ._media import MediaEvent, OutboundMedia, StreamStarted
 
 
 class CallRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,19 +78,38 @@ class Responder(Protocol):
         ...
 
 
-class MediaCodec(Protocol):
-    """Translates one carrier's media WebSocket dialect."""
+class MediaSession(Protocol):
+    """One media stream in a carrier's dialect, with the audio formats its start frame named."""
 
     @property
-    def audio_format(self) -> AudioFormat:
-        """The encoding and rate of audio in both directions."""
+    def started(self) -> StreamStarted:
+        """The stream's start: call, stream id, custom parameters, format of each direction."""
         ...
 
     def decode(self, frame: str | bytes) -> MediaEvent:
         """Raise :class:`MediaRejected` on a malformed frame."""
         ...
 
-    def encode(self, message: OutboundMedia, stream_id: str) -> str: ...
+    def encode(self, message: OutboundMedia) -> str:
+        """A frame for this stream; audio is in ``started.playback_format``."""
+        ...
+
+
+class MediaCodec(Protocol):
+    """Translates one carrier's media WebSocket dialect.
+
+    ``decode`` reads frames before a stream is known (handshakes and the start frame); each
+    stream is then served by its own :meth:`session`, so two calls with different audio
+    formats (μ-law in one country, A-law in another) never share one.
+    """
+
+    def decode(self, frame: str | bytes) -> MediaEvent:
+        """Raise :class:`MediaRejected` on a malformed frame."""
+        ...
+
+    def session(self, started: StreamStarted) -> MediaSession:
+        """The session for the stream that ``started`` opened."""
+        ...
 
 
 class PlacedCall(msgspec.Struct, frozen=True, kw_only=True):

@@ -34,18 +34,58 @@ class AudioFormat(msgspec.Struct, frozen=True):
 
 MULAW_8K = AudioFormat("mulaw", 8000)
 
+_ENCODING_NAMES: dict[str, Encoding] = {
+    "audio/x-mulaw": "mulaw",
+    "audio/pcmu": "mulaw",
+    "pcmu": "mulaw",
+    "mulaw": "mulaw",
+    "audio/x-alaw": "alaw",
+    "audio/pcma": "alaw",
+    "pcma": "alaw",
+    "alaw": "alaw",
+    "audio/l16": "pcm16",
+    "l16": "pcm16",
+    "pcm16": "pcm16",
+}
+
+
+def audio_format(encoding: str, sample_rate: int = 8000) -> AudioFormat:
+    """The format a carrier names in a stream's start frame (``audio/x-mulaw``, ``PCMA``, ``L16``).
+
+    Raises:
+        MediaRejected: for an encoding we cannot decode; guessing would play static.
+    """
+    name = _ENCODING_NAMES.get(encoding.strip().lower().split(";")[0])
+    if name is None:
+        raise MediaRejected(f"unsupported stream audio encoding {encoding!r}")
+    if not 8000 <= sample_rate <= 48000:
+        raise MediaRejected(f"unsupported stream sample rate {sample_rate}")
+    return AudioFormat(name, sample_rate)
+
 
 class _Inbound(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Base of inbound media messages."""
 
 
 class StreamStarted(_Inbound, frozen=True, kw_only=True, tag="started"):
-    """The carrier opened the stream; ``parameters`` are the custom stream parameters."""
+    """The carrier opened the stream; ``parameters`` are the custom stream parameters.
+
+    Attributes:
+        audio_format: The format of the caller's audio, as the start frame announced it.
+        outbound_format: The format the carrier plays back, when it differs from the inbound
+            one (see :attr:`playback_format`).
+    """
 
     provider_call_id: str
     stream_id: str
     audio_format: AudioFormat = MULAW_8K
+    outbound_format: AudioFormat | None = None
     parameters: dict[str, str] = msgspec.field(default_factory=dict)
+
+    @property
+    def playback_format(self) -> AudioFormat:
+        """The format of audio we send: the outbound format, else the inbound one."""
+        return self.outbound_format or self.audio_format
 
 
 class AudioReceived(_Inbound, frozen=True, kw_only=True, tag="audio"):

@@ -14,6 +14,8 @@ import time
 from typing import Protocol
 
 from telephony.providers import (
+    MULAW_8K,
+    AudioFormat,
     AudioReceived,
     ClearAudio,
     DigitReceived,
@@ -22,6 +24,7 @@ from telephony.providers import (
     MediaCodec,
     MediaEvent,
     MediaRejected,
+    MediaSession,
     SendAudio,
     SendMark,
     SpeechToText,
@@ -93,7 +96,7 @@ class StreamSession:
         self.pre_start_timeout = pre_start_timeout
         self.lead_ms = playback_lead_ms
         self.call_id: str | None = None  # the call this socket serves; its state lives in the store
-        self.stream_id = ""
+        self.media: MediaSession | None = None
         self._queue: asyncio.Queue[_Utterance] = asyncio.Queue()
         self._playing: _Utterance | None = None
         self._marks = 0
@@ -146,7 +149,6 @@ class StreamSession:
             await self.socket.close(POLICY_VIOLATION, "invalid stream token")
             return
         self.call_id = record.call_id
-        self.stream_id = start.stream_id
         try:
             await self._serve(record, start)
         finally:
@@ -155,6 +157,7 @@ class StreamSession:
     # ------------------------------------------------------------------ main loop
 
     async def _serve(self, record: CallRecord, start: StreamStarted) -> None:
+        self.media = self.codec.session(start)
         self.engine.attach_stream(record.call_id, self)
         self._transcriber = await self.stt.open_stream(language=self.engine.config.language)
         inbound = Transcoder(start.audio_format, self.stt.sample_rate)
@@ -168,7 +171,7 @@ class StreamSession:
             if frame is None:
                 break
             try:
-                event: MediaEvent = self.codec.decode(frame)
+                event: MediaEvent = self.media.decode(frame)
             except MediaRejected as exc:
                 _log.info("call %s: bad media frame dropped (%s)", record.call_id, exc)
                 continue
@@ -198,8 +201,13 @@ class StreamSession:
         self._marks += 1
         await self._queue.put(_Utterance(text, f"u{self._marks}", hang_up_after))
 
+    @property
+    def _playback_format(self) -> AudioFormat:
+        return self.media.started.playback_format if self.media is not None else MULAW_8K
+
     async def _send(self, message: SendAudio | SendMark | ClearAudio) -> None:
-        await self.socket.send(self.codec.encode(message, self.stream_id))
+        if self.media is not None:
+            await self.socket.send(self.media.encode(message))
 
     async def _play_loop(self) -> None:
         while True:
@@ -217,7 +225,7 @@ class StreamSession:
         utterance.started_at = time.monotonic()
         async for chunk in self.tts.synthesize(utterance.text):
             if encoder is None:
-                encoder = OutboundEncoder(chunk.sample_rate, self.codec.audio_format)
+                encoder = OutboundEncoder(chunk.sample_rate, self._playback_format)
             for frame in encoder.feed(chunk.pcm):
                 await self._pace(utterance)
                 if utterance.interrupted:

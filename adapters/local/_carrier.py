@@ -20,6 +20,7 @@ from telephony.providers import (
     CallRinging,
     CallStarted,
     ClearAudio,
+    DialectSession,
     DigitReceived,
     EndReason,
     Ignored,
@@ -162,7 +163,9 @@ class LocalResponder:
 class LocalMediaCodec:
     """JSON frames with base64 mu-law audio: hello/audio/key/played/bye in, play/marker/flush out."""
 
-    audio_format = MULAW_8K
+    def session(self, started: StreamStarted) -> DialectSession:
+        """Each stream gets its own session (the local dialect is always 8 kHz mu-law)."""
+        return DialectSession(self, started)
 
     def decode(self, frame: str | bytes) -> MediaEvent:
         try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 
 from telephony.providers import (
-    MULAW_8K,
     AudioReceived,
     ClearAudio,
+    DialectSession,
     DigitReceived,
     Ignored,
     MarkReached,
@@ -18,6 +18,7 @@ from telephony.providers import (
     SendMark,
     StreamStarted,
     StreamStopped,
+    audio_format,
     decode_audio_payload,
     encode_audio_payload,
 )
@@ -107,7 +108,9 @@ class TwilioMediaCodec:
     ``mark`` and ``clear``.
     """
 
-    audio_format = MULAW_8K
+    def session(self, started: StreamStarted) -> DialectSession:
+        """Each stream gets its own session, with the format its ``start`` frame named."""
+        return DialectSession(self, started)
 
     def decode(self, frame: str | bytes) -> MediaEvent:
         try:
@@ -117,13 +120,12 @@ class TwilioMediaCodec:
         match message:
             case _Media(media=media):
                 audio = decode_audio_payload(media.payload)
-                stamp = int(media.timestamp) if media.timestamp not in (None, "") else None
-                return AudioReceived(payload=audio, timestamp_ms=stamp)
+                return AudioReceived(payload=audio, timestamp_ms=_timestamp(media.timestamp))
             case _Start(start=start):
                 return StreamStarted(
                     provider_call_id=start.callSid,
                     stream_id=start.streamSid,
-                    audio_format=MULAW_8K,
+                    audio_format=audio_format(start.mediaFormat.encoding, start.mediaFormat.sampleRate),
                     parameters=dict(start.customParameters),
                 )
             case _Dtmf(dtmf=dtmf):
@@ -145,3 +147,10 @@ class TwilioMediaCodec:
             case ClearAudio():
                 out = _OutClear(streamSid=stream_id)
         return _ENCODER.encode(out).decode()
+
+
+def _timestamp(value: str | int | None) -> int | None:
+    """Milliseconds since the stream began; a value that is not a number is dropped, not fatal."""
+    if isinstance(value, int):
+        return value
+    return int(value) if value and value.isdigit() else None

@@ -328,3 +328,26 @@ async def test_network_failure_is_a_clear_call_control_error(no_network: respx.M
     with pytest.raises(CallControlError, match="cannot reach the Twilio API"):
         await control.hangup(CallRef(call_id="c1", provider_call_id="CA42"))
     await control.aclose()
+
+
+def _start_frame(encoding: str, rate: int = 8000, stream: str = "MZ1") -> str:
+    start = {"streamSid": stream, "callSid": "CA1", "mediaFormat": {"encoding": encoding, "sampleRate": rate}}
+    return json.dumps({"event": "start", "streamSid": stream, "start": start})
+
+
+def test_each_stream_gets_a_session_in_the_format_its_start_frame_names() -> None:
+    codec = TwilioMediaCodec()
+    mulaw = codec.decode(_start_frame("audio/x-mulaw", stream="MZ1"))
+    alaw = codec.decode(_start_frame("audio/x-alaw", stream="MZ2"))
+    assert isinstance(mulaw, StreamStarted) and isinstance(alaw, StreamStarted)
+    one, two = codec.session(mulaw), codec.session(alaw)
+    assert one.started.playback_format.encoding == "mulaw"
+    assert two.started.playback_format.encoding == "alaw"
+    assert json.loads(two.encode(SendMark(name="m1")))["streamSid"] == "MZ2"
+    with pytest.raises(MediaRejected, match="unsupported stream audio encoding"):
+        codec.decode(_start_frame("audio/ogg"))
+
+
+def test_a_media_frame_with_a_bad_timestamp_keeps_its_audio() -> None:
+    frame = {"event": "media", "streamSid": "MZ1", "media": {"timestamp": "soon", "payload": "//8="}}
+    assert TwilioMediaCodec().decode(json.dumps(frame)) == AudioReceived(payload=b"\xff\xff")
