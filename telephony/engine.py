@@ -91,6 +91,11 @@ class LiveStream(Protocol):
     async def close(self) -> None: ...
 
 
+def _speaking_seconds(lines: tuple[str, ...]) -> float:
+    """About how long a prompt takes to say (150 words a minute), before the caller's turn starts."""
+    return sum(len(line.split()) for line in lines) * 0.4
+
+
 def _log_text(text: str) -> str:
     """Transcripts in logs are capped: they are personal data, and long lines hide the rest."""
     return text if len(text) <= 80 else text[:77] + "..."
@@ -117,6 +122,7 @@ class ConversationEngine:
         self._clock = clock
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._listening: dict[str, asyncio.TimerHandle] = {}
         self._streams: dict[str, LiveStream] = {}
         self._tasks: set[asyncio.Task[object]] = set()
         self._closing = False
@@ -158,9 +164,10 @@ class ConversationEngine:
     async def aclose(self) -> None:
         """Stop timers and close streams without hanging up: a restart must not end live calls."""
         self._closing = True
-        for handle in self._timers.values():
+        for handle in [*self._timers.values(), *self._listening.values()]:
             handle.cancel()
         self._timers.clear()
+        self._listening.clear()
         for task in list(self._tasks):
             task.cancel()
         for stream in list(self._streams.values()):
@@ -185,6 +192,8 @@ class ConversationEngine:
         """
         record.gather_turn += 1
         await self.store.save(record)
+        if not self.carrier.capabilities.reports_silence:
+            self.listen(record.call_id, turn=record.gather_turn, extra_seconds=_speaking_seconds(prompt))
         return self._listen(record, prompt)
 
     def _listen(self, record: CallRecord, prompt: tuple[str, ...]) -> Gather:
@@ -244,6 +253,56 @@ class ConversationEngine:
         _log.info("call %s: max duration reached", call_id)
         await self.end_call(call_id, reason="timeout", force=True)
 
+    # ------------------------------------------------------------------ listening timer
+
+    def listen(self, call_id: str, *, turn: int | None = None, extra_seconds: float = 0.0) -> None:
+        """Start the caller's turn: if no result for it arrives in time, treat it as silence.
+
+        Stream calls always rely on it (we do the listening); markup calls only on carriers
+        that declare they never report silence, so nobody waits forever for a gather result.
+        """
+        self.stop_listening(call_id)
+        timeout = self.config.gather_timeout_seconds + extra_seconds
+        loop = asyncio.get_running_loop()
+        self._listening[call_id] = loop.call_later(
+            timeout, lambda: self.spawn(self._heard_nothing(call_id, turn))
+        )
+
+    def stop_listening(self, call_id: str) -> None:
+        """Something was heard (or the call ended): cancel the listening timer."""
+        handle = self._listening.pop(call_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    async def _heard_nothing(self, call_id: str, turn: int | None) -> None:
+        self._listening.pop(call_id, None)
+        stream = self._streams.get(call_id)
+        if stream is not None:
+            line = await self.silence(call_id)
+            if line is not None:
+                await stream.speak(line[0], hang_up_after=line[1])
+            return
+        async with self._locks[call_id]:
+            record = await self._live(call_id)
+            if record is None or (turn is not None and record.gather_turn != turn):
+                return  # the turn was answered, or moved on, in the meantime
+            _log.info("call %s: nothing heard on turn %s", call_id, turn)
+            await self._deliver(record, await self._no_input(record))
+
+    async def _deliver(self, record: CallRecord, actions: list[Action]) -> None:
+        """Act on a live markup-mode call outside any webhook.
+
+        A command carrier is given the actions directly; a markup carrier is redirected to
+        fetch them, and they wait in the store until it does, so a restart loses nothing.
+        """
+        if self.carrier.capabilities.commands:
+            await self.carrier.responder.respond(ReplyContext(call=self._ref(record)), actions)
+            return
+        record.pending = actions
+        await self.store.save(record)
+        url = self.routes.webhook_url(kind="pending", call_id=record.call_id)
+        await self.carrier.control.redirect(self._ref(record), url)
+
     # ------------------------------------------------------------------ webhooks
 
     async def handle_event(self, event: CallEvent) -> Instructions | None:
@@ -302,15 +361,20 @@ class ConversationEngine:
                 if event.expects_reply and not self.carrier.capabilities.commands and not record.terminal:
                     return [self._listen(record, ())]  # keep listening for the current turn
             case UserInput(final=True):
+                self.stop_listening(record.call_id)
                 return await self._user_input(record, event)
             case UserInput():
                 _log.debug("call %s: partial transcript %r", record.call_id, _log_text(event.speech or ""))
             case NoInput():
+                self.stop_listening(record.call_id)
                 return await self._no_input(record)
             case InstructionsRequested() if not record.terminal:
                 pending, record.pending = record.pending, []
                 await self.store.save(record)
                 return pending or [self._listen(record, ())]
+            case PlaybackFinished() if record.call_id in self._listening:
+                # The prompt has been heard: the caller's turn starts now, not when it was sent.
+                self.listen(record.call_id, turn=record.gather_turn)
             case PlaybackFinished():
                 if record.mode == "notify":
                     # Not awaited here: end_call takes this call's lock, which we hold.
@@ -319,6 +383,7 @@ class ConversationEngine:
                 record.recordings.append(event.url)
                 await self.store.save(record)
             case CallEnded():
+                self.stop_listening(record.call_id)
                 if not record.terminal:
                     record.end_reason = event.reason
                 await self._transition(record, event.reason)
@@ -636,14 +701,7 @@ class ConversationEngine:
             await self._add_turn(record, "bot", text)
             await self._transition(record, "speaking")
             if stream is None:
-                actions: list[Action] = [await self._gather(record, text)]
-                if self.carrier.capabilities.commands:
-                    await self.carrier.responder.respond(ReplyContext(call=self._ref(record)), actions)
-                else:
-                    record.pending = actions
-                    await self.store.save(record)
-                    url = self.routes.webhook_url(kind="pending", call_id=call_id)
-                    await self.carrier.control.redirect(self._ref(record), url)
+                await self._deliver(record, [await self._gather(record, text)])
         if stream is not None:
             await stream.speak(text)
         return record
@@ -655,6 +713,7 @@ class ConversationEngine:
             force: End the call here even if the carrier refuses the hang-up (timers and
                 stream teardown use this, so a carrier error cannot keep a call live forever).
         """
+        self.stop_listening(call_id)
         record = await self.get_call(call_id)
         if record.terminal:
             return record

@@ -103,7 +103,6 @@ class StreamSession:
         self._tasks: list[asyncio.Task[None]] = []
         self._transcriber: TranscriptionStream | None = None
         self._closed = asyncio.Event()
-        self._silence: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ handshake
 
@@ -179,7 +178,7 @@ class StreamSession:
                 case AudioReceived(payload=payload):
                     await self._transcriber.send(inbound.to_pcm(payload))
                 case DigitReceived(digit=digit):
-                    self._disarm_silence()
+                    self._stop_listening()
                     self._spawn_turn(f"[keypad: {digit}]")
                 case MarkReached(name=name):
                     self._mark_reached(name)
@@ -197,7 +196,7 @@ class StreamSession:
 
     async def speak(self, text: str, *, hang_up_after: bool = False) -> None:
         """Queue ``text`` for playback; the caller of this has already stored it in the transcript."""
-        self._disarm_silence()
+        self._stop_listening()
         self._marks += 1
         await self._queue.put(_Utterance(text, f"u{self._marks}", hang_up_after))
 
@@ -255,30 +254,14 @@ class StreamSession:
         self._playing = None
         if utterance.hang_up_after and self.call_id is not None:
             self.engine.spawn(self._hang_up())
-        elif self._queue.empty():
-            self._arm_silence()
+        elif self._queue.empty() and self.call_id is not None:
+            self.engine.listen(self.call_id)
 
     # ------------------------------------------------------------------ silence
 
-    def _arm_silence(self, *, extra_seconds: float = 0.0) -> None:
-        """Start the caller's turn: if nothing is heard in time, re-prompt (as a gather would)."""
-        self._disarm_silence()
-        timeout = self.engine.config.gather_timeout_seconds + extra_seconds
-        loop = asyncio.get_running_loop()
-        self._silence = loop.call_later(timeout, lambda: self.engine.spawn(self._on_silence()))
-
-    def _disarm_silence(self) -> None:
-        if self._silence is not None:
-            self._silence.cancel()
-            self._silence = None
-
-    async def _on_silence(self) -> None:
-        self._silence = None
-        if self.call_id is None or self._closed.is_set():
-            return
-        line = await self.engine.silence(self.call_id)
-        if line is not None:
-            await self.speak(line[0], hang_up_after=line[1])
+    def _stop_listening(self) -> None:
+        if self.call_id is not None:
+            self.engine.stop_listening(self.call_id)
 
     async def _hang_up(self) -> None:
         if self.call_id is not None:
@@ -305,13 +288,13 @@ class StreamSession:
 
     async def _transcript_loop(self, transcriber: TranscriptionStream) -> None:
         async for event in transcriber.events():
-            if event.kind == "speech_started":
+            if event.kind == "speech_started" and self.call_id is not None:
                 # Sound that never becomes words must not leave the call waiting forever:
                 # allow the longest utterance, then treat it as silence.
-                self._arm_silence(extra_seconds=MAX_UTTERANCE_SECONDS)
+                self.engine.listen(self.call_id, extra_seconds=MAX_UTTERANCE_SECONDS)
                 await self._barge_in()
             elif event.kind == "final" and event.text.strip():
-                self._disarm_silence()
+                self._stop_listening()
                 await self._turn(event.text.strip(), event.confidence)
 
     def _spawn_turn(self, text: str) -> None:
@@ -342,7 +325,7 @@ class StreamSession:
         holding a concurrency slot.
         """
         self._closed.set()
-        self._disarm_silence()
+        self._stop_listening()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

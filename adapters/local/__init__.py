@@ -57,10 +57,13 @@ class LocalSettings(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown
         webhook_url: Where the simulator posts; defaults to the server's own webhook URL.
         mode: ``markup`` answers webhooks with the actions; ``command`` answers them empty and
             sends the actions as commands, as a command carrier (Telnyx) does.
+        reports_silence: False simulates a carrier whose gathers report nothing when nothing
+            is heard; the engine's own listening timer must then re-prompt.
     """
 
     secret: str | None = None
     mode: Literal["markup", "command"] = "markup"
+    reports_silence: bool = True
     script: list[str] = msgspec.field(default_factory=lambda: ["Yes, this is fine.", "Goodbye."])
     webhook_url: str | None = None
 
@@ -121,12 +124,15 @@ class LocalCarrier:
         self.secret = settings.secret or secrets.token_urlsafe(24)
         webhooks = LocalWebhooks(self.secret, skip_verification=context.skip_signature_verification)
         commands = settings.mode == "command"
-        self.capabilities = CarrierCapabilities(commands=commands, reports_silence=True)
+        self.capabilities = CarrierCapabilities(commands=commands, reports_silence=settings.reports_silence)
         self.verifier = webhooks
         self.parser = webhooks
         self.codec = LocalMediaCodec()
         self.simulator = LocalSimulator(
-            secret=self.secret, webhook_url=settings.webhook_url or context.webhook_url, commands=commands
+            secret=self.secret,
+            webhook_url=settings.webhook_url or context.webhook_url,
+            commands=commands,
+            reports_silence=settings.reports_silence,
         )
         self.responder = LocalResponder(self.simulator.command if commands else None)
         self.control = LocalCallControl(self.simulator, settings.script)

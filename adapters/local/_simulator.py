@@ -60,6 +60,8 @@ class LocalSimulator:
         commands: Command mode: webhook answers are empty and the server's actions arrive
             through :meth:`command` (as REST commands would); gather results carry the call
             identity as client state and go to the one webhook URL.
+        reports_silence: When False, a gather that hears nothing reports nothing (as some
+            carriers do); the far end just waits for new instructions.
     """
 
     def __init__(
@@ -70,12 +72,15 @@ class LocalSimulator:
         voice: CallerVoice | None = None,
         stream_idle_seconds: float = 20.0,
         commands: bool = False,
+        reports_silence: bool = True,
     ) -> None:
         self.secret = secret
         self.webhook_url = webhook_url
         self.voice = voice
         self.stream_idle_seconds = stream_idle_seconds
         self.commands = commands
+        self.reports_silence = reports_silence
+        self._waiting: set[str] = set()
         self.calls: dict[str, SimulatedCall] = {}
         self.received: dict[str, list[Action]] = {}
         self._inboxes: dict[str, asyncio.Queue[list[Action]]] = {}
@@ -97,10 +102,23 @@ class LocalSimulator:
         except TimeoutError:
             return []  # nothing more to do: the call runs out, as an idle carrier call would
 
+    async def _wait(self, call: SimulatedCall) -> list[Any]:
+        """Stay silent on a gather and wait for whatever the server does next."""
+        self._waiting.add(call.provider_call_id)
+        try:
+            return await asyncio.wait_for(self._inbox(call.provider_call_id).get(), self.stream_idle_seconds)
+        except TimeoutError:
+            return []
+        finally:
+            self._waiting.discard(call.provider_call_id)
+
     async def fetch(self, provider_call_id: str, url: str) -> list[Any]:
         """Follow a redirect of a live call: fetch its new instructions and note what they say."""
         async with httpx.AsyncClient(timeout=30) as http:
             actions = await self._post(http, url, {"event": "fetch", "call": provider_call_id})
+        if provider_call_id in self._waiting:  # the call loop carries them out
+            await self._inbox(provider_call_id).put(actions)
+            return actions
         call = self.calls.get(provider_call_id)
         for action in actions:
             said = action.prompt if isinstance(action, Gather) else (action,)
@@ -210,6 +228,10 @@ class LocalSimulator:
                     if self.commands:
                         url = self.webhook_url
                         result["state"] = callback.client_state() if callback else None
+                    if not script and not self.reports_silence:
+                        if self.commands:  # the prompt has played (Telnyx: call.speak.ended)
+                            await self._post(http, url, result | {"event": "played"})
+                        return await self._wait(call)
                     if not script:
                         return await self._next(call, await self._post(http, url, result))
                     line = script.pop(0)

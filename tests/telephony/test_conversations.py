@@ -157,6 +157,24 @@ async def test_silent_caller_is_reprompted_then_told_goodbye(mode: str) -> None:
     assert record.state == "hangup-bot" and record.no_input_count == 3
 
 
+async def test_a_carrier_that_never_reports_silence_is_reprompted_by_the_engine() -> None:
+    # Command mode, and the carrier's gathers report nothing when nothing is heard: only the
+    # engine's listening timer (started when the prompt has played) can move the call on.
+    async with _serving(
+        "command",
+        noInputRetries=1,
+        gatherTimeoutSeconds=1,
+        carriers={"local": {"secret": SECRET, "mode": "command", "reportsSilence": False}},
+    ) as runtime:
+        call = await _carrier(runtime).simulator.inbound_call(caller=CALLER, callee=OUR_NUMBER, script=[])
+        record = await runtime.store.get_by_provider_id("local", call.provider_call_id)
+        assert record is not None
+        record = await _ended(runtime, record.call_id)
+    bot = [text for speaker, text in _lines(call) if speaker == "bot"]
+    assert bot == ["Hello! How can I help you today?", REPROMPT, NO_INPUT_GOODBYE]
+    assert record.state == "hangup-bot" and record.no_input_count == 2
+
+
 # ---------------------------------------------------------------- driven webhook by webhook
 
 
