@@ -77,10 +77,15 @@ class CallNotFound(TelephonyError):
 
 
 class Instructions(msgspec.Struct, frozen=True, kw_only=True):
-    """What the engine wants done in answer to one webhook, with what the responder must know."""
+    """What the engine wants done in answer to one webhook, with what the responder must know.
+
+    ``created`` marks the answer to a call's first webhook, whose record this answer created:
+    if the answer cannot be given, :meth:`ConversationEngine.forget` drops the call again.
+    """
 
     context: ReplyContext
     actions: list[Action]
+    created: bool = False
 
 
 class LiveStream(Protocol):
@@ -329,6 +334,17 @@ class ConversationEngine:
                 return None
             return Instructions(context=ReplyContext(call=self._ref(record), event=event), actions=actions)
 
+    async def forget(self, instructions: Instructions) -> None:
+        """The answer to a call's first webhook could not be given: drop the call it created.
+
+        It then holds no concurrency slot, and the carrier's retry starts it afresh.
+        """
+        if instructions.created:
+            call_id = instructions.context.call.call_id
+            async with self._locks[call_id]:
+                self._disarm_timer(call_id)
+                await self.store.delete(call_id)
+
     async def _find(self, event: CallEvent) -> CallRecord | None:
         if event.call_id:
             record = await self.store.get(event.call_id)
@@ -440,6 +456,7 @@ class ConversationEngine:
         return Instructions(
             context=ReplyContext(call=self._ref(record), event=event, must_answer=must_answer),
             actions=[Answer(), *actions] if must_answer else actions,
+            created=True,
         )
 
     async def _screen_inbound(self, event: CallStarted) -> Literal["rejected", "busy"] | None:

@@ -109,6 +109,7 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
         if cached is not None:
             return Response(content=cached[1], media_type=cached[0], status_code=200)
         return _answer(carrier.responder.acknowledge())
+    instructions = None
     try:
         instructions = await runtime.engine.handle_event(event)
         if instructions is None:
@@ -119,6 +120,8 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
     except Exception:
         # Unclaim, so the carrier's retry of this webhook is handled instead of acknowledged.
         await store.release_event(event.event_id)
+        if instructions is not None:
+            await runtime.engine.forget(instructions)
         _log.exception(
             "call %s: handling %s failed; the carrier's retry will run it again",
             event.call_id or event.provider_call_id,

@@ -298,3 +298,35 @@ async def test_stale_results_never_reach_the_agent(event: type[NoInput] | type[U
     assert answer is not None and isinstance(answer.actions[0], Gather)
     assert answer.actions[0].callback == CallIdentity(call_id="c1", kind="gather", turn=3)
     await runtime.aclose()
+
+
+def test_an_adapter_failure_is_logged_and_the_carriers_retry_starts_the_call_afresh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    webhook = "http://127.0.0.1:3334/voice/webhook"
+    started = {
+        "event": "started",
+        "call": "LC1",
+        "direction": "inbound",
+        "caller": CALLER,
+        "callee": OUR_NUMBER,
+    }
+    with _app("markup", tmp_path) as (client, carrier):
+        real = carrier.responder.respond
+        failures = [RuntimeError("renderer blew up")]
+
+        async def flaky(context: Any, actions: Any) -> Any:
+            if failures:
+                raise failures.pop()
+            return await real(context, actions)
+
+        carrier.responder.respond = flaky  # type: ignore[method-assign]
+        first = _post(client, webhook, started)
+        assert first.status_code == 500
+        assert "renderer blew up" in caplog.text and "Traceback" in caplog.text
+        assert client.get("/api/calls?active=true").json() == [], "a failed first webhook holds no slot"
+        retry = _post(client, webhook, started)
+        actions = _answer("markup", retry, carrier, "LC1")
+        assert isinstance(actions[-1], Gather)
+        calls = client.get("/api/calls").json()
+    assert len(calls) == 1 and calls[0]["state"] == "listening"
