@@ -329,6 +329,12 @@ class ConversationEngine:
                 # The first callback naming our call carries the carrier's real id: bind it.
                 record.provider_call_id = event.provider_call_id
                 record.provisional_id = False
+            if record.terminal and event.expects_reply:
+                # The call is over here: answer with a hang-up and run nothing (no agent turn).
+                _log.info("call %s: %s after the call ended", record.call_id, type(event).__name__)
+                return Instructions(
+                    context=ReplyContext(call=self._ref(record), event=event), actions=[Hangup()]
+                )
             actions = await self._apply(record, event)
             if actions is None:
                 return None

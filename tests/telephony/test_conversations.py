@@ -330,3 +330,25 @@ def test_an_adapter_failure_is_logged_and_the_carriers_retry_starts_the_call_afr
         assert isinstance(actions[-1], Gather)
         calls = client.get("/api/calls").json()
     assert len(calls) == 1 and calls[0]["state"] == "listening"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_webhook_for_an_ended_call_hangs_up_and_runs_nothing(mode: str, tmp_path: Path) -> None:
+    webhook = "http://127.0.0.1:3334/voice/webhook"
+    started = {
+        "event": "started",
+        "call": "LC1",
+        "direction": "inbound",
+        "caller": CALLER,
+        "callee": OUR_NUMBER,
+    }
+    with _app(mode, tmp_path) as (client, carrier):
+        gather = _answer(mode, _post(client, webhook, started), carrier, "LC1")[-1]
+        assert isinstance(gather, Gather)
+        call_id = client.get("/api/calls").json()[0]["call_id"]
+        assert client.post(f"/api/calls/{call_id}/end").status_code == 200
+        url, body = _reply_to(mode, gather, {"event": "input", "call": "LC1", "speech": "Are you there?"})
+        late = _answer(mode, _post(client, url, body), carrier, "LC1")
+        record = client.get(f"/api/calls/{call_id}").json()
+    assert [type(action) for action in late] == [Hangup]
+    assert [turn["speaker"] for turn in record["transcript"]] == ["bot"], "the agent must not run"
