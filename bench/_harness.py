@@ -182,16 +182,20 @@ def report(results: Sequence[Result]) -> str:
                 ],
             )
         )
+    # Costs measured against the same reference in one run share a table (reference row once).
+    groups: dict[tuple[str, str], list[Cost]] = {}
     for cost in costs:
-        rows = [
-            [cost.reference, f"{cost.reference_us:.0f}", "1.00x"],
-            [cost.subject, f"{cost.subject_us:.0f}", f"{cost.ratio:.2f}x" + " *" * cost.noisy],
-        ]
-        table = format_table([cost.name, "µs/op", "ratio"], rows)
-        if cost.target is not None:
-            verdict = "met" if cost.ratio < cost.target else "NOT met"
-            table += f"\ntarget: {cost.subject} under {cost.target:g}x {cost.reference}: {verdict}"
-        table += "".join(f"\n{label}: {value}" for label, value in cost.details.items())
+        groups.setdefault((cost.name, cost.reference), []).append(cost)
+    for (name, reference), group in groups.items():
+        rows = [[reference, f"{statistics.median(c.reference_us for c in group):.0f}", "1.00x"]]
+        rows += [[c.subject, f"{c.subject_us:.0f}", f"{c.ratio:.2f}x" + " *" * c.noisy] for c in group]
+        table = format_table([name, "µs/op", "ratio"], rows)
+        for cost in group:
+            if cost.target is not None:
+                verdict = "met" if cost.ratio < cost.target else "NOT met"
+                table += f"\ntarget: {cost.subject} under {cost.target:g}x {reference}: {verdict}"
+        for cost in group:
+            table += "".join(f"\n{label}: {value}" for label, value in cost.details.items())
         parts.append(table)
     if any(r.noisy for r in (*timings, *costs)):
         parts.append(f"* repeats spread more than {NOISY_SPREAD:.0%}: machine busy, rerun before trusting it")
