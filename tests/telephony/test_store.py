@@ -571,13 +571,17 @@ async def test_sqlite_shared_with_another_process(tmp_path: Path) -> None:
     try:
         await store.create(record("c1"))
         other = asyncio.ensure_future(_other_process(tmp_path, 20, "close"))
-        for i in range(20):
-            await store.append_turn("c1", turn(f"mine {i}", float(i)))
+        # Keep writing until the other process is done, so the two really overlap.
+        mine = 0
+        while mine < 20 or (not other.done() and mine < 1000):
+            await store.append_turn("c1", turn(f"mine {mine}", float(mine)))
+            mine += 1
+            await asyncio.sleep(0.005)  # paced, so the transcript stays small while we wait
         assert await other == 0
         loaded = await store.get("c1")
         assert loaded is not None
         texts = sorted(t.text for t in loaded.transcript)
-        assert texts == sorted([f"mine {i}" for i in range(20)] + [f"other {i}" for i in range(20)])
+        assert texts == sorted([f"mine {i}" for i in range(mine)] + [f"other {i}" for i in range(20)])
         assert await store.claim_event("other-evt-19", "c1") is False
     finally:
         await store.close()
