@@ -102,7 +102,9 @@ BatchOperation = SaveRecord | AppendTurn | SetReply | ClaimEvent | ReleaseEvent
 class WriteBatch:
     """Writes queued in memory and committed together by the store that made the batch.
 
-    Get one from :meth:`CallStore.transaction`; do not build it yourself.
+    Callers get one from :meth:`CallStore.transaction`. A store builds it with its own commit
+    function, which receives the queued operations in order and must apply all of them in one
+    transaction or none (a custom store can reuse the dataclasses above to ``match`` on them).
 
     The whole batch is one transaction. If any operation fails (an :meth:`append_turn` to an
     unknown call raises :class:`KeyError`, a :meth:`claim_event` for a seen event raises
@@ -110,7 +112,8 @@ class WriteBatch:
     batch is written. If the block itself raises, the batch is dropped unwritten.
 
     Args:
-        commit: The store's function that applies the operations in one transaction.
+        commit: The store's function that applies the operations in one transaction; it is
+            called once, when the block ends without error and something was queued.
     """
 
     __slots__ = ("_commit", "_done", "operations")
