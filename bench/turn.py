@@ -11,8 +11,9 @@ The store is wrapped to count its calls during the timed turns only, so the writ
 turn can be checked as the engine batches its writes (a :class:`~telephony.store.WriteBatch`
 commit counts as one write: it is one transaction).
 
-The SQLite file lives in the system temporary directory; its cost depends on that disk's
-flush speed, so point ``TMPDIR`` at the disk you deploy on to measure that one.
+A third side runs SQLite with ``synchronous=FULL`` (a disk flush at every commit), to show what
+the default ``NORMAL`` saves. The SQLite files live in the system temporary directory, and the
+FULL row depends on that disk's flush speed: point ``TMPDIR`` at the disk you deploy on.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ CALLER = "+14158675309"
 OUR_NUMBER = "+18005551212"
 
 TURNS = 10  # timed gather turns per call
-REPEATS = 21  # calls per store, alternating which store goes first
+REPEATS = 21  # calls per store, rotating which store goes first
 WARMUP = 2
 TARGET = 1.5  # issue 5: SQLite turn latency under 1.5x memory once the engine batches its writes
 
