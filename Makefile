@@ -28,7 +28,12 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check providers telephony adapters tests bench
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed-test
+# The media benchmarks compare with the real pipecat-ai package, a bench-only dependency.
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench
 
 clean:

@@ -6,11 +6,13 @@ neighbour hits both sides alike, and the median of the repeats discards the odd 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 REPEATS = 25
 WARMUP = 3
@@ -19,17 +21,18 @@ NOISY_SPREAD = 0.10  # interquartile range above 10% of the median: the machine 
 
 @dataclass(frozen=True)
 class Timing:
-    """One speed comparison, in microseconds per operation."""
+    """One speed comparison, in microseconds per operation.
+
+    ``ratio`` is how many times faster ours is (above 1) or slower (below 1): the median of the
+    ratios of back-to-back repeat pairs, which a burst of load on a shared machine skews less
+    than the ratio of the two medians would.
+    """
 
     name: str
     ours_us: float
     baseline_us: float
+    ratio: float
     noisy: bool = False
-
-    @property
-    def ratio(self) -> float:
-        """How many times faster ours is (above 1) or slower (below 1)."""
-        return self.baseline_us / self.ours_us
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,42 @@ class Metric:
     unit: str
 
 
-Result = Timing | Metric
+@dataclass(frozen=True)
+class Cost:
+    """What one setting costs against a reference doing the same work, in µs per operation.
+
+    Unlike :class:`Timing` (a speed-up, higher is better) this reads as a price: ``ratio`` is
+    subject / reference (median of back-to-back pairs), so 1.0 means free and a target is a
+    ceiling. ``details`` carries labelled figures printed under the table.
+    """
+
+    name: str
+    reference: str
+    reference_us: float
+    subject: str
+    subject_us: float
+    ratio: float
+    target: float | None = None
+    noisy: bool = False
+    details: dict[str, str] = field(default_factory=dict)
+
+
+Result = Timing | Metric | Cost
+
+
+def on_loop(
+    loop: asyncio.AbstractEventLoop, work: Callable[[], Coroutine[Any, Any, None]]
+) -> Callable[[], None]:
+    """A plain callable that runs the coroutine ``work()`` to completion on ``loop``.
+
+    Async code under test (pipecat's serializer is async) is timed this way, and ours is wrapped
+    the same way, so both sides pay the same event-loop overhead per repeat.
+    """
+
+    def run() -> None:
+        loop.run_until_complete(work())
+
+    return run
 
 
 def _spread(samples: Sequence[int]) -> float:
@@ -92,10 +130,26 @@ def compare(
             gc.enable()
     return Timing(
         name,
-        ours_us=statistics.median(ours_ns) / ops / 1000,
-        baseline_us=statistics.median(baseline_ns) / ops / 1000,
-        noisy=max(_spread(ours_ns), _spread(baseline_ns)) > NOISY_SPREAD,
+        ours_us=median_us(ours_ns, ops),
+        baseline_us=median_us(baseline_ns, ops),
+        ratio=paired_ratio(baseline_ns, ours_ns),
+        noisy=is_noisy(ours_ns, baseline_ns),
     )
+
+
+def paired_ratio(numerators: Sequence[int], denominators: Sequence[int]) -> float:
+    """The median of per-pair ratios, each pair timed back to back."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
+
+
+def median_us(samples_ns: Sequence[int], ops: int) -> float:
+    """The median of per-repeat totals, in µs per operation."""
+    return statistics.median(samples_ns) / ops / 1000
+
+
+def is_noisy(*samples_ns: Sequence[int]) -> bool:
+    """True when any side's repeats disagree by more than ``NOISY_SPREAD``."""
+    return max(_spread(s) for s in samples_ns) > NOISY_SPREAD
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -113,20 +167,38 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def report(results: Sequence[Result]) -> str:
-    """Render the speed table and, when present, the quality table."""
+    """Render the speed table, then the cost and quality tables when present."""
     timings = [r for r in results if isinstance(r, Timing)]
+    costs = [r for r in results if isinstance(r, Cost)]
     metrics = [r for r in results if isinstance(r, Metric)]
-    parts = [
-        format_table(
-            ["benchmark", "ours (µs/op)", "baseline (µs/op)", "ratio (baseline/ours)"],
-            [
-                [t.name, f"{t.ours_us:.2f}", f"{t.baseline_us:.2f}", f"{t.ratio:.2f}x" + " *" * t.noisy]
-                for t in timings
-            ],
+    parts: list[str] = []
+    if timings:
+        parts.append(
+            format_table(
+                ["benchmark", "ours (µs/op)", "baseline (µs/op)", "ratio (baseline/ours)"],
+                [
+                    [t.name, f"{t.ours_us:.2f}", f"{t.baseline_us:.2f}", f"{t.ratio:.2f}x" + " *" * t.noisy]
+                    for t in timings
+                ],
+            )
         )
-    ]
-    if any(t.noisy for t in timings):
-        parts[0] += f"\n* repeats spread more than {NOISY_SPREAD:.0%}: machine busy, rerun before trusting it"
+    # Costs measured against the same reference in one run share a table (reference row once).
+    groups: dict[tuple[str, str], list[Cost]] = {}
+    for cost in costs:
+        groups.setdefault((cost.name, cost.reference), []).append(cost)
+    for (name, reference), group in groups.items():
+        rows = [[reference, f"{statistics.median(c.reference_us for c in group):.0f}", "1.00x"]]
+        rows += [[c.subject, f"{c.subject_us:.0f}", f"{c.ratio:.2f}x" + " *" * c.noisy] for c in group]
+        table = format_table([name, "µs/op", "ratio"], rows)
+        for cost in group:
+            if cost.target is not None:
+                verdict = "met" if cost.ratio < cost.target else "NOT met"
+                table += f"\ntarget: {cost.subject} under {cost.target:g}x {reference}: {verdict}"
+        for cost in group:
+            table += "".join(f"\n{label}: {value}" for label, value in cost.details.items())
+        parts.append(table)
+    if any(r.noisy for r in (*timings, *costs)):
+        parts.append(f"* repeats spread more than {NOISY_SPREAD:.0%}: machine busy, rerun before trusting it")
     if metrics:
         parts.append(
             format_table(
@@ -135,3 +207,50 @@ def report(results: Sequence[Result]) -> str:
             )
         )
     return "\n\n".join(parts)
+
+
+def combine(rounds: Sequence[Sequence[Result]]) -> list[Result]:
+    """Merge the same rows from several whole rounds into one, by medians.
+
+    A burst of load on a shared machine can last longer than one row's repeats; rounds spread
+    each row over the whole run, and the median round discards a row caught in such a burst.
+    A row is flagged noisy when its rounds' ratios disagree by more than ``NOISY_SPREAD``.
+    """
+    if len(rounds) == 1:
+        return list(rounds[0])
+    merged: list[Result] = []
+    for position, first in enumerate(rounds[0]):
+        same = [round_[position] for round_ in rounds]
+        if any(type(r) is not type(first) or r.name != first.name for r in same):
+            raise ValueError(f"rounds disagree on row {position}: {[r.name for r in same]}")
+        if isinstance(first, Timing):
+            timings = [r for r in same if isinstance(r, Timing)]
+            ratios = [t.ratio for t in timings]
+            merged.append(
+                Timing(
+                    first.name,
+                    ours_us=statistics.median(t.ours_us for t in timings),
+                    baseline_us=statistics.median(t.baseline_us for t in timings),
+                    ratio=statistics.median(ratios),
+                    noisy=(max(ratios) - min(ratios)) / statistics.median(ratios) > NOISY_SPREAD,
+                )
+            )
+        elif isinstance(first, Cost):
+            costs = [r for r in same if isinstance(r, Cost)]
+            ratios = [c.ratio for c in costs]
+            merged.append(
+                Cost(
+                    first.name,
+                    reference=first.reference,
+                    reference_us=statistics.median(c.reference_us for c in costs),
+                    subject=first.subject,
+                    subject_us=statistics.median(c.subject_us for c in costs),
+                    ratio=statistics.median(ratios),
+                    target=first.target,
+                    noisy=(max(ratios) - min(ratios)) / statistics.median(ratios) > NOISY_SPREAD,
+                    details=costs[-1].details,
+                )
+            )
+        else:
+            merged.append(first)  # quality figures are deterministic
+    return merged

@@ -12,6 +12,7 @@ from .base import (
     CallState,
     CallStore,
 )
+from .batch import EventAlreadyClaimed, WriteBatch
 from .memory import MemoryCallStore
 from .sqlite import SqliteCallStore
 
@@ -22,8 +23,10 @@ __all__ = [
     "CallRecord",
     "CallState",
     "CallStore",
+    "EventAlreadyClaimed",
     "MemoryCallStore",
     "SqliteCallStore",
+    "WriteBatch",
     "open_store",
 ]
 

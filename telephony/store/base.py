@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any, Final, Literal, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, get_args, runtime_checkable
 
 import msgspec
 
 from telephony.providers import Action, EndReason, Turn
+
+if TYPE_CHECKING:
+    from .batch import WriteBatch
 
 __all__ = [
     "ACTIVE_STATES",
@@ -136,6 +139,15 @@ class CallStore(Protocol):
 
         Raises :class:`KeyError` for an unknown call. Atomic so concurrent speakers never
         lose a line; callers holding an older copy should use the returned record.
+        """
+        ...
+
+    def transaction(self) -> WriteBatch:
+        """A batch of writes committed as one transaction when its ``async with`` block ends.
+
+        Use it to write everything one turn changes (record, transcript lines, cached reply,
+        optionally the event claim) with one commit instead of one per change. All or nothing:
+        see :class:`~telephony.store.WriteBatch` for the operations and the failure rules.
         """
         ...
 

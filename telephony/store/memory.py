@@ -23,6 +23,16 @@ from .base import (
     hash_token,
     new_token,
 )
+from .batch import (
+    AppendTurn,
+    BatchOperation,
+    ClaimEvent,
+    EventAlreadyClaimed,
+    ReleaseEvent,
+    SaveRecord,
+    SetReply,
+    WriteBatch,
+)
 
 __all__ = ["MemoryCallStore"]
 
@@ -143,6 +153,49 @@ class MemoryCallStore:
         record.transcript.append(turn)
         return _copy(record)
 
+    def transaction(self) -> WriteBatch:
+        """A batch of writes applied together, with no await in between, when its block ends."""
+        self._check_open()
+        return WriteBatch(self._commit)
+
+    def _check_batch(self, operations: tuple[BatchOperation, ...], now: float) -> None:
+        """Raise what the batch would raise, before anything is changed, so a failure writes nothing."""
+        known = set(self._calls)
+        claimed: set[str] = set()
+        released: set[str] = set()
+        for operation in operations:
+            match operation:
+                case SaveRecord(record=record):
+                    known.add(record.call_id)
+                case AppendTurn(call_id=call_id) if call_id not in known:
+                    raise KeyError(call_id)
+                case ClaimEvent(event_id=event_id):
+                    stored = event_id not in released and self._is_claimed(event_id, now)
+                    if event_id in claimed or stored:
+                        raise EventAlreadyClaimed(event_id)
+                    claimed.add(event_id)
+                case ReleaseEvent(event_id=event_id):
+                    claimed.discard(event_id)
+                    released.add(event_id)
+
+    async def _commit(self, operations: tuple[BatchOperation, ...]) -> None:
+        self._check_open()
+        now = self._clock()
+        self._prune_events(now)
+        self._check_batch(operations, now)
+        for operation in operations:
+            match operation:
+                case SaveRecord(encoded=encoded):
+                    self._put(decode_record(encoded))  # the batch's copy stays the batch's
+                case AppendTurn(call_id=call_id, turn=turn):
+                    self._calls[call_id].transcript.append(turn)
+                case SetReply(event_id=event_id, content_type=content_type, body=body):
+                    self._set_reply(event_id, content_type, body, now)
+                case ClaimEvent(event_id=event_id):
+                    self._claim(event_id, now)
+                case ReleaseEvent(event_id=event_id):
+                    self._events.pop(event_id, None)
+
     async def list_calls(self, *, active_only: bool = False, limit: int = 100) -> list[CallRecord]:
         """Newest calls first, optionally only those still live."""
         self._check_open()
@@ -170,16 +223,26 @@ class MemoryCallStore:
         while self._replies and next(iter(self._replies.values()))[2] < cutoff:
             self._replies.popitem(last=False)
 
+    def _is_claimed(self, event_id: str, now: float) -> bool:
+        seen_at = self._events.get(event_id)
+        return seen_at is not None and seen_at >= now - self._retention
+
+    def _claim(self, event_id: str, now: float) -> None:
+        self._events[event_id] = now
+        self._events.move_to_end(event_id)
+
+    def _set_reply(self, event_id: str, content_type: str, body: bytes, now: float) -> None:
+        self._replies[event_id] = (content_type, bytes(body), now)
+        self._replies.move_to_end(event_id)
+
     async def claim_event(self, event_id: str, call_id: str | None) -> bool:
         """True the first time ``event_id`` is seen within the retention window."""
         self._check_open()
         now = self._clock()
         self._prune_events(now)
-        seen_at = self._events.get(event_id)
-        if seen_at is not None and seen_at >= now - self._retention:
+        if self._is_claimed(event_id, now):
             return False
-        self._events[event_id] = now
-        self._events.move_to_end(event_id)
+        self._claim(event_id, now)
         return True
 
     async def release_event(self, event_id: str) -> None:
@@ -190,8 +253,7 @@ class MemoryCallStore:
     async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
         """Cache the answer given to ``event_id``."""
         self._check_open()
-        self._replies[event_id] = (content_type, bytes(body), self._clock())
-        self._replies.move_to_end(event_id)
+        self._set_reply(event_id, content_type, body, self._clock())
 
     async def get_reply(self, event_id: str) -> tuple[str, bytes] | None:
         """The cached answer for ``event_id``, if still kept."""

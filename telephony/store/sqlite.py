@@ -2,7 +2,19 @@
 
 One connection serves the whole process. Every statement runs in a worker thread, one at a
 time behind a lock, so the event loop never waits on disk and the connection is never used
-concurrently. WAL mode lets other processes (the CLI, an inspector) read while we write.
+concurrently. WAL mode lets other processes (the CLI, an inspector, a second server on the same
+directory) read while we write; writers from several processes take turns, waiting up to
+``BUSY_TIMEOUT_SECONDS`` for the write lock.
+
+Durability: the journal is in WAL mode with ``synchronous=NORMAL`` by default. A committed
+transaction survives the process being killed at any moment, because it is in the WAL file
+before the commit returns. What it does not survive is the machine losing power or the OS
+crashing before the WAL reaches the disk: at NORMAL, SQLite syncs the WAL only when it
+checkpoints (by default when a commit leaves 1000 pages in the WAL), not at each commit. After
+such a crash the database is consistent as of an earlier commit: transactions committed since
+the WAL was last synced may be gone, whole and newest first, never a part of one.
+``synchronous="FULL"`` syncs the WAL at every commit instead, which closes that window at the
+price of one disk flush per commit.
 """
 
 from __future__ import annotations
@@ -11,7 +23,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -27,10 +39,26 @@ from .base import (
     hash_token,
     new_token,
 )
+from .batch import (
+    AppendTurn,
+    BatchOperation,
+    ClaimEvent,
+    EventAlreadyClaimed,
+    ReleaseEvent,
+    SaveRecord,
+    SetReply,
+    WriteBatch,
+)
 
-__all__ = ["DB_FILENAME", "SqliteCallStore"]
+__all__ = ["BUSY_TIMEOUT_SECONDS", "DB_FILENAME", "SqliteCallStore", "Synchronous"]
 
 DB_FILENAME: Final = "calls.sqlite3"
+
+BUSY_TIMEOUT_SECONDS: Final = 10.0
+"""How long a write waits for another process's write lock before failing with ``database is locked``."""
+
+Synchronous = Literal["NORMAL", "FULL"]
+"""SQLite's ``synchronous`` levels that keep a WAL database consistent; see the module docstring."""
 
 _T = TypeVar("_T")
 
@@ -88,7 +116,15 @@ ON CONFLICT (call_id) DO UPDATE SET
 """
 
 
-def _row(record: CallRecord) -> tuple[str, str, str | None, str, str, float, bytes]:
+_SET_REPLY: Final = (
+    "INSERT OR REPLACE INTO replies (event_id, content_type, body, stored_at) VALUES (?, ?, ?, ?)"
+)
+_RELEASE: Final = "DELETE FROM events WHERE event_id = ?"
+
+
+def _row(
+    record: CallRecord, encoded: bytes | None = None
+) -> tuple[str, str, str | None, str, str, float, bytes]:
     return (
         record.call_id,
         record.provider,
@@ -96,7 +132,7 @@ def _row(record: CallRecord) -> tuple[str, str, str | None, str, str, float, byt
         record.state,
         record.direction,
         record.created_at,
-        encode_record(record),
+        encode_record(record) if encoded is None else encoded,
     )
 
 
@@ -112,17 +148,45 @@ def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection
     return result
 
 
+def _append(conn: sqlite3.Connection, call_id: str, turn: Turn) -> CallRecord:
+    """Read, extend and rewrite one transcript; the caller holds a write transaction."""
+    found = conn.execute("SELECT record FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+    if found is None:
+        raise KeyError(call_id)
+    record = decode_record(bytes(found[0]))
+    record.transcript.append(turn)
+    conn.execute("UPDATE calls SET record = ? WHERE call_id = ?", (encode_record(record), call_id))
+    return record
+
+
+def _prune_events(conn: sqlite3.Connection, cutoff: float) -> None:
+    """Forget event ids and cached replies older than the retention window."""
+    conn.execute("DELETE FROM events WHERE claimed_at < ?", (cutoff,))
+    conn.execute("DELETE FROM replies WHERE stored_at < ?", (cutoff,))
+
+
+def _claim(conn: sqlite3.Connection, event_id: str, call_id: str | None, now: float) -> bool:
+    inserted = conn.execute(
+        "INSERT OR IGNORE INTO events (event_id, call_id, claimed_at) VALUES (?, ?, ?)",
+        (event_id, call_id, now),
+    )
+    return inserted.rowcount == 1
+
+
 class SqliteCallStore:
     """A :class:`~telephony.store.CallStore` persisted to ``<directory>/calls.sqlite3``.
 
     The transcript lives inside the record's JSON; :meth:`append_turn` rewrites it inside an
     immediate transaction, which is cheap at call-transcript sizes and keeps one source of truth.
-    ``synchronous=FULL`` makes every commit survive power loss, which webhook rates can afford.
+    Each method is its own transaction; :meth:`transaction` groups the writes of one turn into one.
 
     Args:
         directory: Where the database lives; created if missing.
         clock: Wall-clock source; injectable so tests can move time.
         event_retention_seconds: How long claimed event ids and cached replies are kept.
+        synchronous: ``"NORMAL"`` (default) survives a killed process, and a power cut may undo
+            the latest commits; ``"FULL"`` also survives a power cut, with one disk flush per
+            commit. See the module docstring.
     """
 
     def __init__(
@@ -131,6 +195,7 @@ class SqliteCallStore:
         *,
         clock: Callable[[], float] = time.time,
         event_retention_seconds: float = DEFAULT_EVENT_RETENTION_SECONDS,
+        synchronous: Synchronous = "NORMAL",
     ) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -139,10 +204,17 @@ class SqliteCallStore:
         self._retention = event_retention_seconds
         self._lock = anyio.Lock()
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) where they matter.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS
+        )
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            if str(mode).lower() != "wal":
+                # SQLite answers with the mode it kept, e.g. on a file system without shared memory.
+                raise RuntimeError(f"cannot put {self.path} in WAL mode (journal mode stays {mode!r})")
+            conn.execute(f"PRAGMA synchronous={synchronous}")
             self._migrate(conn)
         except BaseException:
             conn.close()
@@ -151,11 +223,20 @@ class SqliteCallStore:
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version > _SCHEMA_VERSION:
-            raise RuntimeError(f"call store schema {version} is newer than this code ({_SCHEMA_VERSION})")
-        conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        # One immediate transaction, so two processes opening a new file at once do not interleave.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version > _SCHEMA_VERSION:
+                raise RuntimeError(f"call store schema {version} is newer than this code ({_SCHEMA_VERSION})")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run blocking ``work`` off the event loop, one call at a time."""
@@ -229,16 +310,36 @@ class SqliteCallStore:
     async def append_turn(self, call_id: str, turn: Turn) -> CallRecord:
         """Append one turn in a single transaction; raise :class:`KeyError` for an unknown call."""
 
-        def modify(conn: sqlite3.Connection) -> CallRecord:
-            found = conn.execute("SELECT record FROM calls WHERE call_id = ?", (call_id,)).fetchone()
-            if found is None:
-                raise KeyError(call_id)
-            record = decode_record(bytes(found[0]))
-            record.transcript.append(turn)
-            conn.execute("UPDATE calls SET record = ? WHERE call_id = ?", (encode_record(record), call_id))
-            return record
+        return await self._run(lambda conn: _in_transaction(conn, lambda c: _append(c, call_id, turn)))
 
-        return await self._run(lambda conn: _in_transaction(conn, modify))
+    def transaction(self) -> WriteBatch:
+        """A batch of writes committed in one ``BEGIN IMMEDIATE`` transaction when its block ends."""
+        return WriteBatch(self._commit)
+
+    async def _commit(self, operations: tuple[BatchOperation, ...]) -> None:
+        now = self._clock()
+        cutoff = now - self._retention
+
+        def apply(conn: sqlite3.Connection) -> None:
+            pruned = False
+            for operation in operations:
+                match operation:
+                    case SaveRecord(record=record, encoded=encoded):
+                        conn.execute(_UPSERT, _row(record, encoded))
+                    case AppendTurn(call_id=call_id, turn=turn):
+                        _append(conn, call_id, turn)
+                    case SetReply(event_id=event_id, content_type=content_type, body=body):
+                        conn.execute(_SET_REPLY, (event_id, content_type, body, now))
+                    case ClaimEvent(event_id=event_id, call_id=call_id):
+                        if not pruned:
+                            _prune_events(conn, cutoff)
+                            pruned = True
+                        if not _claim(conn, event_id, call_id, now):
+                            raise EventAlreadyClaimed(event_id)
+                    case ReleaseEvent(event_id=event_id):
+                        conn.execute(_RELEASE, (event_id,))
+
+        await self._run(lambda conn: _in_transaction(conn, apply))
 
     async def list_calls(self, *, active_only: bool = False, limit: int = 100) -> list[CallRecord]:
         """Newest calls first, optionally only those still live."""
@@ -279,13 +380,8 @@ class SqliteCallStore:
         cutoff = now - self._retention
 
         def claim(conn: sqlite3.Connection) -> bool:
-            conn.execute("DELETE FROM events WHERE claimed_at < ?", (cutoff,))
-            conn.execute("DELETE FROM replies WHERE stored_at < ?", (cutoff,))
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO events (event_id, call_id, claimed_at) VALUES (?, ?, ?)",
-                (event_id, call_id, now),
-            )
-            return inserted.rowcount == 1
+            _prune_events(conn, cutoff)
+            return _claim(conn, event_id, call_id, now)
 
         return await self._run(lambda conn: _in_transaction(conn, claim))
 
@@ -293,7 +389,7 @@ class SqliteCallStore:
         """Forget a failed claim."""
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
+            conn.execute(_RELEASE, (event_id,))
 
         await self._run(work)
 
@@ -302,11 +398,7 @@ class SqliteCallStore:
         params = (event_id, content_type, bytes(body), self._clock())
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO replies (event_id, content_type, body, stored_at)"
-                " VALUES (?, ?, ?, ?)",
-                params,
-            )
+            conn.execute(_SET_REPLY, params)
 
         await self._run(work)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from telephony.store import (
     TERMINAL_STATES,
     CallRecord,
     CallStore,
+    EventAlreadyClaimed,
     MemoryCallStore,
     SqliteCallStore,
     open_store,
@@ -220,6 +223,149 @@ async def test_every_terminal_state_is_inactive(store: CallStore) -> None:
     assert await store.list_calls(active_only=True) == []
 
 
+# ---------------------------------------------------------------------- one-transaction batches
+
+
+async def test_batch_writes_everything_at_block_end(store: CallStore) -> None:
+    await store.create(record("c1"))
+    current = await store.get("c1")
+    assert current is not None
+    current.state = "listening"
+    current.metadata["gatherSeq"] = 2
+
+    async with store.transaction() as batch:
+        batch.claim_event("evt-1", "c1")
+        batch.append_turn("c1", turn("hi", 1.0))
+        batch.save(current)
+        batch.append_turn("c1", turn("hello, how can I help?", 2.0, "bot"))
+        batch.set_reply("evt-1", "application/xml", b"<Response/>")
+        # Nothing is written until the block ends.
+        unchanged = await store.get("c1")
+        assert unchanged is not None and unchanged.state == "initiated" and unchanged.transcript == []
+        assert await store.get_reply("evt-1") is None
+
+    loaded = await store.get("c1")
+    assert loaded is not None
+    assert loaded.state == "listening" and loaded.metadata == {"gatherSeq": 2}
+    # The save replaced the record (whose copy had no turns); later appends build on it.
+    assert [t.text for t in loaded.transcript] == ["hello, how can I help?"]
+    assert await store.get_reply("evt-1") == ("application/xml", b"<Response/>")
+    assert await store.claim_event("evt-1", "c1") is False
+
+
+async def test_batch_can_create_a_call_and_index_its_carrier_id(store: CallStore) -> None:
+    async with store.transaction() as batch:
+        batch.save(record("c1", provider_call_id="CA1"))
+        batch.append_turn("c1", turn("hello", 1.0, "bot"))
+    found = await store.get_by_provider_id("twilio", "CA1")
+    assert found is not None and [t.text for t in found.transcript] == ["hello"]
+    assert await store.count_active() == 1
+
+
+async def test_batch_saves_a_snapshot_taken_when_queued(store: CallStore) -> None:
+    mine = record("c1")
+    async with store.transaction() as batch:
+        batch.save(mine)
+        mine.state = "completed"
+    loaded = await store.get("c1")
+    assert loaded is not None and loaded.state == "initiated"
+
+
+async def test_failed_operation_writes_nothing(store: CallStore) -> None:
+    await store.create(record("c1"))
+    changed = record("c1", state="active")
+    with pytest.raises(KeyError):
+        async with store.transaction() as batch:
+            batch.save(changed)
+            batch.set_reply("evt-1", "text/plain", b"ok")
+            batch.claim_event("evt-1", "c1")
+            batch.append_turn("missing", turn("lost"))
+    loaded = await store.get("c1")
+    assert loaded is not None and loaded.state == "initiated"
+    assert await store.get_reply("evt-1") is None
+    assert await store.claim_event("evt-1", "c1") is True
+
+
+async def test_batch_claim_of_a_seen_event_writes_nothing(store: CallStore) -> None:
+    await store.create(record("c1"))
+    assert await store.claim_event("evt-1", "c1") is True
+    with pytest.raises(EventAlreadyClaimed) as raised:
+        async with store.transaction() as batch:
+            batch.append_turn("c1", turn("said twice"))
+            batch.claim_event("evt-1", "c1")
+    assert raised.value.event_id == "evt-1"
+    loaded = await store.get("c1")
+    assert loaded is not None and loaded.transcript == []
+
+    # The same event twice in one batch is a duplicate too.
+    with pytest.raises(EventAlreadyClaimed):
+        async with store.transaction() as batch:
+            batch.claim_event("evt-2", "c1")
+            batch.claim_event("evt-2", "c1")
+    assert await store.claim_event("evt-2", "c1") is True
+
+
+async def test_batch_claim_respects_retention_and_release(store: CallStore, clock: FakeClock) -> None:
+    assert await store.claim_event("evt-1", None) is True
+    clock.now += RETENTION + 1
+    async with store.transaction() as batch:
+        batch.claim_event("evt-1", None)  # expired: claimable again
+    assert await store.claim_event("evt-1", None) is False
+
+    async with store.transaction() as batch:
+        batch.release_event("evt-1")
+        batch.claim_event("evt-1", None)  # released earlier in the same batch
+    async with store.transaction() as batch:
+        batch.release_event("evt-1")
+    assert await store.claim_event("evt-1", None) is True
+
+
+async def test_error_inside_the_block_drops_the_batch(store: CallStore) -> None:
+    with pytest.raises(LookupError):
+        async with store.transaction() as batch:
+            batch.save(record("c1"))
+            raise LookupError("agent failed")
+    assert await store.get("c1") is None
+
+
+async def test_batch_is_single_use(store: CallStore) -> None:
+    async with store.transaction() as batch:
+        pass  # an empty batch writes nothing and is fine
+    with pytest.raises(RuntimeError):
+        batch.save(record("c1"))
+    with pytest.raises(RuntimeError):
+        async with batch:
+            pass
+    assert await store.get("c1") is None
+
+
+async def test_concurrent_batches_and_appends_lose_nothing(store: CallStore) -> None:
+    await store.create(record("c1"))
+
+    async def via_batch(i: int) -> None:
+        async with store.transaction() as batch:
+            batch.append_turn("c1", turn(f"batch {i}", float(i)))
+            batch.set_reply(f"evt-{i}", "text/plain", str(i).encode())
+
+    await asyncio.gather(
+        *(via_batch(i) for i in range(15)),
+        *(store.append_turn("c1", turn(f"plain {i}", float(i))) for i in range(15)),
+        *(store.get("c1") for _ in range(15)),
+    )
+    loaded = await store.get("c1")
+    assert loaded is not None
+    expected = [f"batch {i}" for i in range(15)] + [f"plain {i}" for i in range(15)]
+    assert sorted(t.text for t in loaded.transcript) == sorted(expected)
+    assert await store.get_reply("evt-14") == ("text/plain", b"14")
+
+
+async def test_closed_store_refuses_batches(store: CallStore) -> None:
+    await store.close()
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as batch:
+            batch.save(record("c1"))
+
+
 # ---------------------------------------------------------------------- webhook dedupe
 
 
@@ -334,6 +480,129 @@ async def test_sqlite_survives_reopen(tmp_path: Path, clock: FakeClock) -> None:
         assert await second.consume_token(kept, "c1") is True
     finally:
         await second.close()
+
+
+def _pragma(path: Path, name: str) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return str(conn.execute(f"PRAGMA {name}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_sqlite_runs_in_wal_mode_with_normal_sync(tmp_path: Path) -> None:
+    store = SqliteCallStore(tmp_path)
+    try:
+        await store.create(record("c1"))
+        # journal_mode is a property of the file, so a fresh connection sees it.
+        assert _pragma(store.path, "journal_mode") == "wal"
+        assert (tmp_path / "calls.sqlite3-wal").exists()
+        # synchronous is per connection: ask the store's own.
+        assert store._conn is not None
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    finally:
+        await store.close()
+
+
+async def test_sqlite_full_sync_on_request(tmp_path: Path) -> None:
+    store = SqliteCallStore(tmp_path, synchronous="FULL")
+    try:
+        assert store._conn is not None
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        await store.close()
+    with pytest.raises(ValueError):
+        SqliteCallStore(tmp_path, synchronous="OFF")  # type: ignore[arg-type]
+
+
+async def test_two_sqlite_stores_on_one_directory_share_calls(tmp_path: Path) -> None:
+    first = SqliteCallStore(tmp_path)
+    second = SqliteCallStore(tmp_path)
+    try:
+        await first.create(record("c1"))
+
+        async def batched(store: SqliteCallStore, who: str, i: int) -> None:
+            async with store.transaction() as batch:
+                batch.append_turn("c1", turn(f"{who} {i}", float(i)))
+
+        await asyncio.gather(
+            *(batched(first, "first", i) for i in range(10)),
+            *(second.append_turn("c1", turn(f"second {i}", float(i))) for i in range(10)),
+        )
+        seen_by_first = await first.get("c1")
+        assert seen_by_first is not None and len(seen_by_first.transcript) == 20
+        assert seen_by_first == await second.get("c1")
+        assert await first.claim_event("evt-1", "c1") is True
+        assert await second.claim_event("evt-1", "c1") is False
+    finally:
+        await first.close()
+        await second.close()
+
+
+_OTHER_PROCESS = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from telephony.providers import Turn
+from telephony.store import SqliteCallStore
+
+async def main() -> None:
+    store = SqliteCallStore(Path(sys.argv[1]))
+    for i in range(int(sys.argv[2])):
+        async with store.transaction() as batch:
+            batch.append_turn("c1", Turn(speaker="user", text=f"other {i}", at=float(i)))
+            batch.claim_event(f"other-evt-{i}", "c1")
+    if sys.argv[3] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint: the WAL holds the commits
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def _other_process(directory: Path, turns: int, ending: str) -> int:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _OTHER_PROCESS, str(directory), str(turns), ending
+    )
+    return await process.wait()
+
+
+async def test_sqlite_shared_with_another_process(tmp_path: Path) -> None:
+    store = SqliteCallStore(tmp_path)
+    try:
+        await store.create(record("c1"))
+        other = asyncio.ensure_future(_other_process(tmp_path, 20, "close"))
+        # Keep writing until the other process is done, so the two really overlap.
+        mine = 0
+        while mine < 20 or (not other.done() and mine < 1000):
+            await store.append_turn("c1", turn(f"mine {mine}", float(mine)))
+            mine += 1
+            await asyncio.sleep(0.005)  # paced, so the transcript stays small while we wait
+        assert await other == 0
+        loaded = await store.get("c1")
+        assert loaded is not None
+        texts = sorted(t.text for t in loaded.transcript)
+        assert texts == sorted([f"mine {i}" for i in range(mine)] + [f"other {i}" for i in range(20)])
+        assert await store.claim_event("other-evt-19", "c1") is False
+    finally:
+        await store.close()
+
+
+async def test_sqlite_commits_survive_a_killed_process(tmp_path: Path) -> None:
+    setup = SqliteCallStore(tmp_path)
+    await setup.create(record("c1"))
+    await setup.close()
+
+    returncode = await _other_process(tmp_path, 5, "kill")
+    assert returncode == -9  # killed by SIGKILL, with its WAL left behind
+
+    reopened = SqliteCallStore(tmp_path)
+    try:
+        loaded = await reopened.get("c1")
+        assert loaded is not None
+        assert [t.text for t in loaded.transcript] == [f"other {i}" for i in range(5)]
+        assert await reopened.claim_event("other-evt-4", "c1") is False
+    finally:
+        await reopened.close()
 
 
 async def test_sqlite_does_not_store_raw_tokens(tmp_path: Path) -> None:
