@@ -69,6 +69,10 @@ class CallNotFound(TelephonyError):
     """No call with that id is known to the store."""
 
 
+class CallNotLive(TelephonyError):
+    """The call has ended, so it cannot be spoken on any more."""
+
+
 class LiveStream(Protocol):
     """What the engine needs from an attached media stream."""
 
@@ -510,7 +514,7 @@ class ConversationEngine:
         """Say ``text`` on a live call, then keep listening."""
         record = await self.get_call(call_id)
         if record.terminal:
-            raise TelephonyError(f"call {call_id} has ended ({record.state})")
+            raise CallNotLive(f"call {call_id} has ended ({record.state})")
         stream = self._streams.get(call_id)
         async with self._locks[call_id]:
             await self._add_turn(record, "bot", text)
