@@ -20,6 +20,7 @@ from typing import Any, Final, Literal, TypeVar
 import msgspec
 from litestar import Litestar, Request, Response, Router, WebSocket, get, post, route, websocket
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, WebSocketDisconnect
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
@@ -113,12 +114,18 @@ def _serve_requests(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         served: _Served = scope["route_handler"].opt[_SERVED]
         if served.runtime.state != "running":
-            raise NotServing(
+            reason = (
                 "telephony is not started: a host that mounts the app must run "
                 "`async with telephony.serving(app):` in its lifespan"
                 if served.runtime.state == "built"
                 else "telephony has shut down"
             )
+            if scope["type"] == ScopeType.WEBSOCKET:
+                # Before the handshake a close is a refusal; 1013 tells the carrier to retry later.
+                _log.error("media stream refused: %s", reason)
+                await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": reason})
+                return
+            raise NotServing(reason)
         root_path = scope.get("root_path", "")
         served.check_mount(root_path)
         with request_root_path(root_path):

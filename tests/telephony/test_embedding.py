@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import respx
 from litestar import Litestar, get
+from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -207,14 +208,23 @@ def test_an_undeclared_mount_works_in_requests_and_is_reported_once(caplog: pyte
     assert len(warnings) == 1 and "mount_path='/tel'" in warnings[0].getMessage()
 
 
-def test_without_serving_the_mounted_app_refuses_clearly() -> None:
-    config = twilio_config()
+def test_without_serving_the_mounted_app_refuses_clearly(caplog: pytest.LogCaptureFixture) -> None:
+    config = twilio_config(streaming=True)
     app = telephony.create_app(config, runtime=Runtime.build(config, store=MemoryCallStore()))
     with TestClient(from_client(starlette_host(app, lifespan=False), "127.0.0.1")) as client:
         response = _post(client, WEBHOOK, incoming_call())
         control = client.get("/tel/api/calls")
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            client.websocket_connect("/tel/voice/stream") as ws,
+        ):
+            ws.receive_text()
     assert response.status_code == 503 and "telephony.serving(app)" in response.text
-    assert control.status_code == 503
+    assert control.status_code == 503 and "telephony.serving(app)" in control.json()["error"]
+    assert refused.value.code == 1013
+    assert (
+        sum("telephony.serving(app)" in r.getMessage() for r in caplog.records if r.levelname == "ERROR") == 3
+    )
 
 
 async def test_serving_runs_once_and_closes_on_exit() -> None:
