@@ -7,6 +7,7 @@ the prefix exactly once, whichever form publicUrl is written in.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -32,7 +33,8 @@ from twilio_helpers import (
 )
 
 import telephony
-from telephony.config import Config
+from telephony.background import background_server, free_port
+from telephony.config import Config, config_from_mapping
 from telephony.runtime import Runtime
 from telephony.store import MemoryCallStore
 
@@ -126,6 +128,14 @@ def test_litestar_plugin_can_leave_the_control_api_out() -> None:
     with litestar_host(twilio_config(), control_api=False) as (client, _, _):
         assert client.get("/tel/api/calls").status_code == 404
         assert _post(client, WEBHOOK, incoming_call()).status_code == 200
+
+
+@pytest.mark.parametrize("public_url", FORMS)
+def test_litestar_plugin_path_reaches_the_carrier_context(public_url: str) -> None:
+    config = twilio_config(provider="local", publicUrl=public_url, carriers={"local": {"secret": "s"}})
+    runtime = Runtime.build(config, store=MemoryCallStore(), prefix="/tel")
+    carrier: Any = runtime.carrier
+    assert carrier.simulator.webhook_url == WEBHOOK
 
 
 def test_litestar_plugin_logs_the_urls_to_give_the_carrier(caplog: pytest.LogCaptureFixture) -> None:
@@ -268,3 +278,45 @@ def test_the_starlette_host_runs_the_local_carrier_too() -> None:
     assert answered.status_code == 200, answered.text
     [gather] = [a for a in answered.json()["actions"] if a["action"] == "gather"]
     assert gather["action_url"].startswith(f"{WEBHOOK}?callId=")
+
+
+@pytest.mark.parametrize(
+    ("public_url", "options"),
+    [("{origin}", {"mount_path": "/tel"}), ("{origin}/tel/voice/webhook", {})],
+    ids=["mount_path", "in-publicUrl"],
+)
+async def test_local_carrier_calls_through_a_starlette_mount_on_a_real_socket(
+    public_url: str, options: dict[str, str]
+) -> None:
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    config = config_from_mapping(
+        {
+            "provider": "local",
+            "publicUrl": public_url.format(origin=origin),
+            "fromNumber": OUR_NUMBER,
+            "inboundPolicy": "open",
+            "maxConcurrentCalls": 2,
+            "agent": "builtin",
+            "carriers": {"local": {"secret": "s3cret", "script": ["Yes, go on.", "Thanks, goodbye."]}},
+        },
+        env={},
+    )
+    runtime = Runtime.build(config, store=MemoryCallStore(), **options)
+    carrier: Any = runtime.carrier
+    assert carrier.simulator.webhook_url == f"{origin}/tel/voice/webhook", (
+        "the carrier's context has the mount"
+    )
+    host = starlette_host(telephony.create_app(config, runtime=runtime))
+    async with background_server(host, port=port):  # type: ignore[arg-type]  # any ASGI app
+        inbound = await carrier.simulator.inbound_call(caller=CALLEE, callee=OUR_NUMBER, script=["Goodbye."])
+        placed = await runtime.engine.place_call(to=CALLEE, message="Hi, a minute?", mode="conversation")
+        for _ in range(200):
+            outbound = await runtime.store.get(placed.call_id)
+            if outbound is not None and outbound.ended_at is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert inbound.ended_by == "bot" and [t.speaker for t in inbound.turns][:2] == ["bot", "caller"]
+    assert outbound is not None and outbound.state == "hangup-bot"
+    assert [t.text for t in outbound.transcript if t.speaker == "user"] == ["Yes, go on.", "Thanks, goodbye."]
+    assert runtime.state == "closed"
