@@ -49,9 +49,9 @@ def routes_for(config: Config, *, mount_path: str = "", prefix: str = "") -> Rou
     configured = config.public_url or f"http://{config.serve.bind}:{config.serve.port}"
     public = public_base(configured, config.serve.path)
     if public.ignored:
+        # Not echoed: a query string is where people put tokens.
         _log.warning(
-            "publicUrl carries %r, which is not part of any URL given to the carrier; it is ignored",
-            public.ignored,
+            "publicUrl has a query string or fragment; no URL given to the carrier keeps it, so it is ignored"
         )
     return Routes(
         public_url=public.base,
