@@ -222,3 +222,21 @@ async def test_local_carrier_calls_in_and_out_over_a_real_socket(form: str) -> N
     assert [t.speaker for t in inbound.turns][:3] == ["bot", "caller", "bot"] and inbound.ended_by == "bot"
     assert outbound is not None and outbound.state == "hangup-bot"
     assert [t.text for t in outbound.transcript if t.speaker == "user"] == ["Yes, go on.", "Thanks, goodbye."]
+
+
+def test_a_trusted_forwarded_host_keeps_the_prefix_of_the_base() -> None:
+    security = {"trustForwardingHeaders": True, "allowedHosts": ["edge.example.org"]}
+    with _app("https://voice.example.com/edge/voice/webhook", webhookSecurity=security) as client:
+        url = "https://edge.example.org/edge/voice/webhook"
+        headers = {
+            "X-Twilio-Signature": sign(url, incoming_call()),
+            "X-Forwarded-Host": "edge.example.org",
+            "X-Forwarded-Proto": "https",
+        }
+        answered = client.post("/voice/webhook", data=incoming_call(), headers=headers)
+        gather = twiml(answered.text).find("Gather")
+    assert answered.status_code == 200
+    # What the server hands out still comes from publicUrl, never from a header.
+    assert gather is not None and gather.attrib["action"].startswith(
+        "https://voice.example.com/edge/voice/webhook?"
+    )
