@@ -6,8 +6,10 @@ Embed it::
 
     app = create_app(load_config("voice.toml"))  # a Litestar app; serve it with uvicorn
 
-or run ``telephony serve``. Carriers, agents and speech engines are adapters found through
-entry points; ``telephony.providers`` holds the contracts they implement.
+or run ``telephony serve``. To mount it in a host app, see :class:`TelephonyPlugin` (Litestar)
+and :func:`serving` (the lifespan of a Starlette or FastAPI host). Carriers, agents and speech
+engines are adapters found through entry points; ``telephony.providers`` holds the contracts they
+implement.
 
 Importing this package is cheap: the names below load their modules on first use, so an adapter
 that imports ``telephony.providers`` does not pull in the server, audio or speech engines.
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import Config, ConfigError, config_from_mapping, load_config
+    from .embedding import TelephonyPlugin, serving
     from .engine import ConversationEngine
     from .runtime import Runtime
     from .server import create_app
@@ -29,9 +32,11 @@ __all__ = [
     "ConfigError",
     "ConversationEngine",
     "Runtime",
+    "TelephonyPlugin",
     "config_from_mapping",
     "create_app",
     "load_config",
+    "serving",
 ]
 __version__ = "0.1.0"
 
@@ -42,6 +47,8 @@ _HOMES = {
     "load_config": ".config",
     "ConversationEngine": ".engine",
     "Runtime": ".runtime",
+    "TelephonyPlugin": ".embedding",
+    "serving": ".embedding",
     "create_app": ".server",
 }
 

@@ -27,17 +27,16 @@ def _config(args: argparse.Namespace) -> Config:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .runtime import is_loopback
     from .server import create_app
 
     config = _config(args)
     app = create_app(config)
-    logging.getLogger("telephony").info(
-        "serving %s webhooks on http://%s:%s%s",
-        config.provider,
-        config.serve.bind,
-        config.serve.port,
-        config.serve.path,
-    )
+    log = logging.getLogger("telephony")
+    log.info("listening on http://%s:%s", config.serve.bind, config.serve.port)
+    if not config.control_token and not is_loopback(config.serve.bind):
+        log.info("no controlToken: the control API answers requests from this machine only")
+    # The URLs to give the carrier are logged once the app has started (its lifespan).
     uvicorn.run(app, host=config.serve.bind, port=config.serve.port, log_level="info", log_config=None)
     return 0
 

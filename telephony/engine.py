@@ -76,6 +76,10 @@ class CallNotFound(TelephonyError):
     """No call with that id is known to the store."""
 
 
+class CallNotLive(TelephonyError):
+    """The call has ended, so it cannot be spoken on any more."""
+
+
 class Instructions(msgspec.Struct, frozen=True, kw_only=True):
     """What the engine wants done in answer to one webhook, with what the responder must know.
 
@@ -719,7 +723,7 @@ class ConversationEngine:
         async with self._locks[call_id]:
             record = await self.get_call(call_id)
             if record.terminal:
-                raise TelephonyError(f"call {call_id} has ended ({record.state})")
+                raise CallNotLive(f"call {call_id} has ended ({record.state})")
             stream = self._streams.get(call_id)
             await self._add_turn(record, "bot", text)
             await self._transition(record, "speaking")

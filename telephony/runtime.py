@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 from telephony.providers import Agent, Carrier, CarrierContext, SpeechToText, TelephonyError, TextToSpeech
 
@@ -13,11 +16,13 @@ from .engine import ConversationEngine
 from .engines import load_agent, load_carrier, load_stt, load_tts
 from .routes import Routes
 from .store import CallStore, open_store
+from .urls import public_base, redact
 
 _log = logging.getLogger("telephony")
 
 
 def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is this machine's loopback."""
     if host == "localhost":
         return True
     try:
@@ -26,20 +31,54 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def routes_for(config: Config) -> Routes:
-    """The one route object: what the server mounts is what markup advertises."""
-    public = config.public_url or f"http://{config.serve.bind}:{config.serve.port}"
+def routes_for(config: Config, *, mount_path: str = "", prefix: str = "") -> Routes:
+    """The one route object: what the server mounts is what markup advertises.
+
+    Args:
+        config: The configuration; ``publicUrl`` may be a base or the full webhook URL.
+        mount_path: Where a host mounts the app (a Starlette ``Mount`` path), for URLs given
+            out outside a request.
+        prefix: The path the routes are registered under inside the app (the Litestar plugin).
+    """
     stream_path = config.streaming.stream_path if config.streaming.enabled else None
     if stream_path == config.serve.path:
         raise ConfigError("streaming.streamPath must differ from serve.path", path="streaming.streamPath")
-    return Routes(public_url=public.rstrip("/"), webhook_path=config.serve.path, stream_path=stream_path)
+    for name, value in (("mount_path", mount_path), ("prefix", prefix)):
+        if value and not value.startswith("/"):
+            raise ValueError(f"{name} must start with '/', got {value!r}")
+    configured = config.public_url or f"http://{config.serve.bind}:{config.serve.port}"
+    public = public_base(configured, config.serve.path)
+    if public.ignored:
+        # Not echoed: a query string is where people put tokens.
+        _log.warning(
+            "publicUrl has a query string or fragment; no URL given to the carrier keeps it, so it is ignored"
+        )
+    return Routes(
+        public_url=public.base,
+        webhook_path=config.serve.path,
+        stream_path=stream_path,
+        root_path=mount_path.rstrip("/"),
+        prefix=prefix.rstrip("/"),
+    )
+
+
+def console_urls(routes: Routes) -> dict[str, str]:
+    """The URLs to paste into a carrier's console, by what they are for."""
+    urls = {
+        "webhook (a call comes in)": routes.webhook_url(),
+        "status callback (call status changes)": routes.webhook_url(kind="status"),
+    }
+    if routes.stream_path is not None:
+        urls["media stream (advertised in markup; nothing to paste)"] = routes.stream_url()
+    return urls
 
 
 @dataclass
 class Runtime:
     """The engine and its parts.
 
-    Build with :meth:`build`; pass parts in to replace them (tests, embedding).
+    Build with :meth:`build`; pass parts in to replace them (tests, embedding). Run it with
+    :meth:`running`, which the app's lifespan (or a host's) enters exactly once.
     """
 
     config: Config
@@ -50,6 +89,7 @@ class Runtime:
     tts: TextToSpeech | None
     stt: SpeechToText | None
     engine: ConversationEngine
+    state: Literal["built", "running", "closed"] = "built"
 
     @classmethod
     def build(
@@ -61,28 +101,37 @@ class Runtime:
         agent: Agent | None = None,
         tts: TextToSpeech | None = None,
         stt: SpeechToText | None = None,
+        mount_path: str = "",
+        prefix: str = "",
     ) -> Runtime:
-        """Resolve every part, refusing to start with a clear message when one cannot work."""
+        """Resolve every part, refusing to start with a clear message when one cannot work.
+
+        Args:
+            config: The configuration.
+            carrier: Replaces the carrier named by ``provider``.
+            store: Replaces the SQLite store under ``store``.
+            agent: Replaces the agent named by ``agent``.
+            tts: Replaces the TTS engine (stream mode).
+            stt: Replaces the STT engine (stream mode).
+            mount_path: Where a host mounts the app (Starlette ``Mount``, FastAPI
+                ``app.mount``), so URLs given out before any request include it.
+            prefix: The path the routes are registered under inside the app (set by the
+                Litestar plugin).
+        """
         if not config.enabled:
             raise ConfigError("the config has enabled: false; set it to true to serve calls", path="enabled")
-        routes = routes_for(config)
-        if not is_loopback(config.serve.bind) and not config.control_token:
-            raise ConfigError(
-                f"serve.bind is {config.serve.bind!r} (beyond loopback) but no controlToken is set; "
-                "set controlToken or TELEPHONY_CONTROL_TOKEN to protect the control API",
-                path="controlToken",
-            )
+        routes = routes_for(config, mount_path=mount_path, prefix=prefix)
         if config.public_url is None and config.provider != "local":
             _log.warning(
                 "publicUrl is not set: %s will be told to call back %s, which it cannot reach; "
                 "set publicUrl to the https origin of your tunnel or proxy",
                 config.provider,
-                routes.public_url,
+                redact(routes.base_url()),
             )
         if config.skip_signature_verification:
             _log.warning("SECURITY: skipSignatureVerification is ON: webhooks are not authenticated")
         context = CarrierContext(
-            public_url=routes.public_url,
+            public_url=routes.base_url(),
             webhook_url=routes.webhook_url(),
             skip_signature_verification=config.skip_signature_verification,
             voice=config.tts.voice,
@@ -102,6 +151,30 @@ class Runtime:
         store = store or open_store("sqlite", config.store_dir)
         engine = ConversationEngine(config=config, carrier=carrier, store=store, agent=agent, routes=routes)
         return cls(config, routes, carrier, store, agent, tts, stt, engine)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Runtime]:
+        """Start the engine, log the URLs to give the carrier, and close everything on exit.
+
+        The app's own lifespan enters this; a host that mounts the app where its lifespan does
+        not run (Starlette, FastAPI) enters it from the host's lifespan instead, through
+        :func:`telephony.serving`.
+
+        Raises:
+            RuntimeError: When the runtime is already running or was closed: a second start
+                would arm every timer twice, and a closed store cannot be reopened.
+        """
+        if self.state != "built":
+            raise RuntimeError(f"this telephony runtime is {self.state}; it runs once, in one lifespan")
+        self.state = "running"
+        try:
+            await self.engine.start()
+            for purpose, url in console_urls(self.routes).items():
+                _log.info("%s URL for %s: %s", self.carrier.name, purpose, redact(url))
+            yield self
+        finally:
+            self.state = "closed"
+            await self.aclose()
 
     async def aclose(self) -> None:
         """Stop timers and streams, then release pools and worker processes the parts hold."""

@@ -1,38 +1,49 @@
-"""The Litestar app: webhook route, media-stream route, control API and health.
+"""The telephony routes as one Litestar router, and the standalone app around it.
 
 The stream route is mounted from the same :class:`Routes` object the engine builds markup URLs
 with, and only when streaming is enabled; the engine cannot advertise a path that is not served.
+The router is what every way of serving shares: :func:`create_app` wraps it in an app of its own,
+and :class:`telephony.embedding.TelephonyPlugin` adds it to a host's Litestar app at a path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
 
 import msgspec
-from litestar import Litestar, Request, Response, WebSocket, get, post, route, websocket
+from litestar import Litestar, Request, Response, Router, WebSocket, get, post, route, websocket
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, WebSocketDisconnect
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
+from litestar.types import ASGIApp, Receive, Scope, Send
 
-from telephony.providers import TelephonyError, WebhookRejected, WebhookReply, WebhookRequest
+from telephony.providers import WebhookRejected, WebhookReply, WebhookRequest
 
 from .config import E164, Config
-from .engine import CallLimitReached, CallNotFound
-from .runtime import Runtime, is_loopback
+from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing
+from .routes import Routes, request_root_path
+from .runtime import Runtime
 from .store import CallRecord
 from .stream import StreamSession
+from .urls import with_origin
 
 _log = logging.getLogger("telephony.server")
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 MAX_FRAME_BYTES = 64 * 1024
 TRY_AGAIN_LATER = 1013
+
+#: The key under which a router's handlers find what they serve, in the router's ``opt``.
+_SERVED: Final = "telephony"
 
 
 class PlaceCall(msgspec.Struct, forbid_unknown_fields=True):
@@ -45,21 +56,97 @@ class PlaceCall(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SpeakBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of ``POST /api/calls/{id}/speak``."""
+
     text: str
 
 
-def _runtime(request: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+_Body = TypeVar("_Body", PlaceCall, SpeakBody)
 
 
-def public_request_url(request: Request[Any, Any, Any], config: Config, public_url: str) -> str:
-    """The URL the carrier signed: the configured public origin plus the path and query it hit.
+@dataclass
+class _Served:
+    """What one router serves: the runtime, and the little state its routes share.
 
-    Forwarded headers are trusted only when ``webhookSecurity.trustForwardingHeaders`` is on and
-    the forwarded host is in ``allowedHosts`` (when that list is given).
+    Kept in the router's ``opt`` rather than in ``app.state``, so a host app's state is not
+    touched and two routers in one app do not share counters.
     """
-    base = public_url
+
+    runtime: Runtime
+    streams: int = 0
+    mount_warned: bool = False
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Served:
+        # Litestar deep-copies ``opt`` into every handler; all of them must share this one.
+        return self
+
+    def check_mount(self, root_path: str) -> None:
+        """Warn once when requests reveal a mount that URLs built outside a request lack."""
+        routes = self.runtime.routes
+        if self.mount_warned or routes.base_url(root_path) == routes.base_url(routes.root_path):
+            return
+        self.mount_warned = True
+        _log.warning(
+            "telephony is mounted at %r, which neither publicUrl nor mount_path includes: URLs given "
+            "out outside a request (the start-up log, calls placed from Python) lack it; pass "
+            "mount_path=%r to create_app, or add it to publicUrl",
+            root_path,
+            root_path,
+        )
+
+
+def _served(connection: ASGIConnection[Any, Any, Any, Any]) -> _Served:
+    served: _Served = connection.route_handler.opt[_SERVED]
+    return served
+
+
+def _runtime(connection: ASGIConnection[Any, Any, Any, Any]) -> Runtime:
+    return _served(connection).runtime
+
+
+def _serve_requests(app: ASGIApp) -> ASGIApp:
+    """Router middleware: refuse while the runtime is not running; publish the request's mount.
+
+    URLs built while the request is handled (gather actions, stream URLs, outbound callbacks)
+    then include the path the host mounted the app at, exactly once.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        served: _Served = scope["route_handler"].opt[_SERVED]
+        if served.runtime.state != "running":
+            reason = (
+                "telephony is not started: a host that mounts the app must run "
+                "`async with telephony.serving(app):` in its lifespan"
+                if served.runtime.state == "built"
+                else "telephony has shut down"
+            )
+            if scope["type"] == ScopeType.WEBSOCKET:
+                # Before the handshake a close is a refusal; 1013 tells the carrier to retry later.
+                _log.error("media stream refused: %s", reason)
+                await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": reason})
+                return
+            raise NotServing(reason)
+        root_path = scope.get("root_path", "")
+        served.check_mount(root_path)
+        with request_root_path(root_path):
+            await app(scope, receive, send)
+
+    return middleware
+
+
+# ---------------------------------------------------------------------- webhooks
+
+
+def signed_url(request: Request[Any, Any, Any], config: Config, routes: Routes) -> str:
+    """The URL the carrier signed: the public base and mount, plus the path and query it hit.
+
+    The base comes from ``publicUrl``, never from the ``Host`` header. Forwarded headers replace
+    its scheme and host only when ``webhookSecurity.trustForwardingHeaders`` is on, the proxy is
+    trusted (``trustedProxyIPs``, when given) and the forwarded host is in ``allowedHosts``
+    (when given).
+    """
+    root_path = request.scope.get("root_path", "")
+    base = routes.base_url(root_path)
     security = config.webhook_security
     forwarded = request.headers.get("x-forwarded-host")
     if security.trust_forwarding_headers and forwarded:
@@ -67,39 +154,29 @@ def public_request_url(request: Request[Any, Any, Any], config: Config, public_u
         if (not security.trusted_proxy_ips or remote in security.trusted_proxy_ips) and (
             not security.allowed_hosts or forwarded in security.allowed_hosts
         ):
-            proto = request.headers.get("x-forwarded-proto", "https")
-            base = f"{proto}://{forwarded}"
+            base = with_origin(base, request.headers.get("x-forwarded-proto", "https"), forwarded)
+    # Litestar leaves the path relative to root_path; the router's prefix is part of the base.
+    path: str = request.scope["path"]
+    if routes.prefix and path.startswith(routes.prefix):
+        path = path[len(routes.prefix) :]
     query = request.scope.get("query_string", b"").decode("latin-1")
-    return f"{base.rstrip('/')}{request.url.path}" + (f"?{query}" if query else "")
-
-
-def _reply(status: int, reason: str) -> Response[bytes]:
-    return Response(content=reason.encode(), status_code=status, media_type="text/plain")
+    return f"{base}{path}" + (f"?{query}" if query else "")
 
 
 async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
     runtime = _runtime(request)
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
-        return _reply(413, "webhook body too large")
+        raise WebhookRejected(413, "webhook body too large")
     hook = WebhookRequest(
         method=request.method,
-        url=public_request_url(request, runtime.config, runtime.routes.public_url),
+        url=signed_url(request, runtime.config, runtime.routes),
         headers={key.lower(): value for key, value in request.headers.items()},
         body=body,
     )
     carrier = runtime.carrier
-    try:
-        carrier.verifier.verify(hook)
-        event = carrier.parser.parse(hook)
-    except WebhookRejected as exc:
-        _log.warning("webhook rejected (%s): %s", exc.status, exc.reason)
-        return _reply(exc.status, exc.reason)
-    except Exception:
-        _log.exception(
-            "the %s adapter failed on a webhook; answering 500 so the carrier retries", carrier.name
-        )
-        return _reply(500, "webhook handling failed")
+    carrier.verifier.verify(hook)
+    event = carrier.parser.parse(hook)  # an adapter's failure is logged with its traceback, as a 500
     if event is None:  # authentic, but not an event we act on
         return _answer(carrier.responder.acknowledge())
     store = runtime.store
@@ -122,17 +199,15 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
         await store.release_event(event.event_id)
         if instructions is not None:
             await runtime.engine.forget(instructions)
-        _log.exception(
-            "call %s: handling %s failed; the carrier's retry will run it again",
-            event.call_id or event.provider_call_id,
-            type(event).__name__,
-        )
-        return _reply(500, "webhook handling failed")
+        raise
     return _answer(answer)
 
 
 def _answer(answer: WebhookReply) -> Response[bytes]:
     return Response(content=answer.body, media_type=answer.content_type, status_code=answer.status)
+
+
+# ---------------------------------------------------------------------- media streams
 
 
 class _LitestarSocket:
@@ -170,25 +245,24 @@ class _LitestarSocket:
 
 
 async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
-    runtime = _runtime(socket)
-    assert runtime.tts is not None and runtime.stt is not None  # guaranteed by Runtime.build
+    served = _served(socket)
+    runtime = served.runtime
     await socket.accept()
-    state = socket.app.state
-    if state.streams >= runtime.config.streaming.max_connections:
+    if served.streams >= runtime.config.streaming.max_connections:
         _log.warning(
             "stream refused: streaming.maxConnections (%s) reached", runtime.config.streaming.max_connections
         )
         await socket.close(code=TRY_AGAIN_LATER, reason="too many streams")
         return
-    state.streams += 1
+    served.streams += 1
     try:
         await _serve_stream(socket, runtime)
     finally:
-        state.streams -= 1
+        served.streams -= 1
 
 
 async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
-    assert runtime.tts is not None and runtime.stt is not None
+    assert runtime.tts is not None and runtime.stt is not None  # guaranteed by Runtime.build
     session = StreamSession(
         engine=runtime.engine,
         codec=runtime.carrier.codec,
@@ -204,20 +278,40 @@ async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> N
 # ---------------------------------------------------------------------- control API
 
 
+_EXAMPLE: Final = "+14155550100"
 _PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+
+
+def is_loopback_client(host: str | None) -> bool:
+    """Whether a request's peer address is this machine (IPv4, IPv6 or IPv4-mapped IPv6)."""
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Require ``Authorization: Bearer <controlToken>`` when a token is configured.
 
-    Without a token, only direct requests are served: a tunnel to a loopback server (the usual
-    way to receive webhooks) would otherwise expose call placing to the internet. Tunnels and
-    proxies announce themselves with forwarding headers.
+    Without a token, only direct requests from this machine are served. What counts is the
+    request's real peer address, never the address the config says the server binds: a host
+    app or ``uvicorn --host 0.0.0.0`` may listen anywhere. A tunnel or proxy on this machine
+    connects from loopback too, but announces itself with forwarding headers; those are refused,
+    or a tunnel to a loopback server (the usual way to receive webhooks) would expose call
+    placing to the internet.
     """
-    token = connection.app.state.runtime.config.control_token
+    token = _runtime(connection).config.control_token
     if not token:
         if any(name in connection.headers for name in _PROXY_HEADERS):
             raise PermissionDeniedException("the control API needs controlToken when reached through a proxy")
+        if not is_loopback_client(connection.client.host if connection.client else None):
+            raise PermissionDeniedException(
+                "the control API answers only this machine without a controlToken; set controlToken"
+            )
         return
     given = connection.headers.get("authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
@@ -244,67 +338,47 @@ def _view(record: CallRecord) -> dict[str, Any]:
     return data
 
 
-@post("/api/calls", guards=[_control_guard], status_code=201)
-async def place_call(request: Request[Any, Any, Any]) -> Response[Any]:
+def _decode(body: bytes, kind: type[_Body]) -> _Body:
     try:
-        body = msgspec.json.decode(await request.body(), type=PlaceCall)
+        return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
-        message = "`to` must be an E.164 number such as +14155550100" if "`$.to`" in str(exc) else str(exc)
-        return Response({"error": f"invalid request: {message}"}, status_code=400)
+        if "`$.to`" in str(exc):
+            raise InvalidRequest(
+                f"invalid request: `to` must be an E.164 number such as {_EXAMPLE}"
+            ) from None
+        raise InvalidRequest(f"invalid request: {exc}") from None
     except msgspec.DecodeError as exc:
-        return Response({"error": f"invalid request: {exc}"}, status_code=400)
-    try:
-        record = await _runtime(request).engine.place_call(
-            to=body.to, message=body.message, mode=body.mode, media=body.media
-        )
-    except CallLimitReached as exc:
-        return Response({"error": str(exc)}, status_code=429)
-    except TelephonyError as exc:
-        return Response({"error": str(exc)}, status_code=400)
+        raise InvalidRequest(f"invalid request: {exc}") from None
+
+
+async def _place_call(request: Request[Any, Any, Any]) -> Response[Any]:
+    body = _decode(await request.body(), PlaceCall)
+    record = await _runtime(request).engine.place_call(
+        to=body.to, message=body.message, mode=body.mode, media=body.media
+    )
     return Response(_view(record), status_code=201)
 
 
-@get("/api/calls", guards=[_control_guard])
-async def list_calls(
+async def _list_calls(
     request: Request[Any, Any, Any], active: FromQuery[bool] = False
 ) -> list[dict[str, Any]]:
     return [_view(r) for r in await _runtime(request).store.list_calls(active_only=active)]
 
 
-@get("/api/calls/{call_id:str}", guards=[_control_guard])
-async def call_status(request: Request[Any, Any, Any], call_id: FromPath[str]) -> Response[Any]:
-    record = await _runtime(request).store.get(call_id)
-    if record is None:
-        return Response({"error": f"no call {call_id!r}"}, status_code=404)
-    return Response(_view(record))
+async def _call_status(request: Request[Any, Any, Any], call_id: FromPath[str]) -> dict[str, Any]:
+    return _view(await _runtime(request).engine.get_call(call_id))
 
 
-async def _control(action: Any) -> Response[Any]:
-    try:
-        record = await action
-    except CallNotFound as exc:
-        return Response({"error": str(exc)}, status_code=404)
-    except TelephonyError as exc:
-        return Response({"error": str(exc)}, status_code=409)
-    return Response(_view(record))
+async def _speak(request: Request[Any, Any, Any], call_id: FromPath[str]) -> dict[str, Any]:
+    body = _decode(await request.body(), SpeakBody)
+    return _view(await _runtime(request).engine.speak(call_id, body.text))
 
 
-@post("/api/calls/{call_id:str}/speak", guards=[_control_guard], status_code=200)
-async def speak(request: Request[Any, Any, Any], call_id: FromPath[str]) -> Response[Any]:
-    try:
-        body = msgspec.json.decode(await request.body(), type=SpeakBody)
-    except msgspec.DecodeError as exc:
-        return Response({"error": f"invalid request: {exc}"}, status_code=400)
-    return await _control(_runtime(request).engine.speak(call_id, body.text))
+async def _end_call(request: Request[Any, Any, Any], call_id: FromPath[str]) -> dict[str, Any]:
+    return _view(await _runtime(request).engine.end_call(call_id))
 
 
-@post("/api/calls/{call_id:str}/end", guards=[_control_guard], status_code=200)
-async def end_call(request: Request[Any, Any, Any], call_id: FromPath[str]) -> Response[Any]:
-    return await _control(_runtime(request).engine.end_call(call_id))
-
-
-@get("/health")
-async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def _health(request: Request[Any, Any, Any]) -> dict[str, Any]:
     runtime = _runtime(request)
     return {
         "status": "ok",
@@ -314,41 +388,91 @@ async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-def create_app(config: Config, *, runtime: Runtime | None = None) -> Litestar:
-    """Build the Litestar app for ``config`` (embed it, or serve it with uvicorn).
+# ---------------------------------------------------------------------- assembly
 
-    Raises:
-        ConfigError: when the config cannot work (streaming without speech engines, an
-            exposed control API without a token, a carrier without credentials).
+
+def telephony_router(runtime: Runtime, *, control_api: bool = True) -> Router:
+    """Every telephony route, under the runtime's prefix, bound to ``runtime``.
+
+    The router does not start or stop the runtime: whoever serves it enters
+    :meth:`Runtime.running` in a lifespan (the app of :func:`create_app` and the plugin do).
+
+    Args:
+        runtime: What the routes serve; its :class:`Routes` decide the paths.
+        control_api: Mount ``/api/calls`` too. Leave it out when the host app places calls
+            through ``runtime.engine`` itself.
     """
-    runtime = runtime or Runtime.build(config)
     routes = runtime.routes
+    guard = [_control_guard]
     handlers: list[Any] = [
-        route(routes.webhook_path, http_method=["GET", "POST"], request_max_body_size=MAX_WEBHOOK_BYTES)(
-            _webhook
-        ),
-        place_call,
-        list_calls,
-        call_status,
-        speak,
-        end_call,
-        health,
+        route(
+            routes.webhook_path,
+            http_method=["GET", "POST"],
+            request_max_body_size=MAX_WEBHOOK_BYTES,
+            exception_handlers=TEXT_ERRORS,
+        )(_webhook),
+        get("/health")(_health),
     ]
+    if control_api:
+        handlers += [
+            post("/api/calls", guards=guard, status_code=201)(_place_call),
+            get("/api/calls", guards=guard)(_list_calls),
+            get("/api/calls/{call_id:str}", guards=guard)(_call_status),
+            post("/api/calls/{call_id:str}/speak", guards=guard, status_code=200)(_speak),
+            post("/api/calls/{call_id:str}/end", guards=guard, status_code=200)(_end_call),
+        ]
     if routes.stream_path is not None:
         handlers.append(websocket(routes.stream_path)(_stream))
+    if control_api and not runtime.config.control_token:
+        _log.info("control API without controlToken: it answers direct requests from this machine only")
+    return Router(
+        path=routes.prefix or "/",
+        route_handlers=handlers,
+        middleware=[_serve_requests],
+        exception_handlers=JSON_ERRORS,
+        opt={_SERVED: _Served(runtime)},
+    )
+
+
+def create_app(
+    config: Config, *, runtime: Runtime | None = None, mount_path: str = "", control_api: bool = True
+) -> Litestar:
+    """Build the Litestar app for ``config``: serve it with uvicorn, or mount it in a host app.
+
+    Its lifespan starts and stops the runtime. A host that mounts it where that lifespan does
+    not run (Starlette ``Mount``, FastAPI ``app.mount``) enters :func:`telephony.serving` in its
+    own lifespan instead.
+
+    Args:
+        config: The configuration.
+        runtime: A runtime built from ``config`` with parts of your own (tests, embedding).
+        mount_path: Where the host mounts the app, so URLs given out outside a request (the
+            start-up log, calls placed from Python) include it. Requests tell their own mount
+            (the ASGI ``root_path``); a path already written into ``publicUrl`` need not be
+            repeated here.
+        control_api: Serve ``/api/calls``; off when the host places calls itself.
+
+    Raises:
+        ConfigError: When the config cannot work (streaming without speech engines, a
+            carrier without credentials, ``enabled: false``).
+    """
+    if runtime is None:
+        runtime = Runtime.build(config, mount_path=mount_path)
+    elif mount_path.rstrip("/") not in ("", runtime.routes.root_path):
+        raise ValueError("mount_path differs from the runtime's; pass it to Runtime.build instead")
+    built = runtime
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await runtime.engine.start()
-        try:
+        async with built.running():
             yield
-        finally:
-            await runtime.aclose()
 
     # logging_config=None: an embedded app must not reconfigure its host's logging.
-    app = Litestar(route_handlers=handlers, lifespan=[lifespan], debug=False, logging_config=None)
+    app = Litestar(
+        route_handlers=[telephony_router(runtime, control_api=control_api)],
+        lifespan=[lifespan],
+        debug=False,
+        logging_config=None,
+    )
     app.state.runtime = runtime
-    app.state.streams = 0
-    if not is_loopback(config.serve.bind):
-        _log.info("control API protected by bearer token")
     return app

@@ -10,6 +10,7 @@ from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
 from litestar.testing import TestClient
+from litestar.types import ASGIApp, Receive, Scope, Send
 from twilio.request_validator import RequestValidator
 
 from telephony.config import Config, config_from_mapping
@@ -39,10 +40,28 @@ def twilio_config(*, streaming: bool | dict[str, Any] = False, **extra: Any) -> 
     return config_from_mapping(data, env={})
 
 
+def from_client(app: ASGIApp, host: str) -> ASGIApp:
+    """``app`` as reached from the peer address ``host``.
+
+    Litestar's TestClient always reports the peer ``testclient``, which is no address at all;
+    the control API decides on the real peer address, so tests say which one they mean.
+    """
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, "client": (host, 50123)}  # type: ignore[assignment]
+        await app(scope, receive, send)
+
+    return asgi
+
+
 @contextmanager
-def twilio_app(config: Config, *, store: CallStore | None = None, **parts: Any) -> Iterator[TestClient[Any]]:
+def twilio_app(
+    config: Config, *, store: CallStore | None = None, client_host: str = "127.0.0.1", **parts: Any
+) -> Iterator[TestClient[Any]]:
+    """The app for ``config``, running, reached from ``client_host`` (this machine by default)."""
     runtime = Runtime.build(config, store=store or MemoryCallStore(), **parts)
-    with TestClient(create_app(config, runtime=runtime)) as client:
+    with TestClient(from_client(create_app(config, runtime=runtime), client_host)) as client:
         yield client
 
 

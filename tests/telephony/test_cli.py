@@ -80,3 +80,42 @@ async def test_call_status_calls_and_end_against_a_running_server(
         assert await asyncio.to_thread(main, ["end", placed["call_id"], "--config", str(path)]) == 0
         assert await asyncio.to_thread(main, ["speak", placed["call_id"], "hi", "--config", str(path)]) == 2
         assert "has ended" in capsys.readouterr().err
+
+
+def test_serve_logs_the_urls_to_paste_into_the_carrier_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import uvicorn
+    from litestar.testing import TestClient
+
+    served: list[dict[str, object]] = []
+
+    def run(app: object, **options: object) -> None:
+        with TestClient(app):  # type: ignore[arg-type]  # start and stop, as uvicorn would
+            served.append(options)
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    path = tmp_path / "voice.json"
+    path.write_text(
+        json.dumps(
+            {
+                "provider": "twilio",
+                "publicUrl": "https://voice.example.com/voice/webhook",
+                "twilio": {"accountSid": "AC" + "0" * 32, "authToken": "t0ken-not-logged"},
+                "streaming": {"enabled": True},
+                "serve": {"bind": "0.0.0.0"},
+                "store": str(tmp_path / "store"),
+            }
+        )
+    )
+    caplog.set_level("INFO", logger="telephony")
+    assert main(["serve", "--config", str(path)]) == 0
+    assert served and served[0]["host"] == "0.0.0.0"
+    text = caplog.text
+    assert "webhook (a call comes in): https://voice.example.com/voice/webhook\n" in text
+    assert (
+        "status callback (call status changes): https://voice.example.com/voice/webhook?kind=status\n" in text
+    )
+    assert "wss://voice.example.com/voice/stream\n" in text
+    assert "control API answers requests from this machine only" in text
+    assert "t0ken-not-logged" not in text

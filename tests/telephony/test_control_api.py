@@ -154,9 +154,30 @@ def test_control_api_without_token_refuses_proxied_requests() -> None:
         )
 
 
-def test_exposed_bind_without_token_refuses_to_start() -> None:
-    with pytest.raises(ConfigError, match="controlToken"):
-        Runtime.build(twilio_config(serve={"bind": "0.0.0.0"}))
+@pytest.mark.parametrize("bind", ["127.0.0.1", "0.0.0.0"])
+def test_without_token_a_remote_client_cannot_place_calls_whatever_the_bind(
+    bind: str, twilio_api: respx.MockRouter
+) -> None:
+    # The bind in the config says nothing about where the server really listens (a host app,
+    # `uvicorn --host 0.0.0.0`): only the request's peer address counts.
+    with twilio_app(twilio_config(serve={"bind": bind}), client_host="203.0.113.9") as client:
+        placed = client.post("/api/calls", json={"to": CALLEE, "message": "x", "mode": "notify"})
+        listed = client.get("/api/calls")
+    assert placed.status_code == 403 and "controlToken" in placed.text
+    assert listed.status_code == 403
+    assert not twilio_api.calls, "a refused request must not reach call placing"
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "::1", "::ffff:127.0.0.1"])
+def test_without_token_this_machine_is_served(peer: str) -> None:
+    with twilio_app(twilio_config(serve={"bind": "0.0.0.0"}), client_host=peer) as client:
+        assert client.get("/api/calls").status_code == 200
+
+
+def test_with_token_a_remote_client_is_served_only_with_the_token() -> None:
+    with twilio_app(twilio_config(controlToken="let-me-in"), client_host="203.0.113.9") as client:
+        assert client.get("/api/calls").status_code == 401
+        assert client.get("/api/calls", headers={"Authorization": "Bearer let-me-in"}).status_code == 200
 
 
 def test_unknown_carrier_refuses_to_start_with_a_clear_message() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+from twilio_helpers import from_client
 
 from telephony.adapters.local import LocalCarrier, SimulatedCall, signed_headers
 from telephony.background import background_server, free_port
@@ -183,7 +184,7 @@ def _app(mode: str, store: Path) -> Iterator[tuple[TestClient[Any], LocalCarrier
     """The app on a SQLite store at ``store``: building it twice on one path is a restart."""
     config = _config(mode, store=store)
     runtime = Runtime.build(config)
-    with TestClient(create_app(config, runtime=runtime)) as client:
+    with TestClient(from_client(create_app(config, runtime=runtime), "127.0.0.1")) as client:
         yield client, _carrier(runtime)
 
 

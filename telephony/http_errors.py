@@ -1,0 +1,95 @@
+"""Which HTTP status answers which error: the one table every route of the server uses.
+
+Handlers raise; they never pick statuses themselves. Webhook routes answer in plain text (a
+carrier logs the body), control routes in JSON (``{"error": ...}``), and both take the status
+from :func:`status_for`. An error nobody raised on purpose is logged with its traceback and
+answered 500 without details, so a failing adapter is visible in the log and leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+from litestar import Request, Response
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+from telephony.providers import CallControlError, TelephonyError, WebhookRejected
+
+from .engine import CallLimitReached, CallNotFound, CallNotLive
+
+_log = logging.getLogger("telephony.server")
+
+
+class InvalidRequest(TelephonyError):
+    """A request body or parameter is malformed; nothing was changed."""
+
+
+class NotServing(TelephonyError):
+    """The runtime is not running: its start-up did not run, or it has shut down."""
+
+
+#: Statuses by error type; the first entry the error is an instance of wins.
+STATUSES: Final[tuple[tuple[type[TelephonyError], int], ...]] = (
+    (InvalidRequest, 400),
+    (CallNotFound, 404),
+    (CallNotLive, 409),
+    (CallLimitReached, 429),
+    (NotServing, 503),
+    # Anything else the framework raises on purpose is a refusal of what was asked.
+    (TelephonyError, 400),
+)
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status that answers ``exc``.
+
+    A webhook refusal carries its own status (401 unsigned, 403 forged, 400 malformed, 413 too
+    large). A carrier that refused a command made us ask something it considers wrong (400); a
+    carrier that failed or could not be reached is a bad gateway (502).
+    """
+    if isinstance(exc, WebhookRejected):
+        return exc.status
+    if isinstance(exc, CallControlError):
+        return 400 if exc.status is not None and 400 <= exc.status < 500 else 502
+    for kind, status in STATUSES:
+        if isinstance(exc, kind):
+            return status
+    return HTTP_500_INTERNAL_SERVER_ERROR
+
+
+def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str]:
+    status = status_for(exc)
+    if not isinstance(exc, TelephonyError):
+        _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return status, "internal error; the server log has the details"
+    if isinstance(exc, WebhookRejected):
+        _log.warning("webhook rejected (%s): %s", status, exc.reason)
+        return status, exc.reason
+    if status >= 500:
+        _log.error("%s %s: %s", request.method, request.url.path, exc)
+    return status, str(exc)
+
+
+def _as_json(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    status, message = _describe(request, exc)
+    return Response({"error": message}, status_code=status)
+
+
+def _as_text(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    status, message = _describe(request, exc)
+    return Response(content=message.encode(), status_code=status, media_type="text/plain")
+
+
+#: For control routes: ``{"error": message}``.
+JSON_ERRORS: Final[ExceptionHandlersMap] = {
+    TelephonyError: _as_json,
+    HTTP_500_INTERNAL_SERVER_ERROR: _as_json,
+}
+
+#: For carrier-facing routes: the reason as plain text.
+TEXT_ERRORS: Final[ExceptionHandlersMap] = {
+    TelephonyError: _as_text,
+    HTTP_500_INTERNAL_SERVER_ERROR: _as_text,
+}
