@@ -15,8 +15,6 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import msgspec
-
 from telephony.providers import (
     Action,
     Agent,
@@ -46,6 +44,7 @@ from telephony.providers import (
     TelephonyError,
     Turn,
     UserInput,
+    WebhookReply,
 )
 
 from .policy import inbound_allowed
@@ -78,18 +77,6 @@ class CallNotFound(TelephonyError):
 
 class CallNotLive(TelephonyError):
     """The call has ended, so it cannot be spoken on any more."""
-
-
-class Instructions(msgspec.Struct, frozen=True, kw_only=True):
-    """What the engine wants done in answer to one webhook, with what the responder must know.
-
-    ``created`` marks the answer to a call's first webhook, whose record this answer created:
-    if the answer cannot be given, :meth:`ConversationEngine.forget` drops the call again.
-    """
-
-    context: ReplyContext
-    actions: list[Action]
-    created: bool = False
 
 
 class LiveStream(Protocol):
@@ -192,7 +179,7 @@ class ConversationEngine:
             to_number=record.to_number,
         )
 
-    async def _gather(self, record: CallRecord, *prompt: str) -> Gather:
+    def _gather(self, record: CallRecord, *prompt: str) -> Gather:
         """A gather whose callback URL names its turn.
 
         Webhooks are deduplicated by URL and body, and two turns can carry the same body (the
@@ -200,7 +187,6 @@ class ConversationEngine:
         of one turn still matches.
         """
         record.gather_turn += 1
-        await self.store.save(record)
         if not self.carrier.capabilities.reports_silence:
             self.listen(record.call_id, turn=record.gather_turn, extra_seconds=_speaking_seconds(prompt))
         return self._listen(record, prompt)
@@ -219,21 +205,18 @@ class ConversationEngine:
     def _say(self, text: str) -> Say:
         return Say(text=text, language=self.config.language)
 
-    async def _transition(self, record: CallRecord, target: str) -> None:
+    def _transition(self, record: CallRecord, target: str) -> None:
+        """Move the call's state (in memory: the entry point that holds the lock saves once)."""
         record.state = next_state(record.state, target, call_id=record.call_id)  # type: ignore[assignment]
         if is_terminal(record.state):
             if record.ended_at is None:
                 record.ended_at = self._clock()
                 record.end_reason = record.end_reason or record.state
             self._disarm_timer(record.call_id)
-        await self.store.save(record)
 
-    async def _add_turn(self, record: CallRecord, speaker: Literal["bot", "user"], text: str) -> CallRecord:
-        updated = await self.store.append_turn(
-            record.call_id, Turn(speaker=speaker, text=text, at=self._clock())
-        )
-        record.transcript = updated.transcript
-        return record
+    def _add_turn(self, record: CallRecord, speaker: Literal["bot", "user"], text: str) -> None:
+        """Add a transcript line (in memory, under the call's lock; saved with the rest)."""
+        record.transcript.append(Turn(speaker=speaker, text=text, at=self._clock()))
 
     def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         """Run ``coro`` in the background, keeping a reference so it is not garbage-collected."""
@@ -305,6 +288,7 @@ class ConversationEngine:
         fetch them, and they wait in the store until it does, so a restart loses nothing.
         """
         if self.carrier.capabilities.commands:
+            await self.store.save(record)
             await self.carrier.responder.respond(ReplyContext(call=self._ref(record)), actions)
             return
         record.pending = actions
@@ -314,46 +298,60 @@ class ConversationEngine:
 
     # ------------------------------------------------------------------ webhooks
 
-    async def handle_event(self, event: CallEvent) -> Instructions | None:
-        """Apply one carrier event; return what to answer with when the carrier asks."""
+    async def answer(self, event: CallEvent) -> WebhookReply | None:
+        """Apply one carrier event; give the carrier its answer when it waits for one.
+
+        What the event changed is written once. On a markup carrier that write also caches the
+        rendered answer (one transaction), so a retry of this webhook gets the same answer; a
+        command carrier's state is written before its commands are sent.
+        """
+        if event.call_id:
+            async with self._locks[event.call_id]:
+                record = await self._find(event)
+                if record is not None:
+                    return await self._answer_known(record, event)
         record = await self._find(event)
         if record is None:
             if isinstance(event, CallStarted):
-                return await self._incoming(event)
+                return await self._answer_incoming(event)
             _log.info("event %s for unknown call %s ignored", type(event).__name__, event.provider_call_id)
             if not event.expects_reply:
                 return None
             unknown = CallRef(call_id="", provider_call_id=event.provider_call_id)
-            return Instructions(context=ReplyContext(call=unknown, event=event), actions=[Hangup()])
+            return await self.carrier.responder.respond(ReplyContext(call=unknown, event=event), [Hangup()])
         async with self._locks[record.call_id]:
-            record = await self.store.get(record.call_id) or record
-            if record.provider_call_id is None or (
-                record.provisional_id and record.provider_call_id != event.provider_call_id
-            ):
-                # The first callback naming our call carries the carrier's real id: bind it.
-                record.provider_call_id = event.provider_call_id
-                record.provisional_id = False
-            if record.terminal and event.expects_reply:
-                # The call is over here: answer with a hang-up and run nothing (no agent turn).
-                _log.info("call %s: %s after the call ended", record.call_id, type(event).__name__)
-                return Instructions(
-                    context=ReplyContext(call=self._ref(record), event=event), actions=[Hangup()]
-                )
-            actions = await self._apply(record, event)
-            if actions is None:
-                return None
-            return Instructions(context=ReplyContext(call=self._ref(record), event=event), actions=actions)
+            # Found by the carrier's id before the lock was held: read it again under the lock.
+            return await self._answer_known(await self.store.get(record.call_id) or record, event)
 
-    async def forget(self, instructions: Instructions) -> None:
-        """The answer to a call's first webhook could not be given: drop the call it created.
+    async def _answer_known(self, record: CallRecord, event: CallEvent) -> WebhookReply | None:
+        if record.provider_call_id is None or (
+            record.provisional_id and record.provider_call_id != event.provider_call_id
+        ):
+            # The first callback naming our call carries the carrier's real id: bind it.
+            record.provider_call_id = event.provider_call_id
+            record.provisional_id = False
+        if record.terminal and event.expects_reply:
+            # The call is over here: answer with a hang-up and run nothing (no agent turn).
+            _log.info("call %s: %s after the call ended", record.call_id, type(event).__name__)
+            return await self._commit(record, event, [Hangup()])
+        return await self._commit(record, event, await self._apply(record, event))
 
-        It then holds no concurrency slot, and the carrier's retry starts it afresh.
-        """
-        if instructions.created:
-            call_id = instructions.context.call.call_id
-            async with self._locks[call_id]:
-                self._disarm_timer(call_id)
-                await self.store.delete(call_id)
+    async def _commit(
+        self, record: CallRecord, event: CallEvent, actions: list[Action] | None, *, must_answer: bool = False
+    ) -> WebhookReply | None:
+        """Write the record once and give the answer (see :meth:`answer`)."""
+        if actions is None:
+            await self.store.save(record)
+            return None
+        context = ReplyContext(call=self._ref(record), event=event, must_answer=must_answer)
+        if self.carrier.capabilities.commands:
+            await self.store.save(record)  # persist before acting
+            return await self.carrier.responder.respond(context, actions)
+        reply = await self.carrier.responder.respond(context, actions)
+        async with self.store.transaction() as batch:
+            batch.save(record)
+            batch.set_reply(event.event_id, reply.content_type, reply.body)
+        return reply
 
     async def _find(self, event: CallEvent) -> CallRecord | None:
         if event.call_id:
@@ -377,11 +375,11 @@ class ConversationEngine:
             case CallStarted():
                 return await self._connected(record, event.answered_by)
             case CallInitiated():
-                await self.store.save(record)
+                pass  # the id binding above is all it brings
             case CallRinging():
-                await self._transition(record, "ringing")
+                self._transition(record, "ringing")
             case CallAnswered():
-                await self._answered(record, event.answered_by)
+                self._answered(record, event.answered_by)
             case UserInput(final=True) | NoInput() if self._stale(record, event):
                 _log.info("call %s: result of past turn %s dropped", record.call_id, event.turn)
                 if event.expects_reply and not self.carrier.capabilities.commands and not record.terminal:
@@ -396,7 +394,6 @@ class ConversationEngine:
                 return await self._no_input(record)
             case InstructionsRequested() if not record.terminal:
                 pending, record.pending = record.pending, []
-                await self.store.save(record)
                 return pending or [self._listen(record, ())]
             case PlaybackFinished() if record.call_id in self._listening:
                 # The prompt has been heard: the caller's turn starts now, not when it was sent.
@@ -407,26 +404,25 @@ class ConversationEngine:
                     self.spawn(self.end_call(record.call_id))
             case RecordingReady():
                 record.recordings.append(event.url)
-                await self.store.save(record)
             case CallEnded():
                 self.stop_listening(record.call_id)
                 if not record.terminal:
                     record.end_reason = event.reason
-                await self._transition(record, event.reason)
+                self._transition(record, event.reason)
                 stream = self._streams.pop(record.call_id, None)
                 if stream is not None:
                     await stream.close()
         return [Hangup()] if event.expects_reply and is_terminal(record.state) else None
 
-    async def _answered(self, record: CallRecord, answered_by: str | None) -> None:
+    def _answered(self, record: CallRecord, answered_by: str | None) -> None:
         if record.answered_at is None:
             record.answered_at = self._clock()
         if answered_by:
             record.answered_by = answered_by
-        await self._transition(record, "answered")
+        self._transition(record, "answered")
         self._arm_timer(record)
 
-    async def _incoming(self, event: CallStarted) -> Instructions:
+    async def _answer_incoming(self, event: CallStarted) -> WebhookReply | None:
         """A call we have no record of: an inbound call (or one placed outside the framework)."""
         cfg = self.config
         media: Media = "stream" if self.routes.stream_path else "markup"
@@ -442,32 +438,26 @@ class ConversationEngine:
             message=cfg.inbound_greeting,
             created_at=self._clock(),
         )
-        if event.direction == "inbound":
+        inbound = event.direction == "inbound"
+        if inbound:
             refusal = await self._screen_inbound(event)
             if refusal is not None:
                 record.state = "busy" if refusal == "busy" else "failed"
                 record.end_reason = "rejected"
                 record.ended_at = self._clock()
-                await self.store.create(record)
-                return Instructions(
-                    context=ReplyContext(call=self._ref(record), event=event, must_answer=True),
-                    actions=[Reject(reason=refusal)],
-                )
-        await self.store.create(record)
-        try:
-            async with self._locks[record.call_id]:
+                return await self._commit(record, event, [Reject(reason=refusal)], must_answer=True)
+        async with self._locks[record.call_id]:
+            try:
                 actions = await self._connected(record, event.answered_by)
-        except BaseException:
-            # Nothing was answered: forget the call, so it holds no slot and the carrier's
-            # retry of this webhook starts it afresh.
-            await self.store.delete(record.call_id)
-            raise
-        must_answer = event.direction == "inbound"
-        return Instructions(
-            context=ReplyContext(call=self._ref(record), event=event, must_answer=must_answer),
-            actions=[Answer(), *actions] if must_answer else actions,
-            created=True,
-        )
+                if inbound:
+                    actions = [Answer(), *actions]
+                return await self._commit(record, event, actions, must_answer=inbound)
+            except BaseException:
+                # Nothing was answered: forget the call, so it holds no slot and the carrier's
+                # retry of this webhook starts it afresh.
+                self._disarm_timer(record.call_id)
+                await self.store.delete(record.call_id)
+                raise
 
     async def _screen_inbound(self, event: CallStarted) -> Literal["rejected", "busy"] | None:
         """Why an inbound call must be refused (policy: rejected; no capacity: busy), or None."""
@@ -484,7 +474,7 @@ class ConversationEngine:
 
     async def _connected(self, record: CallRecord, answered_by: str | None) -> list[Action]:
         """The carrier asks what to do now that the call is up: greet, notify or stream."""
-        await self._answered(record, answered_by)
+        self._answered(record, answered_by)
         if record.media == "stream":
             token = await self.store.issue_token(record.call_id, STREAM_TOKEN_TTL)
             return [
@@ -494,18 +484,18 @@ class ConversationEngine:
             ]
         if record.mode == "notify":
             text = record.message or ""
-            await self._add_turn(record, "bot", text)
-            await self._transition(record, "speaking")
+            self._add_turn(record, "bot", text)
+            self._transition(record, "speaking")
             return [self._say(text), Hangup(after_playback=True)]
         greeting = self.greeting(record)
         if answered_by == "machine":
-            await self._add_turn(record, "bot", greeting)
+            self._add_turn(record, "bot", greeting)
             record.end_reason = "voicemail"
-            await self._transition(record, "voicemail")
+            self._transition(record, "voicemail")
             return [self._say(greeting), Hangup(after_playback=True)]
-        await self._add_turn(record, "bot", greeting)
-        await self._transition(record, "listening")
-        return [await self._gather(record, greeting)]
+        self._add_turn(record, "bot", greeting)
+        self._transition(record, "listening")
+        return [self._gather(record, greeting)]
 
     def greeting(self, record: CallRecord) -> str:
         """The first line of a conversation: the outbound message, or the inbound greeting."""
@@ -520,14 +510,14 @@ class ConversationEngine:
         reply = await self.on_user_turn(record, text, confidence=event.confidence, source="gather")
         if reply.end_call:
             return [self._say(reply.text), Hangup(after_playback=True)]
-        return [await self._gather(record, reply.text)]
+        return [self._gather(record, reply.text)]
 
     async def _no_input(self, record: CallRecord) -> list[Action]:
         text, hang_up = await self.on_silence(record)
         if hang_up:
-            await self._transition(record, "hangup-bot")
+            self._transition(record, "hangup-bot")
             return [self._say(text), Hangup(after_playback=True)]
-        return [await self._gather(record, text)]
+        return [self._gather(record, text)]
 
     async def on_silence(self, record: CallRecord) -> tuple[str, bool]:
         """The caller said nothing for a whole turn: what to say, and whether to hang up after.
@@ -537,11 +527,9 @@ class ConversationEngine:
         """
         record.no_input_count += 1
         if record.no_input_count > self.config.no_input_retries:
-            await self._add_turn(record, "bot", NO_INPUT_GOODBYE)
+            self._add_turn(record, "bot", NO_INPUT_GOODBYE)
             record.end_reason = "hangup-bot"
-            await self.store.save(record)
             return NO_INPUT_GOODBYE, True
-        await self.store.save(record)
         return REPROMPT, False
 
     # ------------------------------------------------------------------ the one turn path
@@ -556,8 +544,9 @@ class ConversationEngine:
         """
         started = time.perf_counter()
         record.no_input_count = 0
-        await self._add_turn(record, "user", text)
-        await self._transition(record, "listening")
+        self._add_turn(record, "user", text)
+        self._transition(record, "listening")
+        await self.store.save(record)  # the caller's words are safe before the agent is asked
         _log.info("call %s: user (%s) said %r", record.call_id, source, _log_text(text))
         request = AgentRequest(
             call_id=record.call_id,
@@ -576,13 +565,13 @@ class ConversationEngine:
             reply = AgentReply(text=AGENT_FALLBACK)
         if not reply.text.strip():
             reply = AgentReply(text=AGENT_FALLBACK, end_call=reply.end_call)
-        await self._add_turn(record, "bot", reply.text)
+        self._add_turn(record, "bot", reply.text)
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         record.turn_count += 1
         record.last_turn_latency_ms = latency_ms
         if reply.end_call:
             record.end_reason = "hangup-bot"
-        await self._transition(record, "hangup-bot" if reply.end_call and source == "gather" else "speaking")
+        self._transition(record, "hangup-bot" if reply.end_call and source == "gather" else "speaking")
         return reply
 
     # ------------------------------------------------------------------ streams
@@ -601,14 +590,19 @@ class ConversationEngine:
             record = await self.get_call(call_id)
             notify = record.mode == "notify"
             text = (record.message or "") if notify else self.greeting(record)
-            await self._add_turn(record, "bot", text)
+            self._add_turn(record, "bot", text)
+            await self.store.save(record)
             return text, notify
 
     async def silence(self, call_id: str) -> tuple[str, bool] | None:
         """A stream caller said nothing for a turn: :meth:`on_silence`, or None if the call ended."""
         async with self._locks[call_id]:
             record = await self._live(call_id)
-            return None if record is None else await self.on_silence(record)
+            if record is None:
+                return None
+            line = await self.on_silence(record)
+            await self.store.save(record)
+            return line
 
     async def user_turn(
         self, call_id: str, text: str, *, confidence: float | None = None
@@ -618,7 +612,9 @@ class ConversationEngine:
             record = await self._live(call_id)
             if record is None:
                 return None
-            return await self.on_user_turn(record, text, confidence=confidence, source="stream")
+            reply = await self.on_user_turn(record, text, confidence=confidence, source="stream")
+            await self.store.save(record)
+            return reply
 
     async def trim_bot_turn(self, call_id: str, text: str, fraction: float) -> None:
         """The caller barged in: keep only the part of the bot's line ``text`` that was heard."""
@@ -696,7 +692,8 @@ class ConversationEngine:
             placed = await self.carrier.control.place_call(self._ref(record), callbacks)
         except Exception:
             record.end_reason = "failed"
-            await self._transition(record, "failed")
+            self._transition(record, "failed")
+            await self.store.save(record)
             raise
         async with self._locks[record.call_id]:
             # A callback may already have arrived and bound the real id; keep what it bound.
@@ -725,10 +722,12 @@ class ConversationEngine:
             if record.terminal:
                 raise CallNotLive(f"call {call_id} has ended ({record.state})")
             stream = self._streams.get(call_id)
-            await self._add_turn(record, "bot", text)
-            await self._transition(record, "speaking")
+            self._add_turn(record, "bot", text)
+            self._transition(record, "speaking")
             if stream is None:
-                await self._deliver(record, [await self._gather(record, text)])
+                await self._deliver(record, [self._gather(record, text)])
+            else:
+                await self.store.save(record)
         if stream is not None:
             await stream.speak(text)
         return record
@@ -754,7 +753,8 @@ class ConversationEngine:
         async with self._locks[call_id]:
             record = await self.get_call(call_id)
             record.end_reason = reason
-            await self._transition(record, reason)
+            self._transition(record, reason)
+            await self.store.save(record)
         stream = self._streams.pop(call_id, None)
         if stream is not None:
             await stream.close()

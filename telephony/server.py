@@ -186,19 +186,11 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
         if cached is not None:
             return Response(content=cached[1], media_type=cached[0], status_code=200)
         return _answer(carrier.responder.acknowledge())
-    instructions = None
     try:
-        instructions = await runtime.engine.handle_event(event)
-        if instructions is None:
-            answer = carrier.responder.acknowledge()
-        else:
-            answer = await carrier.responder.respond(instructions.context, instructions.actions)
-            await store.set_reply(event.event_id, answer.content_type, answer.body)
+        answer = await runtime.engine.answer(event) or carrier.responder.acknowledge()
     except Exception:
         # Unclaim, so the carrier's retry of this webhook is handled instead of acknowledged.
         await store.release_event(event.event_id)
-        if instructions is not None:
-            await runtime.engine.forget(instructions)
         raise
     return _answer(answer)
 

@@ -20,6 +20,7 @@ from litestar.testing import TestClient
 from twilio_helpers import from_client
 
 from telephony.adapters.local import LocalCarrier, SimulatedCall, signed_headers
+from telephony.adapters.local._wire import MARKUP_DECODER
 from telephony.background import background_server, free_port
 from telephony.config import Config, config_from_mapping
 from telephony.engine import NO_INPUT_GOODBYE, REPROMPT
@@ -198,8 +199,6 @@ def _answer(mode: str, response: Any, carrier: LocalCarrier, provider_call_id: s
     """What the server asked for: the webhook's body (markup) or the commands it sent (command)."""
     assert response.status_code == 200, response.text
     if mode == "markup":
-        from telephony.adapters.local._wire import MARKUP_DECODER
-
         return list(MARKUP_DECODER.decode(response.content).actions)
     assert response.content == b"", "a command carrier's webhook answer carries nothing"
     actions = carrier.simulator.received.pop(provider_call_id, [])
@@ -291,13 +290,14 @@ async def test_stale_results_never_reach_the_agent(event: type[NoInput] | type[U
     )
     record.state, record.gather_turn = "listening", 3
     await runtime.store.create(record)
-    answer = await runtime.engine.handle_event(
+    answer = await runtime.engine.answer(
         event(provider_call_id="LC1", event_id="e1", call_id="c1", turn=2, expects_reply=True)
     )
     stored = await runtime.store.get("c1")
     assert stored is not None and stored.transcript == [] and stored.no_input_count == 0
-    assert answer is not None and isinstance(answer.actions[0], Gather)
-    assert answer.actions[0].callback == CallIdentity(call_id="c1", kind="gather", turn=3)
+    assert answer is not None
+    (gather,) = MARKUP_DECODER.decode(answer.body).actions
+    assert isinstance(gather, Gather) and gather.callback == CallIdentity(call_id="c1", kind="gather", turn=3)
     await runtime.aclose()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from telephony.config import config_from_mapping
 from telephony.providers import CallEnded, CarrierContext, NoInput, PlaybackFinished, load
@@ -36,7 +37,7 @@ async def _notify_call(runtime: Runtime) -> CallRecord:
 async def test_notify_call_hangs_up_when_playback_is_confirmed() -> None:
     runtime = _runtime()
     await _notify_call(runtime)
-    assert await runtime.engine.handle_event(PlaybackFinished(provider_call_id="LC1", event_id="e1")) is None
+    assert await runtime.engine.answer(PlaybackFinished(provider_call_id="LC1", event_id="e1")) is None
     for _ in range(50):
         record = await runtime.store.get("c1")
         if record is not None and record.terminal:
@@ -49,10 +50,10 @@ async def test_notify_call_hangs_up_when_playback_is_confirmed() -> None:
 
 async def test_events_for_unknown_calls_change_nothing() -> None:
     runtime = _runtime()
-    answer = await runtime.engine.handle_event(
-        NoInput(provider_call_id="LC9", event_id="e1", expects_reply=True)
-    )
-    assert answer is not None and type(answer.actions[0]).__name__ == "Hangup"
+    answer = await runtime.engine.answer(NoInput(provider_call_id="LC9", event_id="e1", expects_reply=True))
+    assert answer is not None and json.loads(answer.body)["actions"] == [
+        {"action": "hangup", "after_playback": False}
+    ]
     assert await runtime.store.list_calls() == []
     await runtime.aclose()
 
@@ -60,8 +61,8 @@ async def test_events_for_unknown_calls_change_nothing() -> None:
 async def test_terminal_state_absorbs_late_events() -> None:
     runtime = _runtime()
     await _notify_call(runtime)
-    await runtime.engine.handle_event(CallEnded(provider_call_id="LC1", event_id="e1", reason="busy"))
-    await runtime.engine.handle_event(CallEnded(provider_call_id="LC1", event_id="e2", reason="completed"))
+    await runtime.engine.answer(CallEnded(provider_call_id="LC1", event_id="e1", reason="busy"))
+    await runtime.engine.answer(CallEnded(provider_call_id="LC1", event_id="e2", reason="completed"))
     record = await runtime.store.get("c1")
     assert record is not None and (record.state, record.end_reason) == ("busy", "busy")
     await runtime.aclose()
