@@ -55,8 +55,8 @@ class ReplyContext(msgspec.Struct, frozen=True, kw_only=True):
         call: Our call, with our id and the carrier's.
         event: The event being answered, or None when the engine acts on a live call outside
             any webhook (the control API's ``speak``).
-        must_answer: The carrier has not answered the call yet; the actions then start with
-            :class:`Answer`.
+        must_answer: The carrier has not answered the call yet. The actions then start with
+            :class:`Answer`, or are a single :class:`Reject` for a refused call.
     """
 
     call: CallRef
@@ -214,7 +214,8 @@ class CarrierContext(msgspec.Struct, frozen=True, kw_only=True):
     """What the framework hands a carrier factory besides the carrier's own settings.
 
     Attributes:
-        public_url: The externally visible base URL (scheme and host) webhooks are signed with.
+        public_url: The public base URL webhooks are signed with: scheme, host, and any prefix
+            or mount path.
         webhook_url: The absolute URL of the webhook route.
         skip_signature_verification: The loud development switch; adapters must honour it
             only through :func:`providers.warn_verification_skipped`, which logs loudly.

@@ -51,20 +51,23 @@ class MissingDependency(AdapterNotFound):
     """
 
 
-def missing_dependency(exc: ModuleNotFoundError, extra: str) -> MissingDependency:
+def missing_dependency(
+    exc: ModuleNotFoundError, extra: str, *, package: str = "telephony"
+) -> MissingDependency:
     """Turn an import failure of an optional package into an error naming the extra to install.
 
     Args:
         exc: The failed import.
         extra: The name of the extra that provides it (``twilio``, ``openai``, ``offline``).
+        package: The distribution that declares the extra; a third-party adapter names its own.
     """
     module = exc.name or "a required package"
     return MissingDependency(
-        f"{module!r} is not installed; install it with: pip install 'telephony[{extra}]'"
+        f"{module!r} is not installed; install it with: pip install '{package}[{extra}]'"
     )
 
 
-def require_module(module: str, extra: str) -> None:
+def require_module(module: str, extra: str, *, package: str = "telephony") -> None:
     """Fail early, with the extra to install, when an optional package an adapter needs is absent.
 
     Checks without importing, so an adapter can refuse at start-up without paying the import.
@@ -72,4 +75,4 @@ def require_module(module: str, extra: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise missing_dependency(ModuleNotFoundError(name=module), extra)
+        raise missing_dependency(ModuleNotFoundError(name=module), extra, package=package)

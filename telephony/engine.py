@@ -62,6 +62,7 @@ REPROMPT = "Sorry, I didn't catch that. Could you say it again?"
 NO_INPUT_GOODBYE = "I haven't heard anything, so I'll hang up now. Goodbye!"
 AGENT_FALLBACK = "Sorry, I'm having trouble answering right now. Could you say that again?"
 STREAM_TOKEN_TTL = 120.0
+BOT_ENDINGS = frozenset({"hangup-bot", "voicemail"})  # states in which we ended the call
 
 Mode = Literal["conversation", "notify"]
 Media = Literal["markup", "stream"]
@@ -398,6 +399,10 @@ class ConversationEngine:
             case PlaybackFinished() if record.call_id in self._listening:
                 # The prompt has been heard: the caller's turn starts now, not when it was sent.
                 self.listen(record.call_id, turn=record.gather_turn)
+            case PlaybackFinished() if record.terminal and record.state in BOT_ENDINGS:
+                # The goodbye has been heard. Markup hangs up in order by itself; a command
+                # carrier hangs up now (idempotent, so a carrier that did it already is fine).
+                self.spawn(self._hang_up_at_carrier(record))
             case PlaybackFinished():
                 if record.mode == "notify":
                     # Not awaited here: end_call takes this call's lock, which we hold.
@@ -413,6 +418,12 @@ class ConversationEngine:
                 if stream is not None:
                     await stream.close()
         return [Hangup()] if event.expects_reply and is_terminal(record.state) else None
+
+    async def _hang_up_at_carrier(self, record: CallRecord) -> None:
+        try:
+            await self.carrier.control.hangup(self._ref(record))
+        except TelephonyError as exc:
+            _log.warning("call %s: carrier hang-up after the goodbye failed (%s)", record.call_id, exc)
 
     def _answered(self, record: CallRecord, answered_by: str | None) -> None:
         if record.answered_at is None:

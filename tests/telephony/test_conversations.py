@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -353,3 +354,29 @@ def test_a_webhook_for_an_ended_call_hangs_up_and_runs_nothing(mode: str, tmp_pa
         record = client.get(f"/api/calls/{call_id}").json()
     assert [type(action) for action in late] == [Hangup]
     assert [turn["speaker"] for turn in record["transcript"]] == ["bot"], "the agent must not run"
+
+
+def test_a_command_carrier_is_hung_up_once_the_goodbye_has_played(tmp_path: Path) -> None:
+    webhook = "http://127.0.0.1:3334/voice/webhook"
+    started = {
+        "event": "started",
+        "call": "LC1",
+        "direction": "inbound",
+        "caller": CALLER,
+        "callee": OUR_NUMBER,
+    }
+    with _app("command", tmp_path) as (client, carrier):
+        gather = _answer("command", _post(client, webhook, started), carrier, "LC1")[-1]
+        assert isinstance(gather, Gather)
+        url, body = _reply_to("command", gather, {"event": "input", "call": "LC1", "speech": "Goodbye."})
+        goodbye = _answer("command", _post(client, url, body), carrier, "LC1")
+        assert [type(action) for action in goodbye] == [Say, Hangup]
+        assert "LC1" not in carrier.control.hung_up
+        # The carrier reports that the goodbye has played (Telnyx: call.speak.ended), fire and forget.
+        played = _post(client, webhook, {"event": "played", "call": "LC1", "state": body["state"]})
+        assert played.status_code == 200
+        for _ in range(100):
+            if "LC1" in carrier.control.hung_up:
+                break
+            time.sleep(0.01)
+    assert "LC1" in carrier.control.hung_up
