@@ -1,0 +1,123 @@
+"""Raw-data preparation: unwrapping a whole openclaw file, merging overrides, the environment overlay."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import msgspec
+
+from .errors import ConfigError, _unwrap
+from .schema import TtsConfig
+
+#: Where the plugin config sits inside a whole openclaw config file.
+OPENCLAW_CONFIG_PATH: Final = ("plugins", "entries", "voice-call", "config")
+
+#: Environment variables that fill values the file leaves unset: (variable, camelCase key path).
+ENV_OVERLAY: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("TWILIO_ACCOUNT_SID", ("twilio", "accountSid")),
+    ("TWILIO_AUTH_TOKEN", ("twilio", "authToken")),
+    ("TELNYX_API_KEY", ("telnyx", "apiKey")),
+    ("TELNYX_CONNECTION_ID", ("telnyx", "connectionId")),
+    ("TELNYX_PUBLIC_KEY", ("telnyx", "publicKey")),
+    ("PLIVO_AUTH_ID", ("plivo", "authId")),
+    ("PLIVO_AUTH_TOKEN", ("plivo", "authToken")),
+    ("OPENAI_API_KEY", ("openai", "apiKey")),
+    ("NGROK_AUTHTOKEN", ("tunnel", "ngrokAuthToken")),
+    ("NGROK_DOMAIN", ("tunnel", "ngrokDomain")),
+    ("TELEPHONY_CONTROL_TOKEN", ("controlToken",)),
+    ("TELEPHONY_PUBLIC_URL", ("publicUrl",)),
+)
+
+
+def _unwrap_openclaw(data: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """Return a private copy of the plugin config and the key prefix to report errors under."""
+    if "plugins" not in data:
+        return {key: _copy(value) for key, value in data.items()}, ""
+    node: Any = data
+    walked: list[str] = []
+    for key in OPENCLAW_CONFIG_PATH[:-1]:
+        walked.append(key)
+        node = node.get(key) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping):
+            raise ConfigError(
+                f"{'.'.join(walked)}: expected an object holding the voice-call plugin entry",
+                path=".".join(walked),
+            )
+    entry = node
+    prefix = ".".join(OPENCLAW_CONFIG_PATH)
+    config = entry.get("config", {})
+    if config is None:
+        config = {}
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{prefix}: expected object, got {type(config).__name__}", path=prefix)
+    raw = {key: _copy(value) for key, value in config.items()}
+    if "enabled" not in raw and entry.get("enabled") is False:
+        raw["enabled"] = False
+    messages = data.get("messages")
+    core_tts = messages.get("tts") if isinstance(messages, Mapping) else None
+    if isinstance(core_tts, Mapping):
+        known = {field.encode_name for field in msgspec.structs.fields(TtsConfig)}
+        base = {key: value for key, value in _copy(core_tts).items() if key in known}
+        plugin_tts = raw.get("tts", {})
+        raw["tts"] = _deep_merge(base, plugin_tts) if isinstance(plugin_tts, Mapping) else plugin_tts
+    return raw, prefix
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy(item) for item in value]
+    return value
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = {key: _copy(value) for key, value in base.items()}
+    for key, value in top.items():
+        if key in {"__proto__", "constructor", "prototype"}:
+            continue
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged[key] = _deep_merge(current, value)
+        else:
+            merged[key] = _copy(value)
+    return merged
+
+
+def _camelize(data: Mapping[str, Any], type_: Any) -> dict[str, Any]:
+    """Rename snake_case attribute names to file keys for known struct fields; drop ``None``s."""
+    fields = {field.name: field for field in msgspec.structs.fields(type_)}
+    by_key = {field.encode_name: field for field in fields.values()}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if value is None:
+            continue
+        field = by_key.get(key) or fields.get(key)
+        if field is None:
+            out[key] = value
+            continue
+        inner = _unwrap(field.type)
+        if isinstance(value, Mapping) and isinstance(inner, type) and issubclass(inner, msgspec.Struct):
+            out[field.encode_name] = _camelize(value, inner)
+        else:
+            out[field.encode_name] = value
+    return out
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Fill unset (missing, null or empty) keys from the environment, in place."""
+    for variable, key_path in ENV_OVERLAY:
+        value = env.get(variable)
+        if not value:
+            continue
+        node: Any = raw
+        for key in key_path[:-1]:
+            if node.get(key) in (None, ""):
+                node[key] = {}
+            node = node[key]
+            if not isinstance(node, dict):
+                break
+        else:
+            if node.get(key_path[-1]) in (None, ""):
+                node[key_path[-1]] = value
