@@ -10,7 +10,7 @@ from telephony.providers import Agent, Carrier, CarrierContext, SpeechToText, Te
 
 from .config import Config, ConfigError
 from .engine import ConversationEngine
-from .engines import load_agent, load_carrier, load_stt, load_tts
+from .plugins import load_agent, load_carrier, load_stt, load_tts
 from .routes import Routes
 from .store import CallStore, open_store
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from telephony.config import config_from_mapping
-from telephony.engines import _settings, load_agent, load_stt, load_tts
+from telephony.plugins import _settings, load_agent, load_stt, load_tts
 
 
 def test_auto_is_offline_without_a_key() -> None:
