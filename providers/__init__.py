@@ -67,6 +67,7 @@ from ._events import (
     RecordingReady,
     UserInput,
 )
+from ._explain import closest, explain, unwrap_type
 from ._http import WebhookReply, WebhookRequest
 from ._media import (
     MULAW_8K,
@@ -86,10 +87,10 @@ from ._media import (
     decode_audio_payload,
     encode_audio_payload,
 )
-from ._registry import AGENTS, CARRIERS, STT, TTS, available, load
+from ._registry import AGENTS, CARRIERS, STT, TTS, available, load, settings_schema
 from ._security import require_header, signatures_match, warn_verification_skipped
 from ._segmenter import EnergyVad, SegmentingTranscriptionStream, Transcribe, VadEvent, VadSettings
-from ._settings import parse_settings
+from ._settings import SettingsSchema, declare_settings, declared_settings, parse_settings
 
 __all__ = [
     "AGENTS",
@@ -152,6 +153,7 @@ __all__ = [
     "SendAudio",
     "SendDigits",
     "SendMark",
+    "SettingsSchema",
     "SpeechToText",
     "StreamStarted",
     "StreamStopped",
@@ -169,6 +171,10 @@ __all__ = [
     "WebhookRequest",
     "WebhookVerifier",
     "available",
+    "closest",
+    "declare_settings",
+    "declared_settings",
+    "explain",
     "decode_audio_payload",
     "encode_audio_payload",
     "load",
@@ -176,6 +182,8 @@ __all__ = [
     "parse_settings",
     "require_module",
     "require_header",
+    "settings_schema",
     "signatures_match",
+    "unwrap_type",
     "warn_verification_skipped",
 ]

@@ -1,14 +1,24 @@
-"""Choose the carrier, agent and speech engines named in config, through the adapter registry.
+"""Choose and build the carrier, agent and speech engines named in config, through the registry.
 
-``auto`` picks OpenAI when a key is configured and the offline engines otherwise, so the
-product runs with no keys and no network.
+The core knows no adapter's settings. Each adapter's entry-point factory declares a
+:class:`~telephony.providers.SettingsSchema` (its struct and its environment variables); the
+core hands it the raw section the user wrote, filled from the environment, and checks it before
+building anything, so a missing credential or a misspelled key stops start-up with one line that
+names the key as written (``twilio.accountSid: required by provider "twilio" (or set
+TWILIO_ACCOUNT_SID)``).
+
+Where settings are written: a carrier ``X`` reads the top-level section ``X`` (openclaw's shape)
+with ``carriers.X`` over it; an engine ``X`` reads the top-level section ``X`` with
+``engines.X`` over it.
+
+``auto`` picks OpenAI when its settings are complete (a key is configured) and the offline
+engines otherwise, so the product runs with no keys and no network.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import msgspec
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final
 
 from telephony.providers import (
     AGENTS,
@@ -16,45 +26,78 @@ from telephony.providers import (
     STT,
     TTS,
     AdapterConfigError,
+    AdapterNotFound,
     Agent,
     Carrier,
     CarrierContext,
+    SettingsSchema,
     SpeechToText,
     TextToSpeech,
+    available,
+    closest,
+    declared_settings,
     load,
 )
 
+from .config.errors import ConfigError
+
 if TYPE_CHECKING:
-    from .config import Config
+    from collections.abc import Mapping
 
-DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+    from .config.schema import Config
 
-VAD_ENGINES = frozenset({"pocketsphinx", "openai"})  # bundled recognizers whose settings take `vad`
-OFFLINE = {AGENTS: "builtin", TTS: "espeak", STT: "pocketsphinx"}
+__all__ = [
+    "AUTO_PREFERENCE",
+    "OFFLINE",
+    "engine_settings",
+    "load_agent",
+    "load_carrier",
+    "load_stt",
+    "load_tts",
+    "with_adapter_environment",
+]
+
+AUTO_PREFERENCE: Final = "openai"
+"""The engine ``auto`` takes when its settings are complete; otherwise the offline one."""
+
+OFFLINE: Final = {AGENTS: "builtin", TTS: "espeak", STT: "pocketsphinx"}
+
+VAD_ENGINES: Final = frozenset({"pocketsphinx", "openai"})
+"""Bundled recognizers whose settings take ``vad``."""
+
+_WHAT: Final = {CARRIERS: "carrier adapter", AGENTS: "agent engine", TTS: "TTS engine", STT: "STT engine"}
+_ROLE: Final = {CARRIERS: "provider", AGENTS: "agent", TTS: "TTS engine", STT: "STT engine"}
+_FACTORY_LOAD_ERRORS: Final = (AdapterNotFound, ImportError)
 
 
-def _choice(config: Config, group: str, configured: str | None) -> str:
-    if configured and configured != "auto":
-        return configured
-    return "openai" if config.openai.api_key else OFFLINE[group]
+# ---------------------------------------------------------------- which adapters, and their settings
 
 
-def _settings(config: Config, name: str) -> dict[str, Any]:
-    """The settings an engine gets: ``engines.<name>``; for OpenAI also the ``openai`` section.
+def _stt_key(config: Config) -> str:
+    return "streaming.provider" if config.streaming.provider else "stt"
 
-    openclaw's TTS voice, ``responseSystemPrompt`` and ``responseModel`` fill what the
-    ``openai`` section leaves at its defaults.
+
+def _named(config: Config) -> Iterator[tuple[str, str, str]]:
+    """``(group, config key, name)`` of every adapter the config selects (``auto`` included)."""
+    yield CARRIERS, "provider", config.provider
+    yield AGENTS, "agent", config.agent
+    yield TTS, "ttsEngine", config.tts_engine
+    yield STT, _stt_key(config), config.streaming.provider or config.stt
+
+
+def engine_settings(config: Config, name: str) -> dict[str, Any]:
+    """The raw settings the engine ``name`` gets: its section with ``engines.<name>`` over it.
+
+    For OpenAI, openclaw's TTS voice (``tts.providers.openai.voice``), ``responseSystemPrompt``
+    and ``responseModel`` fill what the ``openai`` section leaves unset.
     """
-    settings = dict(config.engines.get(name, {}))
-    if name != "openai":
-        return settings
-    section: dict[str, Any] = {k: v for k, v in msgspec.to_builtins(config.openai).items() if v is not None}
-    section.setdefault("voice", config.tts.voice)
-    section.setdefault("systemPrompt", config.response_system_prompt)
-    model = _openai_model(config.response_model)
-    if model and config.openai.model == DEFAULT_OPENAI_MODEL:
-        section["model"] = model
-    return {k: v for k, v in section.items() if v is not None} | settings
+    settings = {key: value for key, value in config.sections.get(name, {}).items() if value is not None}
+    if name == "openai":
+        settings.setdefault("voice", config.tts.voice)
+        settings.setdefault("systemPrompt", config.response_system_prompt)
+        settings.setdefault("model", _openai_model(config.response_model))
+        settings = {key: value for key, value in settings.items() if value is not None}
+    return settings | config.engines.get(name, {})
 
 
 def _openai_model(model: str | None) -> str | None:
@@ -67,39 +110,136 @@ def _openai_model(model: str | None) -> str | None:
     return bare if provider == "openai" else None
 
 
-def _build(group: str, name: str, where: str, *args: Any) -> Any:
-    """Call the factory registered as ``name``; settings errors name the key where the user wrote it.
+def _where(config: Config, group: str, name: str) -> str:
+    """Where the user wrote (or should write) the settings of ``name``, for messages.
 
-    Adapters name keys by their own section (``espeak.voice``); the user wrote them under
-    ``where`` (``engines.espeak.voice``), so the path is rewritten to match the file.
+    The top-level section when there is one, else ``carriers.<name>``/``engines.<name>`` when
+    that is given. With neither, carriers and OpenAI point at the top-level form (openclaw's
+    ``twilio``, our documented ``openai``), other engines at ``engines.<name>``.
     """
+    prefix, layer = ("carriers", config.carriers) if group == CARRIERS else ("engines", config.engines)
+    if name in config.sections:
+        return name
+    if name in layer or (group != CARRIERS and name != AUTO_PREFERENCE):
+        return f"{prefix}.{name}"
+    return name
+
+
+def _schema(group: str, name: str) -> SettingsSchema[Any] | None:
+    """The schema ``name`` declares; ``None`` when it declares none or cannot be loaded now."""
     try:
-        return load(group, name)(*args)
-    except AdapterConfigError as exc:
-        if where == name:
-            raise
-        message = (
-            str(exc)
-            .replace(f"invalid {name} settings", f"invalid {where} settings")
-            .replace(f"`{name}.", f"`{where}.")
-            .replace(f"`{name}`", f"`{where}`")
+        return declared_settings(load(group, name))
+    except _FACTORY_LOAD_ERRORS:
+        return None
+
+
+def _choice(config: Config, group: str, configured: str) -> str:
+    if configured != "auto":
+        return configured
+    if AUTO_PREFERENCE in available(group):
+        schema = _schema(group, AUTO_PREFERENCE)
+        if schema is not None and not schema.missing(engine_settings(config, AUTO_PREFERENCE)):
+            return AUTO_PREFERENCE
+    return OFFLINE[group]
+
+
+# ---------------------------------------------------------------- the environment
+
+
+def with_adapter_environment(config: Config, env: Mapping[str, str]) -> Config:
+    """Fill the settings of the adapters ``config`` selects from the variables they declare.
+
+    Only keys the config leaves unset (missing, null or empty) are filled: a value in the file
+    always wins. ``auto`` engines are filled as :data:`AUTO_PREFERENCE` (its key decides what
+    ``auto`` means). An adapter that cannot be loaded now is skipped; starting reports why.
+    """
+    sections = {name: dict(values) for name, values in config.sections.items()}
+    carriers = {name: dict(values) for name, values in config.carriers.items()}
+    engines = {name: dict(values) for name, values in config.engines.items()}
+    seen: set[tuple[str, str]] = set()
+    for group, _key, configured in _named(config):
+        name = AUTO_PREFERENCE if configured == "auto" else configured
+        if (group, name) in seen:
+            continue
+        seen.add((group, name))
+        schema = _schema(group, name)
+        if schema is None:
+            continue
+        over = carriers if group == CARRIERS else engines
+        for key, variable in schema.env.items():
+            value = env.get(variable)
+            if not value:
+                continue
+            if key in over.get(name, {}):
+                if over[name][key] in (None, ""):
+                    over[name][key] = value
+            elif sections.get(name, {}).get(key) in (None, ""):
+                sections.setdefault(name, {})[key] = value
+    return config.replace(sections=sections, carriers=carriers, engines=engines)
+
+
+# ---------------------------------------------------------------- building
+
+
+def _factory(group: str, key: str, name: str) -> Callable[..., Any]:
+    """The factory registered as ``name``; a wrong or uninstalled name is a config error on ``key``."""
+    names = available(group)
+    if name not in names:
+        near = closest(name, names)
+        hint = f" (did you mean {near!r}?)" if near else ""
+        raise ConfigError(
+            f"{key}: no {_WHAT[group]} named {name!r}{hint}; installed: {', '.join(names) or 'none'}",
+            path=key,
         )
-        raise AdapterConfigError(message) from None
+    try:
+        factory: Callable[..., Any] = load(group, name)
+    except AdapterNotFound as exc:  # registered, but a package it needs is missing
+        raise ConfigError(f"{key}: {name!r} cannot be loaded: {exc}", path=key) from None
+    return factory
 
 
-def _engine_path(config: Config, name: str) -> str:
-    return "openai" if name == "openai" and name not in config.engines else f"engines.{name}"
+def _build(group: str, key: str, name: str, where: str, settings: Mapping[str, Any], *args: Any) -> Any:
+    """Check ``settings`` against the declared schema, then call the factory.
+
+    The check runs here, with the section named where the user wrote it, so every message names
+    the key as written (``engines.espeak.voice``, ``carriers.acme.apiKey``), not as the adapter
+    calls its own section.
+    """
+    factory = _factory(group, key, name)
+    schema = declared_settings(factory)
+    try:
+        if schema is not None:
+            schema.parse(settings, section=where, required_by=f'{_ROLE[group]} "{name}"')
+        return factory(settings, *args)
+    except AdapterConfigError as exc:
+        raise _at(exc, schema.section if schema else name, where) from None
+
+
+def _at(exc: AdapterConfigError, section: str, where: str) -> ConfigError:
+    """Report an adapter's settings error at the key the user wrote, as a config error."""
+    message, path = str(exc), exc.path
+    if where != section:
+        if path is not None and (path == section or path.startswith(f"{section}.")):
+            new_path = where + path[len(section) :]
+            message, path = message.replace(path, new_path), new_path
+        else:  # an adapter that gives no path: keep its words, name the section as written
+            message = message.replace(f"`{section}.", f"`{where}.").replace(f"`{section}`", f"`{where}`")
+    return ConfigError(message, path=path)
 
 
 def load_agent(config: Config) -> Agent:
+    """The agent engine named by ``agent`` (``auto``: OpenAI with a key, else the offline one)."""
     name = _choice(config, AGENTS, config.agent)
-    agent: Agent = _build(AGENTS, name, _engine_path(config, name), _settings(config, name))
+    where = _where(config, AGENTS, name)
+    agent: Agent = _build(AGENTS, "agent", name, where, engine_settings(config, name))
     return agent
 
 
 def load_tts(config: Config) -> TextToSpeech:
+    """The TTS engine named by ``ttsEngine``."""
     name = _choice(config, TTS, config.tts_engine)
-    tts: TextToSpeech = _build(TTS, name, _engine_path(config, name), _settings(config, name))
+    where = _where(config, TTS, name)
+    tts: TextToSpeech = _build(TTS, "ttsEngine", name, where, engine_settings(config, name))
     return tts
 
 
@@ -110,18 +250,18 @@ def load_stt(config: Config) -> SpeechToText:
     this; an explicit ``vad.silenceMs`` in the engine's own settings still wins.
     """
     name = _choice(config, STT, config.streaming.provider or config.stt)
-    settings = _settings(config, name)
+    settings = engine_settings(config, name)
     if name in VAD_ENGINES:
         vad = dict(settings.get("vad") or {})
         vad.setdefault("silenceMs", config.streaming.silence_duration_ms or config.silence_timeout_ms)
         settings["vad"] = vad
-    stt: SpeechToText = _build(STT, name, _engine_path(config, name), settings)
+    stt: SpeechToText = _build(STT, _stt_key(config), name, _where(config, STT, name), settings)
     return stt
 
 
 def load_carrier(config: Config, context: CarrierContext) -> Carrier:
     """The carrier adapter named by ``provider``, given its own config section."""
     name = config.provider
-    where = name if name in ("twilio", "telnyx", "plivo") else f"carriers.{name}"
-    carrier: Carrier = _build(CARRIERS, name, where, config.carrier_settings(), context)
+    where = _where(config, CARRIERS, name)
+    carrier: Carrier = _build(CARRIERS, "provider", name, where, config.carrier_settings(name), context)
     return carrier

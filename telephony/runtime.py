@@ -94,6 +94,8 @@ class Runtime:
             if config.streaming.enabled:
                 tts = tts or load_tts(config)
                 stt = stt or load_stt(config)
+        except ConfigError:
+            raise
         except TelephonyError as exc:
             raise ConfigError(f"cannot start: {exc}") from None
         except Exception as exc:

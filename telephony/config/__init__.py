@@ -4,8 +4,12 @@ The file may hold either the bare openclaw ``voice-call`` plugin config object, 
 openclaw config file, in which case the plugin config is read from
 ``plugins.entries.voice-call.config``. Every openclaw key is accepted unchanged (including the
 January legacy keys); a few keys of our own are added (``agent``, ``stt``, ``ttsEngine``,
-``openai``, ``controlToken``, ``noInputRetries``, ``gatherTimeoutSeconds``, ``language``,
-``carriers``).
+``controlToken``, ``noInputRetries``, ``gatherTimeoutSeconds``, ``language``, ``carriers``,
+``engines``).
+
+The core names no carrier: adapter sections (openclaw's top-level carrier sections, ``openai``)
+are kept raw and belong to the adapter named like them, which declares their schema and
+environment variables (see :mod:`telephony.plugins`).
 
 File keys are camelCase; attributes are snake_case. Unknown keys are rejected, and every error
 names the key path the way the user wrote it (``serve.port: expected int, got str``).
@@ -23,17 +27,13 @@ from .schema import (
     E164,
     Config,
     NumberConfig,
-    OpenAISettings,
     OutboundConfig,
-    PlivoSettings,
     RealtimeConfig,
     ServeConfig,
     StreamingConfig,
     TailscaleConfig,
-    TelnyxSettings,
     TtsConfig,
     TunnelConfig,
-    TwilioSettings,
     WebhookSecurityConfig,
 )
 
@@ -42,17 +42,13 @@ __all__ = [
     "Config",
     "ConfigError",
     "NumberConfig",
-    "OpenAISettings",
     "OutboundConfig",
-    "PlivoSettings",
     "RealtimeConfig",
     "ServeConfig",
     "StreamingConfig",
     "TailscaleConfig",
-    "TelnyxSettings",
     "TtsConfig",
     "TunnelConfig",
-    "TwilioSettings",
     "WebhookSecurityConfig",
     "config_from_mapping",
     "load_config",

@@ -9,10 +9,12 @@ from typing import Any
 
 import msgspec
 
-from .errors import ConfigError, _explain
+from telephony.plugins import with_adapter_environment
+
+from .errors import ConfigError, explain_config_error
 from .files import read_file
 from .schema import Config
-from .sources import _apply_env, _camelize, _deep_merge, _unwrap_openclaw
+from .sources import apply_core_environment, camelize, deep_merge, split_sections, unwrap_openclaw
 
 
 def load_config(
@@ -64,15 +66,17 @@ def config_from_mapping(
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"the config must be an object, got {type(data).__name__}")
-    raw, prefix = _unwrap_openclaw(data)
+    raw, prefix = unwrap_openclaw(data)
     stt = raw.get("stt")
     if isinstance(stt, Mapping):
         raw["sttLegacy"] = dict(raw.pop("stt"))
     if overrides:
-        raw = _deep_merge(raw, _camelize(overrides, Config))
-    _apply_env(raw, os.environ if env is None else env)
+        raw = deep_merge(raw, camelize(overrides, Config))
+    environ = os.environ if env is None else env
+    apply_core_environment(raw, environ)
+    split_sections(raw, prefix)
     try:
-        return msgspec.convert(raw, Config)
+        config = msgspec.convert(raw, Config)
     except msgspec.ValidationError as exc:
-        message, key_path = _explain(str(exc), raw, prefix)
-        raise ConfigError(message, path=key_path) from None
+        raise explain_config_error(str(exc), raw, prefix) from None
+    return with_adapter_environment(config, environ)

@@ -12,13 +12,13 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 
 E164_PATTERN: Final = r"^\+[1-9]\d{1,14}$"
-_PATH_PATTERN: Final = r"^/"
-_URL_PATTERN: Final = r"^https?://[^\s/?#]+[^\s]*$"
+PATH_PATTERN: Final = r"^/"
+URL_PATTERN: Final = r"^https?://[^\s/?#]+[^\s]*$"
 
 E164 = Annotated[str, msgspec.Meta(pattern=E164_PATTERN)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-UrlPath = Annotated[str, msgspec.Meta(pattern=_PATH_PATTERN)]
-HttpUrl = Annotated[str, msgspec.Meta(pattern=_URL_PATTERN)]
+UrlPath = Annotated[str, msgspec.Meta(pattern=PATH_PATTERN)]
+HttpUrl = Annotated[str, msgspec.Meta(pattern=URL_PATTERN)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
@@ -196,63 +196,6 @@ class TtsConfig(_Section, frozen=True):
         return None
 
 
-class TwilioSettings(_Section, frozen=True):
-    """Twilio credentials and API location.
-
-    Attributes:
-        account_sid: ``AC...`` account id (env ``TWILIO_ACCOUNT_SID``).
-        auth_token: Signs webhooks and authenticates REST calls (env ``TWILIO_AUTH_TOKEN``).
-        base_url: API origin for Twilio-compatible backends or a regional edge.
-        from_: Legacy January caller number (key ``from``), stored only.
-    """
-
-    account_sid: str | None = None
-    auth_token: str | None = None
-    base_url: HttpUrl | None = None
-    from_: str | None = msgspec.field(default=None, name="from")
-
-
-class TelnyxSettings(_Section, frozen=True):
-    """Telnyx credentials (env ``TELNYX_API_KEY``, ``TELNYX_CONNECTION_ID``, ``TELNYX_PUBLIC_KEY``).
-
-    Attributes:
-        base_url: Our addition: API origin for compatible backends.
-    """
-
-    api_key: str | None = None
-    connection_id: str | None = None
-    public_key: str | None = None
-    base_url: HttpUrl | None = None
-
-
-class PlivoSettings(_Section, frozen=True):
-    """Plivo credentials (env ``PLIVO_AUTH_ID``, ``PLIVO_AUTH_TOKEN``).
-
-    Attributes:
-        base_url: Our addition: API origin for compatible backends.
-    """
-
-    auth_id: str | None = None
-    auth_token: str | None = None
-    base_url: HttpUrl | None = None
-
-
-class OpenAISettings(_Section, frozen=True):
-    """OpenAI engine settings (our addition; ``apiKey`` from env ``OPENAI_API_KEY``)."""
-
-    api_key: str | None = None
-    base_url: HttpUrl | None = None
-    model: Name = "gpt-4o-mini"
-    tts_model: Name = "gpt-4o-mini-tts"
-    stt_model: Name = "gpt-4o-transcribe"
-    voice: Name | None = None
-    system_prompt: str | None = None
-    timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    instructions: str | None = None
-    speed: Annotated[float, msgspec.Meta(ge=0.25, le=4.0)] | None = None
-    vad: dict[str, Any] | None = None
-
-
 class NumberConfig(_Section, frozen=True):
     """Per-number overrides (openclaw ``numbers.<E164>``)."""
 
@@ -286,8 +229,13 @@ class Config(_Section, frozen=True):
         stt: STT engine name (group ``telephony.stt``) or ``auto``.
         tts_engine: TTS engine name (group ``telephony.tts``, key ``ttsEngine``) or ``auto``.
         control_token: Bearer token for the control API (env ``TELEPHONY_CONTROL_TOKEN``).
-        carriers: Settings for carrier adapters without a section of their own, by name.
+        carriers: Carrier adapter settings by carrier name, as written (``carriers.<name>``).
+        engines: Engine settings by engine name, as written (``engines.<name>``).
         stt_legacy: The January ``stt: {provider, model}`` object, stored only.
+        sections: Every other top-level object, by key, as written: adapter sections such as
+            openclaw's carrier sections or ``openai``. The core does not read them; the adapter
+            named like a section gets it (see :meth:`carrier_settings`, :meth:`engine_settings`)
+            and checks it at start-up. Not a file key: files write these sections at the top.
     """
 
     enabled: bool = True
@@ -318,10 +266,6 @@ class Config(_Section, frozen=True):
     tts: TtsConfig = msgspec.field(default_factory=TtsConfig)
     store: Name = "~/.telephony"
 
-    twilio: TwilioSettings = msgspec.field(default_factory=TwilioSettings)
-    telnyx: TelnyxSettings = msgspec.field(default_factory=TelnyxSettings)
-    plivo: PlivoSettings = msgspec.field(default_factory=PlivoSettings)
-
     agent_id: str | None = None
     session_scope: Literal["per-phone", "per-call", "main"] = "per-phone"
     numbers: dict[E164, NumberConfig] = msgspec.field(default_factory=dict)
@@ -334,7 +278,6 @@ class Config(_Section, frozen=True):
     agent: Name = "auto"
     stt: Name = "auto"
     tts_engine: Name = "auto"
-    openai: OpenAISettings = msgspec.field(default_factory=OpenAISettings)
     control_token: str | None = None
     no_input_retries: NonNegInt = 2
     gather_timeout_seconds: PositiveInt = 5
@@ -342,6 +285,7 @@ class Config(_Section, frozen=True):
     carriers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     engines: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     stt_legacy: dict[str, Any] | None = None
+    sections: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.provider in _LOCAL_ALIASES:
@@ -350,9 +294,6 @@ class Config(_Section, frozen=True):
             msgspec.structs.force_setattr(self, "public_url", self.public_url.rstrip("/"))
         if self.streaming.enabled and self.realtime.enabled:
             raise ValueError("streaming.enabled and realtime.enabled cannot both be true")
-        clash = sorted(set(self.carriers) & {"twilio", "telnyx", "plivo"})
-        if clash:
-            raise ValueError(f"carriers.{clash[0]}: configure it in the top-level {clash[0]!r} section")
 
     @property
     def store_dir(self) -> Path:
@@ -375,22 +316,21 @@ class Config(_Section, frozen=True):
         return path + "/stream/realtime"
 
     def carrier_settings(self, name: str | None = None) -> dict[str, Any]:
-        """The camelCase settings mapping handed to a carrier factory.
+        """The raw camelCase settings handed to a carrier factory.
 
         Args:
             name: Carrier name; defaults to :attr:`provider`.
 
         Returns:
-            The ``twilio``/``telnyx``/``plivo`` section, else ``carriers.<name>`` (or ``{}``).
+            The top-level section named after the carrier (openclaw's shape), with
+            ``carriers.<name>`` merged over it; ``{}`` when neither is given.
         """
         name = name or self.provider
-        section: _Section | None = {"twilio": self.twilio, "telnyx": self.telnyx, "plivo": self.plivo}.get(
-            name
-        )
-        if section is not None:
-            settings: dict[str, Any] = msgspec.to_builtins(section)
-            return settings
-        return dict(self.carriers.get(name, {}))
+        return {**self.sections.get(name, {}), **self.carriers.get(name, {})}
+
+    def engine_settings(self, name: str) -> dict[str, Any]:
+        """The raw settings of the engine ``name``: its top-level section, ``engines.<name>`` over it."""
+        return {**self.sections.get(name, {}), **self.engines.get(name, {})}
 
     def replace(self, **changes: Any) -> Config:
         """A copy with the given attributes (snake_case names) changed; not re-validated."""
@@ -398,7 +338,9 @@ class Config(_Section, frozen=True):
 
     def redacted(self) -> dict[str, Any]:
         """The config as a camelCase dict with every secret replaced by ``"***"``, for logging."""
-        redacted: dict[str, Any] = _redact(msgspec.to_builtins(self))
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        data.update(data.pop("sections"))  # adapter sections stand at the top, as in the file
+        redacted: dict[str, Any] = _redact(data)
         return redacted
 
 

@@ -1,4 +1,8 @@
-"""Raw-data preparation: unwrapping a whole openclaw file, merging overrides, the environment overlay."""
+"""Raw-data preparation: unwrapping a whole openclaw file, adapter sections, overrides, environment.
+
+Everything here works on plain mappings before validation, and on private copies: the caller's
+data is never changed.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +11,42 @@ from typing import Any, Final
 
 import msgspec
 
-from .errors import ConfigError, _unwrap
-from .schema import TtsConfig
+from telephony.providers import closest, unwrap_type
+
+from .errors import ConfigError
+from .schema import Config, TtsConfig
+
+__all__ = [
+    "CORE_ENVIRONMENT",
+    "OPENCLAW_CONFIG_PATH",
+    "apply_core_environment",
+    "camelize",
+    "deep_merge",
+    "split_sections",
+    "unwrap_openclaw",
+]
 
 #: Where the plugin config sits inside a whole openclaw config file.
 OPENCLAW_CONFIG_PATH: Final = ("plugins", "entries", "voice-call", "config")
 
-#: Environment variables that fill values the file leaves unset: (variable, camelCase key path).
-ENV_OVERLAY: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
-    ("TWILIO_ACCOUNT_SID", ("twilio", "accountSid")),
-    ("TWILIO_AUTH_TOKEN", ("twilio", "authToken")),
-    ("TELNYX_API_KEY", ("telnyx", "apiKey")),
-    ("TELNYX_CONNECTION_ID", ("telnyx", "connectionId")),
-    ("TELNYX_PUBLIC_KEY", ("telnyx", "publicKey")),
-    ("PLIVO_AUTH_ID", ("plivo", "authId")),
-    ("PLIVO_AUTH_TOKEN", ("plivo", "authToken")),
-    ("OPENAI_API_KEY", ("openai", "apiKey")),
+CORE_ENVIRONMENT: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("NGROK_AUTHTOKEN", ("tunnel", "ngrokAuthToken")),
     ("NGROK_DOMAIN", ("tunnel", "ngrokDomain")),
     ("TELEPHONY_CONTROL_TOKEN", ("controlToken",)),
     ("TELEPHONY_PUBLIC_URL", ("publicUrl",)),
 )
+"""Variables that fill core keys the file leaves unset: (variable, camelCase key path).
+
+Adapters declare their own (``TWILIO_AUTH_TOKEN``, ``OPENAI_API_KEY``) in their settings schema;
+see :func:`telephony.plugins.with_adapter_environment`.
+"""
+
+_SECTION_NAME_CUTOFF: Final = 0.8
+"""A top-level object this much like a core key is a typo of it (``serv``, ``tunel``), not an
+adapter section; openclaw's carrier names and ``openai`` are far below it."""
 
 
-def _unwrap_openclaw(data: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+def unwrap_openclaw(data: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """Return a private copy of the plugin config and the key prefix to report errors under."""
     if "plugins" not in data:
         return {key: _copy(value) for key, value in data.items()}, ""
@@ -60,7 +76,7 @@ def _unwrap_openclaw(data: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
         known = {field.encode_name for field in msgspec.structs.fields(TtsConfig)}
         base = {key: value for key, value in _copy(core_tts).items() if key in known}
         plugin_tts = raw.get("tts", {})
-        raw["tts"] = _deep_merge(base, plugin_tts) if isinstance(plugin_tts, Mapping) else plugin_tts
+        raw["tts"] = deep_merge(base, plugin_tts) if isinstance(plugin_tts, Mapping) else plugin_tts
     return raw, prefix
 
 
@@ -72,20 +88,20 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     merged = {key: _copy(value) for key, value in base.items()}
     for key, value in top.items():
         if key in {"__proto__", "constructor", "prototype"}:
             continue
         current = merged.get(key)
         if isinstance(value, Mapping) and isinstance(current, Mapping):
-            merged[key] = _deep_merge(current, value)
+            merged[key] = deep_merge(current, value)
         else:
             merged[key] = _copy(value)
     return merged
 
 
-def _camelize(data: Mapping[str, Any], type_: Any) -> dict[str, Any]:
+def camelize(data: Mapping[str, Any], type_: Any) -> dict[str, Any]:
     """Rename snake_case attribute names to file keys for known struct fields; drop ``None``s."""
     fields = {field.name: field for field in msgspec.structs.fields(type_)}
     by_key = {field.encode_name: field for field in fields.values()}
@@ -97,17 +113,17 @@ def _camelize(data: Mapping[str, Any], type_: Any) -> dict[str, Any]:
         if field is None:
             out[key] = value
             continue
-        inner = _unwrap(field.type)
+        inner = unwrap_type(field.type)
         if isinstance(value, Mapping) and isinstance(inner, type) and issubclass(inner, msgspec.Struct):
-            out[field.encode_name] = _camelize(value, inner)
+            out[field.encode_name] = camelize(value, inner)
         else:
             out[field.encode_name] = value
     return out
 
 
-def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    """Fill unset (missing, null or empty) keys from the environment, in place."""
-    for variable, key_path in ENV_OVERLAY:
+def apply_core_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Fill unset (missing, null or empty) core keys from the environment, in place."""
+    for variable, key_path in CORE_ENVIRONMENT:
         value = env.get(variable)
         if not value:
             continue
@@ -121,3 +137,26 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         else:
             if node.get(key_path[-1]) in (None, ""):
                 node[key_path[-1]] = value
+
+
+def split_sections(raw: dict[str, Any], prefix: str) -> None:
+    """Move top-level objects the core does not know into ``sections``, in place.
+
+    They are adapter sections (openclaw's ``twilio``, ``telnyx``, ``plivo``; our ``openai``): the
+    core keeps them raw and the adapter named like one checks it at start-up, so the core needs
+    no carrier's keys. A top-level object close to a core key is reported as a typo instead, and
+    anything that is not an object stays for validation to reject as an unknown key.
+    """
+    known = {field.encode_name for field in msgspec.structs.fields(Config)} - {"sections"}
+    sections: dict[str, Any] = {}
+    for key in list(raw):
+        if key in known or not isinstance(raw[key], Mapping):
+            continue
+        where = f"{prefix}.{key}" if prefix else key
+        near = closest(key, known, cutoff=_SECTION_NAME_CUTOFF)
+        if near is not None or key == "sections":
+            hint = f" (did you mean {prefix + '.' if prefix else ''}{near}?)" if near else ""
+            raise ConfigError(f"unknown key {where}{hint}", path=where)
+        sections[key] = raw.pop(key)
+    if sections:
+        raw["sections"] = sections
