@@ -12,6 +12,7 @@ from .config import Config, ConfigError
 from .engine import ConversationEngine
 from .plugins import load_agent, load_carrier, load_stt, load_tts
 from .routes import Routes
+from .startup import usable_store_dir
 from .store import CallStore, open_store
 
 _log = logging.getLogger("telephony")
@@ -101,7 +102,7 @@ class Runtime:
         except Exception as exc:
             what = "streaming is enabled but its speech engines" if config.streaming.enabled else "an engine"
             raise ConfigError(f"cannot start: {what} could not be loaded: {exc}") from exc
-        store = store or open_store("sqlite", config.store_dir)
+        store = store or open_store("sqlite", usable_store_dir(config))
         engine = ConversationEngine(config=config, carrier=carrier, store=store, agent=agent, routes=routes)
         return cls(config, routes, carrier, store, agent, tts, stt, engine)
 
