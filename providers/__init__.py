@@ -67,7 +67,7 @@ from ._events import (
     RecordingReady,
     UserInput,
 )
-from ._explain import closest, explain, unwrap_type
+from ._explain import HTTP_URL_PATTERN, HttpUrl, closest, explain, unwrap_type
 from ._http import WebhookReply, WebhookRequest
 from ._media import (
     MULAW_8K,
@@ -95,6 +95,7 @@ from ._settings import SettingsSchema, declare_settings, declared_settings, pars
 __all__ = [
     "AGENTS",
     "CARRIERS",
+    "HTTP_URL_PATTERN",
     "MULAW_8K",
     "STT",
     "TTS",
@@ -132,6 +133,7 @@ __all__ = [
     "EndReason",
     "Gather",
     "Hangup",
+    "HttpUrl",
     "Ignored",
     "MarkReached",
     "MediaCodec",

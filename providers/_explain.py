@@ -16,7 +16,13 @@ from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 import msgspec
 
-__all__ = ["closest", "explain", "field_names", "unwrap_type"]
+__all__ = ["HTTP_URL_PATTERN", "HttpUrl", "closest", "explain", "field_names", "unwrap_type"]
+
+HTTP_URL_PATTERN: Final = r"^https?://[^\s/?#]+[^\s]*$"
+HttpUrl = Annotated[str, msgspec.Meta(pattern=HTTP_URL_PATTERN)]
+"""An http(s) URL with a host, for settings such as an API origin; errors say so in words."""
+
+_COMMON_PATTERNS: Final = {HTTP_URL_PATTERN: "an http(s) URL"}
 
 _MSGSPEC_ERROR: Final = re.compile(
     r"^(?P<body>.*?)(?: - at `(?P<path>[^`]*)`(?: in `(?P<container>[^`]*)`)?)?$", re.S
@@ -129,7 +135,8 @@ def _expected(body: str, friendly_patterns: Mapping[str, str] | None) -> str:
     regex = re.fullmatch(r"`str` matching regex '(.*)'", text, re.S)
     if regex:
         pattern = regex.group(1).encode().decode("unicode_escape")
-        return (friendly_patterns or {}).get(pattern, f"str matching {pattern!r}")
+        wording = {**_COMMON_PATTERNS, **(friendly_patterns or {})}
+        return wording.get(pattern, f"str matching {pattern!r}")
     return text.replace("`", "")
 
 

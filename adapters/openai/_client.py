@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import msgspec
 
 from telephony.providers import (
+    HttpUrl,
     SettingsSchema,
     TelephonyError,
     VadSettings,
@@ -52,7 +53,7 @@ class OpenAISettings(msgspec.Struct, kw_only=True, rename="camel", frozen=True, 
     """
 
     api_key: Annotated[str, msgspec.Meta(min_length=1)]
-    base_url: str | None = None
+    base_url: HttpUrl | None = None
     model: str = "gpt-4o-mini"
     tts_model: str = "gpt-4o-mini-tts"
     voice: str = "alloy"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from telephony.providers import SettingsSchema
+from telephony.providers import HttpUrl, SettingsSchema
 
 _Credential = Annotated[str, msgspec.Meta(min_length=1)]
 
@@ -29,7 +29,7 @@ class TwilioSettings(msgspec.Struct, kw_only=True, rename="camel", frozen=True, 
 
     account_sid: _Credential
     auth_token: _Credential
-    base_url: str | None = None
+    base_url: HttpUrl | None = None
     from_: str | None = msgspec.field(default=None, name="from")
 
     def __repr__(self) -> str:

@@ -7,14 +7,13 @@ from typing import Any, Final
 
 from telephony.providers import TelephonyError, explain
 
-from .schema import E164_PATTERN, PATH_PATTERN, URL_PATTERN, Config
+from .schema import E164_PATTERN, PATH_PATTERN, Config
 
 __all__ = ["ConfigError", "explain_config_error"]
 
 _FRIENDLY_PATTERNS: Final = {
     E164_PATTERN: "an E.164 phone number such as +15551234567",
     PATH_PATTERN: "a path starting with '/'",
-    URL_PATTERN: "an http(s) URL",
 }
 
 

@@ -11,14 +11,14 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from telephony.providers import HttpUrl
+
 E164_PATTERN: Final = r"^\+[1-9]\d{1,14}$"
 PATH_PATTERN: Final = r"^/"
-URL_PATTERN: Final = r"^https?://[^\s/?#]+[^\s]*$"
 
 E164 = Annotated[str, msgspec.Meta(pattern=E164_PATTERN)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 UrlPath = Annotated[str, msgspec.Meta(pattern=PATH_PATTERN)]
-HttpUrl = Annotated[str, msgspec.Meta(pattern=URL_PATTERN)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]

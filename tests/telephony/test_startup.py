@@ -66,6 +66,12 @@ CASES = [
         "unknown key twilio.authTokn (did you mean twilio.authToken?)",
         id="misspelled-key",
     ),
+    pytest.param(
+        {"accountSid": ACCOUNT_SID, "authToken": AUTH_TOKEN, "baseUrl": "api.twilio.com"},
+        "twilio.baseUrl",
+        "twilio.baseUrl: expected an http(s) URL, got 'api.twilio.com'",
+        id="bad-base-url",
+    ),
 ]
 
 
