@@ -17,7 +17,7 @@ engines otherwise, so the product runs with no keys and no network.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from telephony.providers import (
@@ -30,7 +30,6 @@ from telephony.providers import (
     Agent,
     Carrier,
     CarrierContext,
-    SettingsSchema,
     SpeechToText,
     TextToSpeech,
     available,
@@ -39,6 +38,7 @@ from telephony.providers import (
     load,
 )
 
+from .config.environment import AUTO_PREFERENCE, declared_schema, stt_key
 from .config.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -46,19 +46,7 @@ if TYPE_CHECKING:
 
     from .config.schema import Config
 
-__all__ = [
-    "AUTO_PREFERENCE",
-    "OFFLINE",
-    "engine_settings",
-    "load_agent",
-    "load_carrier",
-    "load_stt",
-    "load_tts",
-    "with_adapter_environment",
-]
-
-AUTO_PREFERENCE: Final = "openai"
-"""The engine ``auto`` takes when its settings are complete; otherwise the offline one."""
+__all__ = ["OFFLINE", "engine_settings", "load_agent", "load_carrier", "load_stt", "load_tts"]
 
 OFFLINE: Final = {AGENTS: "builtin", TTS: "espeak", STT: "pocketsphinx"}
 
@@ -67,22 +55,9 @@ VAD_ENGINES: Final = frozenset({"pocketsphinx", "openai"})
 
 _WHAT: Final = {CARRIERS: "carrier adapter", AGENTS: "agent engine", TTS: "TTS engine", STT: "STT engine"}
 _ROLE: Final = {CARRIERS: "provider", AGENTS: "agent", TTS: "TTS engine", STT: "STT engine"}
-_FACTORY_LOAD_ERRORS: Final = (AdapterNotFound, ImportError)
 
 
-# ---------------------------------------------------------------- which adapters, and their settings
-
-
-def _stt_key(config: Config) -> str:
-    return "streaming.provider" if config.streaming.provider else "stt"
-
-
-def _named(config: Config) -> Iterator[tuple[str, str, str]]:
-    """``(group, config key, name)`` of every adapter the config selects (``auto`` included)."""
-    yield CARRIERS, "provider", config.provider
-    yield AGENTS, "agent", config.agent
-    yield TTS, "ttsEngine", config.tts_engine
-    yield STT, _stt_key(config), config.streaming.provider or config.stt
+# ---------------------------------------------------------------- which adapter, and where its settings are
 
 
 def engine_settings(config: Config, name: str) -> dict[str, Any]:
@@ -125,57 +100,14 @@ def _where(config: Config, group: str, name: str) -> str:
     return name
 
 
-def _schema(group: str, name: str) -> SettingsSchema[Any] | None:
-    """The schema ``name`` declares; ``None`` when it declares none or cannot be loaded now."""
-    try:
-        return declared_settings(load(group, name))
-    except _FACTORY_LOAD_ERRORS:
-        return None
-
-
 def _choice(config: Config, group: str, configured: str) -> str:
     if configured != "auto":
         return configured
     if AUTO_PREFERENCE in available(group):
-        schema = _schema(group, AUTO_PREFERENCE)
+        schema = declared_schema(group, AUTO_PREFERENCE)
         if schema is not None and not schema.missing(engine_settings(config, AUTO_PREFERENCE)):
             return AUTO_PREFERENCE
     return OFFLINE[group]
-
-
-# ---------------------------------------------------------------- the environment
-
-
-def with_adapter_environment(config: Config, env: Mapping[str, str]) -> Config:
-    """Fill the settings of the adapters ``config`` selects from the variables they declare.
-
-    Only keys the config leaves unset (missing, null or empty) are filled: a value in the file
-    always wins. ``auto`` engines are filled as :data:`AUTO_PREFERENCE` (its key decides what
-    ``auto`` means). An adapter that cannot be loaded now is skipped; starting reports why.
-    """
-    sections = {name: dict(values) for name, values in config.sections.items()}
-    carriers = {name: dict(values) for name, values in config.carriers.items()}
-    engines = {name: dict(values) for name, values in config.engines.items()}
-    seen: set[tuple[str, str]] = set()
-    for group, _key, configured in _named(config):
-        name = AUTO_PREFERENCE if configured == "auto" else configured
-        if (group, name) in seen:
-            continue
-        seen.add((group, name))
-        schema = _schema(group, name)
-        if schema is None:
-            continue
-        over = carriers if group == CARRIERS else engines
-        for key, variable in schema.env.items():
-            value = env.get(variable)
-            if not value:
-                continue
-            if key in over.get(name, {}):
-                if over[name][key] in (None, ""):
-                    over[name][key] = value
-            elif sections.get(name, {}).get(key) in (None, ""):
-                sections.setdefault(name, {})[key] = value
-    return config.replace(sections=sections, carriers=carriers, engines=engines)
 
 
 # ---------------------------------------------------------------- building
@@ -255,7 +187,7 @@ def load_stt(config: Config) -> SpeechToText:
         vad = dict(settings.get("vad") or {})
         vad.setdefault("silenceMs", config.streaming.silence_duration_ms or config.silence_timeout_ms)
         settings["vad"] = vad
-    stt: SpeechToText = _build(STT, _stt_key(config), name, _where(config, STT, name), settings)
+    stt: SpeechToText = _build(STT, stt_key(config), name, _where(config, STT, name), settings)
     return stt
 
 

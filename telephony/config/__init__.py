@@ -15,7 +15,8 @@ File keys are camelCase; attributes are snake_case. Unknown keys are rejected, a
 names the key path the way the user wrote it (``serve.port: expected int, got str``).
 
 The package is split by concern: :mod:`.schema` (the keys), :mod:`.files` (file formats),
-:mod:`.sources` (openclaw unwrapping, overrides, environment), :mod:`.errors` (wording) and
+:mod:`.sources` (openclaw unwrapping, adapter sections, overrides), :mod:`.environment` (the
+core's variables and those each adapter in use declares), :mod:`.errors` (wording) and
 :mod:`.loading` (putting them together).
 """
 

@@ -9,12 +9,11 @@ from typing import Any
 
 import msgspec
 
-from telephony.plugins import with_adapter_environment
-
+from .environment import apply_core_environment, with_adapter_environment
 from .errors import ConfigError, explain_config_error
 from .files import read_file
 from .schema import Config
-from .sources import apply_core_environment, camelize, deep_merge, split_sections, unwrap_openclaw
+from .sources import camelize, deep_merge, split_sections, unwrap_openclaw
 
 
 def load_config(

@@ -1,4 +1,4 @@
-"""Raw-data preparation: unwrapping a whole openclaw file, adapter sections, overrides, environment.
+"""Raw-data preparation: unwrapping a whole openclaw file, adapter sections, overrides.
 
 Everything here works on plain mappings before validation, and on private copies: the caller's
 data is never changed.
@@ -17,9 +17,7 @@ from .errors import ConfigError
 from .schema import Config, TtsConfig
 
 __all__ = [
-    "CORE_ENVIRONMENT",
     "OPENCLAW_CONFIG_PATH",
-    "apply_core_environment",
     "camelize",
     "deep_merge",
     "split_sections",
@@ -28,18 +26,6 @@ __all__ = [
 
 #: Where the plugin config sits inside a whole openclaw config file.
 OPENCLAW_CONFIG_PATH: Final = ("plugins", "entries", "voice-call", "config")
-
-CORE_ENVIRONMENT: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
-    ("NGROK_AUTHTOKEN", ("tunnel", "ngrokAuthToken")),
-    ("NGROK_DOMAIN", ("tunnel", "ngrokDomain")),
-    ("TELEPHONY_CONTROL_TOKEN", ("controlToken",)),
-    ("TELEPHONY_PUBLIC_URL", ("publicUrl",)),
-)
-"""Variables that fill core keys the file leaves unset: (variable, camelCase key path).
-
-Adapters declare their own (``TWILIO_AUTH_TOKEN``, ``OPENAI_API_KEY``) in their settings schema;
-see :func:`telephony.plugins.with_adapter_environment`.
-"""
 
 _SECTION_NAME_CUTOFF: Final = 0.8
 """A top-level object this much like a core key is a typo of it (``serv``, ``tunel``), not an
@@ -119,24 +105,6 @@ def camelize(data: Mapping[str, Any], type_: Any) -> dict[str, Any]:
         else:
             out[field.encode_name] = value
     return out
-
-
-def apply_core_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    """Fill unset (missing, null or empty) core keys from the environment, in place."""
-    for variable, key_path in CORE_ENVIRONMENT:
-        value = env.get(variable)
-        if not value:
-            continue
-        node: Any = raw
-        for key in key_path[:-1]:
-            if node.get(key) in (None, ""):
-                node[key] = {}
-            node = node[key]
-            if not isinstance(node, dict):
-                break
-        else:
-            if node.get(key_path[-1]) in (None, ""):
-                node[key_path[-1]] = value
 
 
 def split_sections(raw: dict[str, Any], prefix: str) -> None:
