@@ -67,7 +67,7 @@ from ._events import (
     RecordingReady,
     UserInput,
 )
-from ._explain import HTTP_URL_PATTERN, HttpUrl, closest, explain, unwrap_type
+from ._explain import HTTP_URL_PATTERN, HttpUrl, closest, explain, is_secret_key, unwrap_type
 from ._http import WebhookReply, WebhookRequest
 from ._media import (
     MULAW_8K,
@@ -177,6 +177,7 @@ __all__ = [
     "declare_settings",
     "declared_settings",
     "explain",
+    "is_secret_key",
     "decode_audio_payload",
     "encode_audio_payload",
     "load",

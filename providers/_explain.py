@@ -16,7 +16,17 @@ from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 import msgspec
 
-__all__ = ["HTTP_URL_PATTERN", "HttpUrl", "closest", "explain", "field_names", "unwrap_type"]
+__all__ = [
+    "HTTP_URL_PATTERN",
+    "HttpUrl",
+    "closest",
+    "explain",
+    "field_names",
+    "is_secret_key",
+    "unwrap_type",
+]
+
+_SECRET_SUFFIXES: Final = ("token", "apikey", "secret", "password")
 
 HTTP_URL_PATTERN: Final = r"^https?://[^\s/?#]+[^\s]*$"
 HttpUrl = Annotated[str, msgspec.Meta(pattern=HTTP_URL_PATTERN)]
@@ -31,6 +41,11 @@ _PATH_TOKEN: Final = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _CUTOFF: Final = 0.6
 """How alike a misspelling must be to suggest a key (difflib ratio); 0.6 catches a dropped or
 swapped letter without pairing unrelated short names."""
+
+
+def is_secret_key(key: str) -> bool:
+    """True for keys whose values must never be logged or echoed (``authToken``, ``apiKey``)."""
+    return key.lower().endswith(_SECRET_SUFFIXES)
 
 
 def closest(name: str, candidates: Iterable[str], *, cutoff: float = _CUTOFF) -> str | None:
@@ -98,7 +113,8 @@ def explain(
         detail = f"invalid value {enum.group(1)}" + (f" (expected one of: {choices})" if choices else "")
     elif body.startswith("Expected"):
         detail = "expected " + _expected(body, friendly_patterns)
-        if "got" not in body and isinstance(value, str | int | float):
+        secret = bool(keys) and is_secret_key(keys[-1])
+        if "got" not in body and isinstance(value, str | int | float) and not secret:
             detail += f", got {value!r}"
     else:
         detail = body

@@ -58,13 +58,18 @@ def parse_settings(
     except msgspec.ValidationError as exc:
         message, path = explain(str(exc), settings, type_, section)
         key = path.rsplit(".", 1)[-1] if path else ""
-        if message == f"{path}: required":
-            message += f" by {required_by}" if required_by else ""
-            variable = (env or {}).get(key)
-            message += f" (or set {variable})" if variable else ""
+        if path is not None and message == f"{path}: required":
+            message = _required(path, required_by, (env or {}).get(key))
         elif path is None:
             message = f"{section}: {message}"
         raise AdapterConfigError(message, path=path or section) from None
+
+
+def _required(path: str, required_by: str | None, variable: str | None) -> str:
+    """``twilio.accountSid: required by provider "twilio" (or set TWILIO_ACCOUNT_SID)``."""
+    by = f" by {required_by}" if required_by else ""
+    alternative = f" (or set {variable})" if variable else ""
+    return f"{path}: required{by}{alternative}"
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,14 @@ class SettingsSchema(Generic[T]):
     def parse(
         self, settings: Mapping[str, Any], *, section: str | None = None, required_by: str | None = None
     ) -> T:
-        """Convert a section (see :func:`parse_settings`)."""
+        """Convert a section (see :func:`parse_settings`).
+
+        A required key that is missing, null or empty is reported as required (with its
+        variable), whatever its type would have said about ``null`` or ``""``.
+        """
+        for key in self.missing(settings):
+            path = f"{section or self.section}.{key}"
+            raise AdapterConfigError(_required(path, required_by, self.env.get(key)), path=path)
         return parse_settings(
             section or self.section, settings, self.type, env=self.env, required_by=required_by
         )

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from telephony.providers import HttpUrl
+from telephony.providers import HttpUrl, is_secret_key
 
 E164_PATTERN: Final = r"^\+[1-9]\d{1,14}$"
 PATH_PATTERN: Final = r"^/"
@@ -29,7 +29,6 @@ Name = Annotated[str, msgspec.Meta(min_length=1)]
 _LOCAL_ALIASES: Final = frozenset({"mock", "log"})
 
 _REDACTED: Final = "***"
-_SECRET_SUFFIXES: Final = ("token", "apikey", "secret", "password")
 
 
 class _Section(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -347,14 +346,10 @@ class Config(_Section, frozen=True):
 # ---------------------------------------------------------------- redaction
 
 
-def _is_secret(key: str) -> bool:
-    return key.lower().endswith(_SECRET_SUFFIXES)
-
-
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            key: _REDACTED if _is_secret(str(key)) and value[key] not in (None, "") else _redact(item)
+            key: _REDACTED if is_secret_key(str(key)) and value[key] not in (None, "") else _redact(item)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):

@@ -60,6 +60,25 @@ def test_a_missing_required_key_names_who_needs_it_and_its_variable() -> None:
     assert str(_error({})) == "acme.apiKey: required (or set ACME_API_KEY)"
 
 
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_null_or_empty_required_key_counts_as_missing(value: object) -> None:
+    assert str(_error({"apiKey": value})) == "acme.apiKey: required (or set ACME_API_KEY)"
+
+
+class _Secretive(msgspec.Struct, kw_only=True, rename="camel"):
+    auth_token: Annotated[str, msgspec.Meta(min_length=32)]
+    region: Annotated[str, msgspec.Meta(min_length=3)] = "usa"
+
+
+def test_a_bad_secret_value_is_never_echoed_but_other_values_are() -> None:
+    with pytest.raises(AdapterConfigError) as caught:
+        parse_settings("acme", {"authToken": "hunter2-is-short"}, _Secretive)
+    assert str(caught.value) == "acme.authToken: expected str of length >= 32"
+    with pytest.raises(AdapterConfigError) as caught:
+        parse_settings("acme", {"authToken": "x" * 32, "region": "u"}, _Secretive)
+    assert str(caught.value) == "acme.region: expected str of length >= 3, got 'u'"
+
+
 def test_wrong_values_read_like_core_config_errors() -> None:
     assert (
         str(_error({"apiKey": "k", "vad": {"silenceMs": -1}}))
