@@ -15,7 +15,6 @@ from telephony.providers import (
     CARRIERS,
     STT,
     TTS,
-    AdapterNotFound,
     SettingsSchema,
     declared_settings,
     load,
@@ -47,8 +46,6 @@ see :func:`with_adapter_environment`.
 
 AUTO_PREFERENCE: Final = "openai"
 """The engine ``auto`` takes when its settings are complete; otherwise the offline one."""
-
-_FACTORY_LOAD_ERRORS: Final = (AdapterNotFound, ImportError)
 
 
 def apply_core_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -86,7 +83,7 @@ def declared_schema(group: str, name: str) -> SettingsSchema[Any] | None:
     """The schema ``name`` declares; ``None`` when it declares none or cannot be loaded now."""
     try:
         return declared_settings(load(group, name))
-    except _FACTORY_LOAD_ERRORS:
+    except Exception:  # deferred, not hidden: building the adapter at start-up raises it again
         return None
 
 

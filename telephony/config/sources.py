@@ -118,13 +118,18 @@ def split_sections(raw: dict[str, Any], prefix: str) -> None:
     known = {field.encode_name for field in msgspec.structs.fields(Config)} - {"sections"}
     sections: dict[str, Any] = {}
     for key in list(raw):
+        where = _join(prefix, key)
+        if key == "sections":  # where the core keeps them, not a key of the file
+            raise ConfigError(f"unknown key {where}", path=where)
         if key in known or not isinstance(raw[key], Mapping):
             continue
-        where = f"{prefix}.{key}" if prefix else key
         near = closest(key, known, cutoff=_SECTION_NAME_CUTOFF)
-        if near is not None or key == "sections":
-            hint = f" (did you mean {prefix + '.' if prefix else ''}{near}?)" if near else ""
-            raise ConfigError(f"unknown key {where}{hint}", path=where)
+        if near is not None:
+            raise ConfigError(f"unknown key {where} (did you mean {_join(prefix, near)}?)", path=where)
         sections[key] = raw.pop(key)
     if sections:
         raw["sections"] = sections
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key

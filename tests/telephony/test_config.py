@@ -659,6 +659,7 @@ def test_sections_of_carriers_without_an_adapter_are_accepted_raw(name: str) -> 
         ({"tunel": {}}, "unknown key tunel (did you mean tunnel?)"),
         ({"engine": {"espeak": {}}}, "unknown key engine (did you mean engines?)"),
         ({"sections": {"twilio": {}}}, "unknown key sections"),
+        ({"sections": 5}, "unknown key sections"),
         (
             {"plugins": {"entries": {"voice-call": {"config": {"streming": {}}}}}},
             "unknown key plugins.entries.voice-call.config.streming "
