@@ -76,7 +76,7 @@ def engine_settings(config: Config, name: str) -> dict[str, Any]:
 
 
 def _openai_model(model: str | None) -> str | None:
-    """openclaw names models ``provider/model``; only ``openai/...`` (or a bare name) applies here."""
+    """Take the OpenAI part of openclaw's ``provider/model`` names (``openai/...`` or a bare name)."""
     if not model:
         return None
     provider, slash, bare = model.partition("/")

@@ -1,5 +1,9 @@
-"""Start-up checks of what the config names outside the adapters, so a mistake stops the server
-with one line naming the key instead of a traceback or a failure on the first call."""
+"""Start-up checks of what the config names outside the adapters.
+
+A mistake stops the server with one line naming the key, instead of a traceback or a failure on
+the first call. Adapter settings and names are checked where adapters are built
+(:mod:`telephony.plugins`).
+"""
 
 from __future__ import annotations
 

@@ -19,8 +19,11 @@ _log = logging.getLogger("telephony.states")
 
 
 class CallState(StrEnum):
-    """Where a call is. Live states come first, in the order a call moves through them; the
-    terminal ones are exactly the carrier-neutral end reasons (``EndReason``)."""
+    """Where a call is.
+
+    Live states come first, in the order a call moves through them; the terminal ones are
+    exactly the carrier-neutral end reasons (``EndReason``).
+    """
 
     INITIATED = "initiated"
     RINGING = "ringing"

@@ -15,6 +15,11 @@ from .errors import ConfigError
 
 
 def read_file(file: Path) -> Any:
+    """Parse a config file by its extension.
+
+    Raises:
+        ConfigError: naming the file, when its type is unsupported or it cannot be read or parsed.
+    """
     suffix = file.suffix.lower()
     if suffix not in {".json", ".json5", ".toml", ".yaml", ".yml"}:
         raise ConfigError(

@@ -75,6 +75,7 @@ def _copy(value: Any) -> Any:
 
 
 def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``top`` merged in, objects key by key; prototype keys are skipped."""
     merged = {key: _copy(value) for key, value in base.items()}
     for key, value in top.items():
         if key in {"__proto__", "constructor", "prototype"}:
