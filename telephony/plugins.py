@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from .config.schema import Config
 
-__all__ = ["OFFLINE", "engine_settings", "load_agent", "load_carrier", "load_stt", "load_tts"]
+__all__ = ["OFFLINE", "factory_settings", "load_agent", "load_carrier", "load_stt", "load_tts"]
 
 OFFLINE: Final = {AGENTS: "builtin", TTS: "espeak", STT: "pocketsphinx"}
 
@@ -60,10 +60,11 @@ _ROLE: Final = {CARRIERS: "provider", AGENTS: "agent", TTS: "TTS engine", STT: "
 # ---------------------------------------------------------------- which adapter, and where its settings are
 
 
-def engine_settings(config: Config, name: str) -> dict[str, Any]:
-    """The raw settings the engine ``name`` gets: its section with ``engines.<name>`` over it.
+def factory_settings(config: Config, name: str) -> dict[str, Any]:
+    """The settings the factory of engine ``name`` gets, openclaw's keys included.
 
-    For OpenAI, openclaw's TTS voice (``tts.providers.openai.voice``), ``responseSystemPrompt``
+    That is :meth:`Config.engine_settings` (its section, ``engines.<name>`` over it). For OpenAI,
+    openclaw's TTS voice (``tts.providers.openai.voice``), ``responseSystemPrompt``
     and ``responseModel`` fill what the ``openai`` section leaves unset.
     """
     settings = {key: value for key, value in config.sections.get(name, {}).items() if value is not None}
@@ -105,7 +106,7 @@ def _choice(config: Config, group: str, configured: str) -> str:
         return configured
     if AUTO_PREFERENCE in available(group):
         schema = declared_schema(group, AUTO_PREFERENCE)
-        if schema is not None and not schema.missing(engine_settings(config, AUTO_PREFERENCE)):
+        if schema is not None and not schema.missing(factory_settings(config, AUTO_PREFERENCE)):
             return AUTO_PREFERENCE
     return OFFLINE[group]
 
@@ -163,7 +164,7 @@ def load_agent(config: Config) -> Agent:
     """The agent engine named by ``agent`` (``auto``: OpenAI with a key, else the offline one)."""
     name = _choice(config, AGENTS, config.agent)
     where = _where(config, AGENTS, name)
-    agent: Agent = _build(AGENTS, "agent", name, where, engine_settings(config, name))
+    agent: Agent = _build(AGENTS, "agent", name, where, factory_settings(config, name))
     return agent
 
 
@@ -171,7 +172,7 @@ def load_tts(config: Config) -> TextToSpeech:
     """The TTS engine named by ``ttsEngine``."""
     name = _choice(config, TTS, config.tts_engine)
     where = _where(config, TTS, name)
-    tts: TextToSpeech = _build(TTS, "ttsEngine", name, where, engine_settings(config, name))
+    tts: TextToSpeech = _build(TTS, "ttsEngine", name, where, factory_settings(config, name))
     return tts
 
 
@@ -182,7 +183,7 @@ def load_stt(config: Config) -> SpeechToText:
     this; an explicit ``vad.silenceMs`` in the engine's own settings still wins.
     """
     name = _choice(config, STT, config.streaming.provider or config.stt)
-    settings = engine_settings(config, name)
+    settings = factory_settings(config, name)
     if name in VAD_ENGINES:
         vad = dict(settings.get("vad") or {})
         vad.setdefault("silenceMs", config.streaming.silence_duration_ms or config.silence_timeout_ms)

@@ -8,7 +8,7 @@ import pytest
 
 from telephony import plugins
 from telephony.config import ConfigError, config_from_mapping
-from telephony.plugins import OFFLINE, engine_settings, load_agent, load_stt, load_tts
+from telephony.plugins import OFFLINE, factory_settings, load_agent, load_stt, load_tts
 from telephony.runtime import Runtime
 
 
@@ -35,7 +35,7 @@ def test_openai_settings_take_openclaw_voice_prompt_and_model() -> None:
         },
         env={"OPENAI_API_KEY": "sk-test"},
     )
-    settings = engine_settings(config, "openai")
+    settings = factory_settings(config, "openai")
     assert settings["voice"] == "nova" and settings["systemPrompt"] == "Be terse."
     assert (
         settings["model"] == "gpt-4.1-mini" and settings["speed"] == 1.2 and settings["apiKey"] == "sk-test"
@@ -44,14 +44,14 @@ def test_openai_settings_take_openclaw_voice_prompt_and_model() -> None:
 
 def test_explicit_openai_model_wins_and_other_providers_models_are_ignored() -> None:
     explicit = config_from_mapping({"openai": {"model": "gpt-4o"}, "responseModel": "openai/x"}, env={})
-    assert engine_settings(explicit, "openai")["model"] == "gpt-4o"
+    assert factory_settings(explicit, "openai")["model"] == "gpt-4o"
     foreign = config_from_mapping({"responseModel": "anthropic/claude"}, env={})
-    assert "model" not in engine_settings(foreign, "openai")  # the adapter's default applies
+    assert "model" not in factory_settings(foreign, "openai")  # the adapter's default applies
 
 
 def test_engine_sections_reach_offline_engines() -> None:
     config = config_from_mapping({"engines": {"espeak": {"voice": "en-us+m3", "rate": 160}}}, env={})
-    assert engine_settings(config, "espeak") == {"voice": "en-us+m3", "rate": 160}
+    assert factory_settings(config, "espeak") == {"voice": "en-us+m3", "rate": 160}
     assert load_tts(config).voice == "en-us+m3"  # type: ignore[attr-defined]
 
 
