@@ -94,15 +94,25 @@ class SettingsSchema(Generic[T]):
     ) -> T:
         """Convert a section (see :func:`parse_settings`).
 
-        A required key that is missing, null or empty is reported as required (with its
-        variable), whatever its type would have said about ``null`` or ``""``.
+        A misspelled key is reported first, with the nearest key (a misspelled ``authToken``
+        also leaves ``authToken`` missing, and the hint is what helps). A required key that is
+        missing, null or empty is reported as required, with its variable, whatever its type
+        would have said about ``null`` or ``""``.
         """
+        where = section or self.section
+        try:
+            parsed = parse_settings(where, settings, self.type, env=self.env, required_by=required_by)
+        except AdapterConfigError as exc:
+            if not str(exc).startswith("unknown key"):
+                self._refuse_missing(settings, where, required_by)
+            raise
+        self._refuse_missing(settings, where, required_by)  # "" passes a plain str field
+        return parsed
+
+    def _refuse_missing(self, settings: Mapping[str, Any], where: str, required_by: str | None) -> None:
         for key in self.missing(settings):
-            path = f"{section or self.section}.{key}"
-            raise AdapterConfigError(_required(path, required_by, self.env.get(key)), path=path)
-        return parse_settings(
-            section or self.section, settings, self.type, env=self.env, required_by=required_by
-        )
+            path = f"{where}.{key}"
+            raise AdapterConfigError(_required(path, required_by, self.env.get(key)), path=path) from None
 
     def required(self) -> tuple[str, ...]:
         """The keys that must have a value, as written in files."""

@@ -30,6 +30,7 @@ from telephony.providers import (
     Agent,
     Carrier,
     CarrierContext,
+    SettingsSchema,
     SpeechToText,
     TextToSpeech,
     available,
@@ -86,18 +87,34 @@ def _openai_model(model: str | None) -> str | None:
     return bare if provider == "openai" else None
 
 
-def _where(config: Config, group: str, name: str) -> str:
+def _where(config: Config, group: str, name: str, path: str | None = None) -> str:
     """Where the user wrote (or should write) the settings of ``name``, for messages.
 
-    The top-level section when there is one, else ``carriers.<name>``/``engines.<name>`` when
-    that is given. With neither, carriers and OpenAI point at the top-level form (openclaw's
-    ``twilio``, our documented ``openai``), other engines at ``engines.<name>``.
+    Args:
+        config: The config.
+        group: The entry-point group of the adapter.
+        name: The adapter's name.
+        path: The key at fault as ``<name>.<key>...``, when known: the section that holds that
+            key is the one named (``carriers.<name>`` is merged over the top-level section, so a
+            key may be in either).
+
+    Returns:
+        The top-level section when it holds the key (or, for no key, exists), else
+        ``carriers.<name>``/``engines.<name>`` when that holds it (or exists). With neither,
+        carriers and OpenAI point at the top-level form (openclaw's ``twilio``, our documented
+        ``openai``), other engines at ``engines.<name>``.
     """
     prefix, layer = ("carriers", config.carriers) if group == CARRIERS else ("engines", config.engines)
+    written = f"{prefix}.{name}"
+    top = (path or "").removeprefix(f"{name}.").split(".")[0].split("[")[0] if path else ""
+    if top and top in layer.get(name, {}):
+        return written
+    if top and top in config.sections.get(name, {}):
+        return name
     if name in config.sections:
         return name
     if name in layer or (group != CARRIERS and name != AUTO_PREFERENCE):
-        return f"{prefix}.{name}"
+        return written
     return name
 
 
@@ -131,25 +148,41 @@ def _factory(group: str, key: str, name: str) -> Callable[..., Any]:
     return factory
 
 
-def _build(group: str, key: str, name: str, where: str, settings: Mapping[str, Any], *args: Any) -> Any:
+def _build(config: Config, group: str, key: str, name: str, settings: Mapping[str, Any], *args: Any) -> Any:
     """Check ``settings`` against the declared schema, then call the factory.
 
-    The check runs here, with the section named where the user wrote it, so every message names
-    the key as written (``engines.espeak.voice``, ``carriers.acme.apiKey``), not as the adapter
-    calls its own section.
+    The check runs here, so every message names the key where the user wrote it
+    (``engines.espeak.voice``, ``carriers.acme.apiKey``), not as the adapter calls its section.
     """
     factory = _factory(group, key, name)
     schema = declared_settings(factory)
+    if schema is not None:
+        _check(config, group, name, schema, settings)
     try:
-        if schema is not None:
-            schema.parse(settings, section=where, required_by=f'{_ROLE[group]} "{name}"')
         return factory(settings, *args)
     except AdapterConfigError as exc:
-        raise _at(exc, schema.section if schema else name, where) from None
+        section = schema.section if schema else name
+        where = _where(config, group, name, exc.path and name + exc.path.removeprefix(section))
+        raise _at(exc, section, where) from None
+
+
+def _check(
+    config: Config, group: str, name: str, schema: SettingsSchema[Any], settings: Mapping[str, Any]
+) -> None:
+    """Parse once to find the key at fault, then again to word it where that key was written."""
+    try:
+        schema.parse(settings, section=name)
+    except AdapterConfigError as found:
+        where = _where(config, group, name, found.path)
+        try:
+            schema.parse(settings, section=where, required_by=f'{_ROLE[group]} "{name}"')
+        except AdapterConfigError as exc:
+            raise ConfigError(str(exc), path=exc.path) from None
+        raise ConfigError(str(found), path=found.path) from None  # the same data: not reached
 
 
 def _at(exc: AdapterConfigError, section: str, where: str) -> ConfigError:
-    """Report an adapter's settings error at the key the user wrote, as a config error."""
+    """Report an error a factory raised at the key the user wrote, as a config error."""
     message, path = str(exc), exc.path
     if where != section:
         if path is not None and (path == section or path.startswith(f"{section}.")):
@@ -163,16 +196,14 @@ def _at(exc: AdapterConfigError, section: str, where: str) -> ConfigError:
 def load_agent(config: Config) -> Agent:
     """The agent engine named by ``agent`` (``auto``: OpenAI with a key, else the offline one)."""
     name = _choice(config, AGENTS, config.agent)
-    where = _where(config, AGENTS, name)
-    agent: Agent = _build(AGENTS, "agent", name, where, factory_settings(config, name))
+    agent: Agent = _build(config, AGENTS, "agent", name, factory_settings(config, name))
     return agent
 
 
 def load_tts(config: Config) -> TextToSpeech:
     """The TTS engine named by ``ttsEngine``."""
     name = _choice(config, TTS, config.tts_engine)
-    where = _where(config, TTS, name)
-    tts: TextToSpeech = _build(TTS, "ttsEngine", name, where, factory_settings(config, name))
+    tts: TextToSpeech = _build(config, TTS, "ttsEngine", name, factory_settings(config, name))
     return tts
 
 
@@ -188,13 +219,12 @@ def load_stt(config: Config) -> SpeechToText:
         vad = dict(settings.get("vad") or {})
         vad.setdefault("silenceMs", config.streaming.silence_duration_ms or config.silence_timeout_ms)
         settings["vad"] = vad
-    stt: SpeechToText = _build(STT, stt_key(config), name, _where(config, STT, name), settings)
+    stt: SpeechToText = _build(config, STT, stt_key(config), name, settings)
     return stt
 
 
 def load_carrier(config: Config, context: CarrierContext) -> Carrier:
     """The carrier adapter named by ``provider``, given its own config section."""
     name = config.provider
-    where = _where(config, CARRIERS, name)
-    carrier: Carrier = _build(CARRIERS, "provider", name, where, config.carrier_settings(name), context)
+    carrier: Carrier = _build(config, CARRIERS, "provider", name, config.carrier_settings(name), context)
     return carrier

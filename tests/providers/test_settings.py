@@ -53,6 +53,10 @@ def test_a_misspelled_key_suggests_the_nearest_one_at_any_depth() -> None:
     )
 
 
+def test_a_misspelled_required_key_gets_the_hint_not_required() -> None:
+    assert str(_error({"apiKye": "k"})) == "unknown key acme.apiKye (did you mean acme.apiKey?)"
+
+
 def test_a_missing_required_key_names_who_needs_it_and_its_variable() -> None:
     error = _error({}, required_by='provider "acme"')
     assert str(error) == 'acme.apiKey: required by provider "acme" (or set ACME_API_KEY)'

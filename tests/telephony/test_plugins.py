@@ -81,6 +81,33 @@ def test_openai_section_and_engines_openai_are_checked_where_written() -> None:
         load_agent(nested)
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"openai": {"apiKey": "k"}, "engines": {"openai": {"speed": 9}}},
+            "engines.openai.speed: expected float <= 4.0, got 9",
+        ),
+        (
+            {"openai": {"apiKey": "k", "speed": 9}, "engines": {"openai": {"voice": "nova"}}},
+            "openai.speed: expected float <= 4.0, got 9",
+        ),
+        (
+            {"openai": {"apiKey": "k", "modle": "x"}, "engines": {"openai": {"voice": "nova"}}},
+            "unknown key openai.modle (did you mean openai.model?)",
+        ),
+        (
+            {"openai": {"voice": "nova"}, "engines": {"openai": {"modle": "x"}}},
+            "unknown key engines.openai.modle (did you mean engines.openai.model?)",
+        ),
+    ],
+)
+def test_with_both_layers_the_error_names_the_one_holding_the_key(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_agent(config_from_mapping({"agent": "openai", **data}, env={}))
+    assert str(caught.value) == message
+
+
 def test_an_explicit_openai_engine_without_a_key_names_the_key_and_the_variable() -> None:
     config = config_from_mapping({"agent": "openai"}, env={})
     with pytest.raises(ConfigError) as caught:

@@ -61,7 +61,7 @@ CASES = [
         id="no-auth-token",
     ),
     pytest.param(
-        {"accountSid": ACCOUNT_SID, "authToken": AUTH_TOKEN, "authTokn": "x"},
+        {"accountSid": ACCOUNT_SID, "authTokn": AUTH_TOKEN},
         "twilio.authTokn",
         "unknown key twilio.authTokn (did you mean twilio.authToken?)",
         id="misspelled-key",
@@ -99,6 +99,12 @@ def test_twilio_credentials_may_come_from_the_environment(tmp_path: Path) -> Non
         _twilio(tmp_path), env={"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
     )
     Runtime.build(config, store=MemoryCallStore())
+
+
+def test_with_both_carrier_forms_the_error_names_the_one_holding_the_key(tmp_path: Path) -> None:
+    data = {**_twilio(tmp_path, accountSid=ACCOUNT_SID), "carriers": {"twilio": {"authTokn": AUTH_TOKEN}}}
+    error = _create_app_error(data)
+    assert str(error) == "unknown key carriers.twilio.authTokn (did you mean carriers.twilio.authToken?)"
 
 
 def test_carriers_form_is_named_as_written(tmp_path: Path) -> None:
