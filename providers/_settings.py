@@ -17,7 +17,7 @@ from typing import Any, Final, Generic, TypeVar
 import msgspec
 
 from ._errors import AdapterConfigError
-from ._explain import explain
+from ._explain import explain, field_names
 
 __all__ = ["SettingsSchema", "declare_settings", "declared_settings", "parse_settings"]
 
@@ -100,19 +100,16 @@ class SettingsSchema(Generic[T]):
         would have said about ``null`` or ``""``.
         """
         where = section or self.section
-        try:
-            parsed = parse_settings(where, settings, self.type, env=self.env, required_by=required_by)
-        except AdapterConfigError as exc:
-            if not str(exc).startswith("unknown key"):
-                self._refuse_missing(settings, where, required_by)
-            raise
+        if set(settings) <= set(field_names(self.type)):  # no misspelling to point out first
+            self._refuse_missing(settings, where, required_by)
+        parsed = parse_settings(where, settings, self.type, env=self.env, required_by=required_by)
         self._refuse_missing(settings, where, required_by)  # "" passes a plain str field
         return parsed
 
     def _refuse_missing(self, settings: Mapping[str, Any], where: str, required_by: str | None) -> None:
         for key in self.missing(settings):
             path = f"{where}.{key}"
-            raise AdapterConfigError(_required(path, required_by, self.env.get(key)), path=path) from None
+            raise AdapterConfigError(_required(path, required_by, self.env.get(key)), path=path)
 
     def required(self) -> tuple[str, ...]:
         """The keys that must have a value, as written in files."""
