@@ -73,6 +73,7 @@ from ._events import (
     RecordingReady,
     UserInput,
 )
+from ._explain import HTTP_URL_PATTERN, HttpUrl, closest, explain, is_secret_key, unwrap_type
 from ._http import WebhookReply, WebhookRequest
 from ._identity import CallIdentity
 from ._media import (
@@ -95,10 +96,10 @@ from ._media import (
     encode_audio_payload,
 )
 from ._media_session import Dialect, DialectSession
-from ._registry import AGENTS, CARRIERS, STT, TTS, available, load
+from ._registry import AGENTS, CARRIERS, STT, TTS, available, load, settings_schema
 from ._security import require_header, signatures_match, warn_verification_skipped
 from ._segmenter import EnergyVad, SegmentingTranscriptionStream, Transcribe, VadEvent, VadSettings
-from ._settings import parse_settings
+from ._settings import SettingsSchema, declare_settings, declared_settings, parse_settings
 
 __all__ = [
     "DialectSession",
@@ -113,6 +114,7 @@ __all__ = [
     "Answer",
     "AGENTS",
     "CARRIERS",
+    "HTTP_URL_PATTERN",
     "MULAW_8K",
     "STT",
     "TTS",
@@ -150,6 +152,7 @@ __all__ = [
     "EndReason",
     "Gather",
     "Hangup",
+    "HttpUrl",
     "Ignored",
     "MarkReached",
     "MediaCodec",
@@ -171,6 +174,7 @@ __all__ = [
     "SendAudio",
     "SendDigits",
     "SendMark",
+    "SettingsSchema",
     "SpeechToText",
     "StreamStarted",
     "StreamStopped",
@@ -188,13 +192,20 @@ __all__ = [
     "WebhookRequest",
     "WebhookVerifier",
     "available",
+    "closest",
+    "declare_settings",
+    "declared_settings",
     "decode_audio_payload",
     "encode_audio_payload",
+    "explain",
+    "is_secret_key",
     "load",
     "missing_dependency",
     "parse_settings",
-    "require_module",
     "require_header",
+    "require_module",
+    "settings_schema",
     "signatures_match",
+    "unwrap_type",
     "warn_verification_skipped",
 ]

@@ -40,7 +40,17 @@ class AdapterNotFound(TelephonyError):
 
 
 class AdapterConfigError(TelephonyError):
-    """An adapter's settings are missing or malformed; the message names the key path."""
+    """An adapter's settings are missing or malformed; the message names the key path.
+
+    Args:
+        message: One line that starts with, or names, the key at fault.
+        path: The dotted key path at fault (``twilio.authToken``), when known, so the core can
+            report it as the config key to fix.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class MissingDependency(AdapterNotFound):

@@ -15,6 +15,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Final
 
 from ._errors import AdapterNotFound
+from ._settings import SettingsSchema, declared_settings
 
 CARRIERS: Final = "telephony.carriers"
 AGENTS: Final = "telephony.agents"
@@ -47,3 +48,14 @@ def load(group: str, name: str) -> Any:
             "is the package that provides it installed?"
         )
     return entry.load()
+
+
+def settings_schema(group: str, name: str) -> SettingsSchema[Any] | None:
+    """The settings schema the factory registered as ``name`` declares, if any.
+
+    Loads the factory (importing its adapter), so call it only for adapters in use.
+
+    Raises:
+        AdapterNotFound: as :func:`load`.
+    """
+    return declared_settings(load(group, name))

@@ -49,7 +49,7 @@ from telephony.providers import (
 
 from .policy import inbound_allowed
 from .routes import Routes
-from .states import is_terminal, next_state
+from .states import CallState, is_terminal, next_state
 from .store import CallRecord, CallStore
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ class ConversationEngine:
 
     def _transition(self, record: CallRecord, target: str) -> None:
         """Move the call's state (in memory: the entry point that holds the lock saves once)."""
-        record.state = next_state(record.state, target, call_id=record.call_id)  # type: ignore[assignment]
+        record.state = next_state(record.state, target, call_id=record.call_id)
         if is_terminal(record.state):
             if record.ended_at is None:
                 record.ended_at = self._clock()
@@ -453,7 +453,7 @@ class ConversationEngine:
         if inbound:
             refusal = await self._screen_inbound(event)
             if refusal is not None:
-                record.state = "busy" if refusal == "busy" else "failed"
+                record.state = CallState.BUSY if refusal == "busy" else CallState.FAILED
                 record.end_reason = "rejected"
                 record.ended_at = self._clock()
                 return await self._commit(record, event, [Reject(reason=refusal)], must_answer=True)

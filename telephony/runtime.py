@@ -13,8 +13,9 @@ from telephony.providers import Agent, Carrier, CarrierContext, SpeechToText, Te
 
 from .config import Config, ConfigError
 from .engine import ConversationEngine
-from .engines import load_agent, load_carrier, load_stt, load_tts
+from .plugins import load_agent, load_carrier, load_stt, load_tts
 from .routes import Routes
+from .startup import usable_store_dir
 from .store import CallStore, open_store
 from .urls import public_base, redact
 
@@ -143,12 +144,14 @@ class Runtime:
             if config.streaming.enabled:
                 tts = tts or load_tts(config)
                 stt = stt or load_stt(config)
+        except ConfigError:
+            raise
         except TelephonyError as exc:
             raise ConfigError(f"cannot start: {exc}") from None
         except Exception as exc:
             what = "streaming is enabled but its speech engines" if config.streaming.enabled else "an engine"
             raise ConfigError(f"cannot start: {what} could not be loaded: {exc}") from exc
-        store = store or open_store("sqlite", config.store_dir)
+        store = store or open_store("sqlite", usable_store_dir(config))
         engine = ConversationEngine(config=config, carrier=carrier, store=store, agent=agent, routes=routes)
         return cls(config, routes, carrier, store, agent, tts, stt, engine)
 

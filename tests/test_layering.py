@@ -111,3 +111,62 @@ def test_the_wheel_holds_one_import_package_with_its_type_marker(tmp_path: Path)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "twilio = telephony.adapters.twilio:create_carrier" in text
+
+
+#: Carriers an adapter exists or is planned for; the core must not know any of them by name.
+CARRIER_NAMES = ("twilio", "telnyx", "plivo", "vonage", "signalwire", "bandwidth", "exotel")
+
+
+def _code_words(path: Path) -> list[tuple[int, str]]:
+    """Identifiers and string literals of a module, without comments and documentation."""
+    tree = ast.parse(path.read_text(), str(path))
+    # Docstrings, and the attribute docs that follow an assignment, are bare string statements.
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    words: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            words.append((node.lineno, node.value))
+        elif isinstance(node, ast.Name):
+            words.append((node.lineno, node.id))
+        elif isinstance(node, ast.Attribute):
+            words.append((node.lineno, node.attr))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.alias):
+            words.append((node.lineno, node.name))
+    return words
+
+
+def test_the_core_names_no_carrier() -> None:
+    # Each adapter owns its settings and environment variables: a carrier name in core code
+    # (not in its docs) means carrier knowledge leaked into the core.
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {word!r}"
+        for path in _core_files()
+        for line, word in _code_words(path)
+        if any(name in word.lower() for name in CARRIER_NAMES)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_the_carrier_name_check_would_see_a_leak(tmp_path: Path) -> None:
+    module = tmp_path / "leak.py"
+    module.write_text(
+        '"""Docs may say twilio."""\n# so may comments: plivo\n'
+        'SECTION = "telnyx"\n"""Attribute docs may say plivo."""\n\n'
+        'def f():\n    """Twilio here is fine."""\n    return config.twilio\n'
+    )
+    words = [word for _, word in _code_words(module) if any(n in word.lower() for n in CARRIER_NAMES)]
+    assert sorted(words) == ["telnyx", "twilio"]
+
+
+def test_every_core_module_imports_on_its_own() -> None:
+    # Import cycles only show when a module is the first one imported, as an embedder may do.
+    modules = sorted(
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in _core_files()
+    )
+    for module in modules:
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True, cwd=ROOT)

@@ -23,7 +23,8 @@ from telephony.providers import (
     CarrierContext,
     DialCallbacks,
     PlacedCall,
-    parse_settings,
+    SettingsSchema,
+    declare_settings,
 )
 
 from ._carrier import LocalMediaCodec, LocalResponder, LocalWebhooks
@@ -35,6 +36,7 @@ __all__ = [
     "LocalCallControl",
     "LocalCarrier",
     "LocalMediaCodec",
+    "LOCAL_SETTINGS",
     "LocalSettings",
     "LocalSimulator",
     "LocalWebhooks",
@@ -66,6 +68,10 @@ class LocalSettings(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown
     reports_silence: bool = True
     script: list[str] = msgspec.field(default_factory=lambda: ["Yes, this is fine.", "Goodbye."])
     webhook_url: str | None = None
+
+
+LOCAL_SETTINGS: SettingsSchema[LocalSettings] = SettingsSchema("local", LocalSettings)
+"""What ``create_carrier`` declares to the core: nothing is required, no environment variables."""
 
 
 class LocalCallControl:
@@ -138,6 +144,7 @@ class LocalCarrier:
         self.control = LocalCallControl(self.simulator, settings.script)
 
 
+@declare_settings(LOCAL_SETTINGS)
 def create_carrier(settings: Mapping[str, Any], context: CarrierContext) -> Carrier:
     """Entry point for ``telephony.carriers``: ``local``; typed as the contract so mypy checks it."""
-    return LocalCarrier(parse_settings("local", settings, LocalSettings), context)
+    return LocalCarrier(LOCAL_SETTINGS.parse(settings), context)

@@ -11,7 +11,13 @@ from typing import Annotated, Any
 
 import msgspec
 
-from telephony.providers import AdapterConfigError, VadSettings, missing_dependency, parse_settings
+from telephony.providers import (
+    AdapterConfigError,
+    SettingsSchema,
+    VadSettings,
+    declare_settings,
+    missing_dependency,
+)
 
 from .agent import DEFAULT_GOODBYE, DEFAULT_GREETING, BuiltinAgent
 
@@ -24,6 +30,7 @@ except ModuleNotFoundError as exc:  # the speech engines come with the extra
     raise
 
 __all__ = [
+    "AGENT_SETTINGS", "ESPEAK_SETTINGS", "POCKETSPHINX_SETTINGS",
     "AgentSettings", "BuiltinAgent", "EspeakSettings", "EspeakTTS", "PocketsphinxSTT",
     "PocketsphinxSettings", "create_agent", "create_stt", "create_tts",
 ]  # fmt: skip
@@ -54,24 +61,34 @@ class PocketsphinxSettings(_Settings, frozen=True, kw_only=True):
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
 
 
+AGENT_SETTINGS: SettingsSchema[AgentSettings] = SettingsSchema("builtin", AgentSettings)
+ESPEAK_SETTINGS: SettingsSchema[EspeakSettings] = SettingsSchema("espeak", EspeakSettings)
+POCKETSPHINX_SETTINGS: SettingsSchema[PocketsphinxSettings] = SettingsSchema(
+    "pocketsphinx", PocketsphinxSettings
+)
+
+
+@declare_settings(AGENT_SETTINGS)
 def create_agent(settings: Mapping[str, Any]) -> BuiltinAgent:
     """Entry point ``telephony.agents:builtin``."""
-    parsed = parse_settings("builtin", settings, AgentSettings)
+    parsed = AGENT_SETTINGS.parse(settings)
     return BuiltinAgent(greeting=parsed.greeting, goodbye=parsed.goodbye)
 
 
+@declare_settings(ESPEAK_SETTINGS)
 def create_tts(settings: Mapping[str, Any]) -> EspeakTTS:
     """Entry point ``telephony.tts:espeak``; loads the voice now so a bad name fails at startup."""
-    parsed = parse_settings("espeak", settings, EspeakSettings)
+    parsed = ESPEAK_SETTINGS.parse(settings)
     tts = EspeakTTS(voice=parsed.voice, rate=parsed.rate)
     try:
         tts.check()
     except ValueError as exc:
-        raise AdapterConfigError(f"invalid espeak settings: {exc} - at `espeak.voice`") from None
+        raise AdapterConfigError(f"espeak.voice: {exc}", path="espeak.voice") from None
     return tts
 
 
+@declare_settings(POCKETSPHINX_SETTINGS)
 def create_stt(settings: Mapping[str, Any]) -> PocketsphinxSTT:
     """Entry point ``telephony.stt:pocketsphinx``; the model loads when the first stream opens."""
-    parsed = parse_settings("pocketsphinx", settings, PocketsphinxSettings)
+    parsed = POCKETSPHINX_SETTINGS.parse(settings)
     return PocketsphinxSTT(vad=parsed.vad, workers=parsed.workers)

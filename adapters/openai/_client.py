@@ -6,7 +6,6 @@ must stay fast, and a deployment that never calls OpenAI should never pay for th
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -14,10 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import msgspec
 
 from telephony.providers import (
-    AdapterConfigError,
+    HttpUrl,
+    SettingsSchema,
     TelephonyError,
     VadSettings,
-    parse_settings,
     require_module,
 )
 
@@ -32,13 +31,15 @@ MAX_RETRIES = 1
 _KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-*.]+")
 
 
-class OpenAISettings(msgspec.Struct, kw_only=True, rename="camel", frozen=True, forbid_unknown_fields=False):
+class OpenAISettings(msgspec.Struct, kw_only=True, rename="camel", frozen=True, forbid_unknown_fields=True):
     """The ``openai`` config section, shared by the agent, TTS and STT factories.
 
-    Unknown keys are ignored so one mapping can configure all three adapters.
+    One struct serves all three, so each ignores the keys it does not use, and a misspelled key
+    is still an error that names the nearest one.
 
     Attributes:
-        api_key: Secret API key; falls back to env ``OPENAI_API_KEY``. Masked in ``repr``.
+        api_key: Secret API key (env ``OPENAI_API_KEY``, filled in by the core). Masked in
+            ``repr``.
         base_url: API origin for proxies or OpenAI-compatible servers.
         model: Chat Completions model used by the agent.
         tts_model: Speech model used by text-to-speech.
@@ -51,8 +52,8 @@ class OpenAISettings(msgspec.Struct, kw_only=True, rename="camel", frozen=True, 
         vad: Utterance segmentation of speech-to-text (the endpoint needs whole utterances).
     """
 
-    api_key: str | None = None
-    base_url: str | None = None
+    api_key: Annotated[str, msgspec.Meta(min_length=1)]
+    base_url: HttpUrl | None = None
     model: str = "gpt-4o-mini"
     tts_model: str = "gpt-4o-mini-tts"
     voice: str = "alloy"
@@ -77,20 +78,19 @@ class OpenAIAdapterError(TelephonyError):
     """An OpenAI request failed; the core treats it like any engine failure and falls back."""
 
 
+OPENAI_SETTINGS: SettingsSchema[OpenAISettings] = SettingsSchema(
+    SECTION, OpenAISettings, env={"apiKey": API_KEY_ENV}
+)
+"""What the three factories declare to the core: the section's schema and ``OPENAI_API_KEY``."""
+
+
 def load_settings(settings: Mapping[str, Any] | None) -> OpenAISettings:
-    """Parse the ``openai`` section, naming bad keys as ``openai.<key>``."""
-    return parse_settings(SECTION, settings or {}, OpenAISettings)
+    """Parse the ``openai`` section, naming bad keys as ``openai.<key>``.
 
-
-def resolve_api_key(settings: OpenAISettings) -> str:
-    """Return the configured key, else ``OPENAI_API_KEY``; fail early with a fixable message."""
-    key = (settings.api_key or os.environ.get(API_KEY_ENV) or "").strip()
-    if not key:
-        raise AdapterConfigError(
-            f"missing OpenAI API key: set `{SECTION}.apiKey` in the config or the {API_KEY_ENV} "
-            "environment variable"
-        )
-    return key
+    A missing key is an error here, when the engine is built at start-up, rather than on the
+    first request of the first call.
+    """
+    return OPENAI_SETTINGS.parse(settings or {})
 
 
 def redact(text: str) -> str:
@@ -126,7 +126,7 @@ class ClientHolder:
     def __init__(self, settings: OpenAISettings) -> None:
         require_module("openai", "openai")
         self._settings = settings
-        self._api_key = resolve_api_key(settings)
+        self._api_key = settings.api_key.strip()
         self._client: AsyncOpenAI | None = None
 
     @property

@@ -12,8 +12,8 @@ from telephony.providers import (
     CarrierContext,
     ReplyContext,
     WebhookReply,
+    declare_settings,
     missing_dependency,
-    parse_settings,
 )
 
 try:
@@ -25,13 +25,14 @@ except ModuleNotFoundError as exc:  # the SDK comes with the extra
     if exc.name and exc.name.split(".")[0] == "twilio":
         raise missing_dependency(exc, "twilio") from None
     raise
-from ._settings import TwilioSettings
+from ._settings import TWILIO_SETTINGS, TwilioSettings
 from ._voices import twilio_voice
 
 __all__ = [
     "TwilioCallControl",
     "TwilioCarrier",
     "TwilioMediaCodec",
+    "TWILIO_SETTINGS",
     "TwilioResponder",
     "TwilioSettings",
     "TwilioWebhooks",
@@ -78,6 +79,7 @@ class TwilioCarrier:
         )
 
 
+@declare_settings(TWILIO_SETTINGS)
 def create_carrier(settings: Mapping[str, Any], context: CarrierContext) -> Carrier:
     """Entry point for ``telephony.carriers``: ``twilio``; typed as the contract so mypy checks it."""
-    return TwilioCarrier(parse_settings("twilio", settings, TwilioSettings), context)
+    return TwilioCarrier(TWILIO_SETTINGS.parse(settings), context)

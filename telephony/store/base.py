@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 import msgspec
 
-from telephony.providers import Action, EndReason, Turn
+from telephony.providers import Action, Turn
+
+from ..states import ACTIVE_STATES, TERMINAL_STATES, CallState
 
 if TYPE_CHECKING:
     from .batch import WriteBatch
@@ -25,24 +27,11 @@ __all__ = [
     "CallRecord",
     "CallState",
     "CallStore",
-    "LiveState",
     "decode_record",
     "encode_record",
     "hash_token",
     "new_token",
 ]
-
-LiveState = Literal["initiated", "ringing", "answered", "active", "speaking", "listening"]
-"""States of a call in progress, in the order a call moves through them."""
-
-CallState = LiveState | EndReason
-"""Every state; the terminal ones are exactly the carrier-neutral end reasons."""
-
-TERMINAL_STATES: Final[frozenset[str]] = frozenset(get_args(EndReason))
-"""States a call never leaves."""
-
-ACTIVE_STATES: Final[frozenset[str]] = frozenset(get_args(LiveState))
-"""Every state that is not terminal (SQL filters use these with the state index)."""
 
 DEFAULT_EVENT_RETENTION_SECONDS: Final[float] = 24 * 60 * 60
 """Carriers retry a webhook for minutes, not days, so a day of event ids is ample."""
@@ -79,7 +68,7 @@ class CallRecord(msgspec.Struct, kw_only=True):
     call_id: str
     provider: str
     direction: Literal["inbound", "outbound"]
-    state: CallState = "initiated"
+    state: CallState = CallState.INITIATED
     provider_call_id: str | None = None
     from_number: str | None = None
     to_number: str | None = None

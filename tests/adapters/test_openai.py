@@ -435,10 +435,12 @@ def test_missing_api_key_names_the_setting(factory: Any) -> None:
     assert "OPENAI_API_KEY" in str(caught.value)
 
 
-async def test_api_key_from_environment(api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+async def test_api_key_from_the_declared_environment_variable(api: respx.MockRouter) -> None:
+    schema = providers.settings_schema(providers.AGENTS, "openai")
+    assert schema is not None and schema.env == {"apiKey": "OPENAI_API_KEY"}
+    assert schema.missing({}) == ("apiKey",)
     route = api.post("/chat/completions").respond(200, json=_completion("Hi."))
-    engine = create_agent(None)
+    engine = create_agent(schema.with_environment({}, {"OPENAI_API_KEY": "sk-from-env"}))
     try:
         await engine.reply(_request())
     finally:

@@ -130,14 +130,12 @@ def test_defaults_match_openclaw_and_our_additions() -> None:
     assert config.skip_signature_verification is False
     assert config.tunnel.provider == "none" and config.tailscale.mode == "off"
     assert config.webhook_security.trusted_proxy_ips == ()
-    assert config.twilio.account_sid is None and config.twilio.auth_token is None
-    assert config.twilio.base_url is None and config.twilio.from_ is None
+    assert config.sections == {} and config.carriers == {} and config.engines == {}
+    assert config.carrier_settings() == {}
     assert config.tts.provider is None and config.tts.providers == {} and config.voice is None
     assert config.store == "~/.telephony"
     assert config.store_dir == Path("~/.telephony").expanduser()
     assert (config.agent, config.stt, config.tts_engine) == ("auto", "auto", "auto")
-    assert config.openai.api_key is None and config.openai.model == "gpt-4o-mini"
-    assert config.openai.tts_model == "gpt-4o-mini-tts" and config.openai.stt_model == "gpt-4o-transcribe"
     assert config.control_token is None
     assert (config.no_input_retries, config.gather_timeout_seconds, config.language) == (2, 5, "en-US")
     assert config.realtime_stream_path == "/voice/stream/realtime"
@@ -176,7 +174,8 @@ def test_toml_file(tmp_path: Path) -> None:
     assert config.max_concurrent_calls == 4
     assert config.tts_engine == "espeak"
     assert (config.serve.port, config.serve.bind) == (9000, "0.0.0.0")
-    assert config.telnyx.connection_id == "c-1"
+    assert config.sections["telnyx"] == {"connectionId": "c-1"}
+    assert config.carrier_settings() == {"connectionId": "c-1"}
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".yml"])
@@ -193,10 +192,11 @@ def test_yaml_file(tmp_path: Path, suffix: str) -> None:
     assert config.provider == "plivo"
     assert config.inbound_policy == "open"
     assert config.outbound.default_mode == "conversation"
-    assert config.twilio.from_ == "+15550001234"
-    assert config.twilio.base_url == "https://api.dublin.ie1.twilio.com"
-    assert config.openai.base_url == "http://localhost:8000/v1"
-    assert config.openai.model == "local-model"
+    assert config.carrier_settings("twilio") == {
+        "from": "+15550001234",
+        "baseUrl": "https://api.dublin.ie1.twilio.com",
+    }
+    assert config.engine_settings("openai") == {"baseUrl": "http://localhost:8000/v1", "model": "local-model"}
 
 
 def test_empty_yaml_file_gives_defaults(tmp_path: Path) -> None:
@@ -242,9 +242,9 @@ def test_openclaw_example_keys_are_accepted_unchanged() -> None:
     config = config_from_mapping(OPENCLAW_EXAMPLE, env={})
     assert config.provider == "twilio"
     assert (config.from_number, config.to_number) == ("+15550001234", "+15550005678")
-    assert config.twilio.account_sid == "ACxxxxxxxx" and config.twilio.auth_token == "tw-secret"
-    assert config.telnyx.public_key == "pubkey==" and config.telnyx.connection_id == "conn-1"
-    assert config.plivo.auth_id == "MAxxxx" and config.plivo.auth_token == "pl-secret"
+    assert config.carrier_settings() == {"accountSid": "ACxxxxxxxx", "authToken": "tw-secret"}
+    assert config.carrier_settings("telnyx") == OPENCLAW_EXAMPLE["telnyx"]
+    assert config.carrier_settings("plivo") == {"authId": "MAxxxx", "authToken": "pl-secret"}
     assert config.inbound_policy == "allowlist" and config.allow_from == ("+15550009999",)
     assert config.inbound_greeting == "Hi, this is the assistant."
     assert config.outbound.default_mode == "conversation" and config.outbound.notify_hangup_delay_sec == 5
@@ -303,7 +303,7 @@ def test_legacy_january_keys_are_accepted() -> None:
         env={},
     )
     assert config.provider == "local"
-    assert config.twilio.from_ == "+15550001234"
+    assert config.sections["twilio"] == {"from": "+15550001234"}
     assert config.tunnel.allow_ngrok_free_tier is True
     assert config.streaming.stt_provider == "openai-realtime"
     assert config.streaming.silence_duration_ms == 700 and config.streaming.vad_threshold == 0.6
@@ -399,38 +399,48 @@ def test_error_in_whole_openclaw_file_names_the_full_path() -> None:
 # ---------------------------------------------------------------- environment overlay
 
 
-def test_env_fills_secrets() -> None:
+def test_env_fills_core_keys_and_the_secrets_the_selected_adapters_declare() -> None:
     env = {
         "TWILIO_ACCOUNT_SID": "AC-env",
         "TWILIO_AUTH_TOKEN": "tw-env",
         "TELNYX_API_KEY": "tx-env",
-        "TELNYX_CONNECTION_ID": "conn-env",
-        "TELNYX_PUBLIC_KEY": "pk-env",
         "PLIVO_AUTH_ID": "MA-env",
-        "PLIVO_AUTH_TOKEN": "pl-env",
         "OPENAI_API_KEY": "sk-env",
         "TELEPHONY_CONTROL_TOKEN": "ctl-env",
         "TELEPHONY_PUBLIC_URL": "https://env.example.com/",
         "NGROK_AUTHTOKEN": "ng-env",
     }
-    config = load_config(env=env)
-    assert (config.twilio.account_sid, config.twilio.auth_token) == ("AC-env", "tw-env")
-    assert (config.telnyx.api_key, config.telnyx.connection_id, config.telnyx.public_key) == (
-        "tx-env",
-        "conn-env",
-        "pk-env",
-    )
-    assert (config.plivo.auth_id, config.plivo.auth_token) == ("MA-env", "pl-env")
-    assert config.openai.api_key == "sk-env"
+    config = load_config(env=env, overrides={"provider": "twilio"})
+    assert config.carrier_settings() == {"accountSid": "AC-env", "authToken": "tw-env"}
+    assert config.engine_settings("openai") == {"apiKey": "sk-env"}  # `auto` engines: OpenAI's key
+    assert set(config.sections) == {"twilio", "openai"}  # no adapter in use declares the others
     assert config.control_token == "ctl-env"
     assert config.public_url == "https://env.example.com"
     assert config.tunnel.ngrok_auth_token == "ng-env"
 
 
+def test_env_reaches_only_adapters_in_use() -> None:
+    env = {"TWILIO_AUTH_TOKEN": "tw-env", "OPENAI_API_KEY": "sk-env"}
+    config = config_from_mapping({"provider": "local", "agent": "builtin", "ttsEngine": "espeak"}, env=env)
+    assert "twilio" not in config.sections
+    assert config.engine_settings("openai") == {"apiKey": "sk-env"}  # stt is still auto
+
+
+def test_env_fills_the_layer_the_user_wrote() -> None:
+    config = config_from_mapping(
+        {"provider": "twilio", "carriers": {"twilio": {"authToken": ""}}},
+        env={"TWILIO_ACCOUNT_SID": "AC-env", "TWILIO_AUTH_TOKEN": "tw-env"},
+    )
+    assert config.carriers["twilio"] == {"authToken": "tw-env"}
+    assert config.sections["twilio"] == {"accountSid": "AC-env"}
+    assert config.carrier_settings() == {"accountSid": "AC-env", "authToken": "tw-env"}
+
+
 def test_file_values_win_over_env(tmp_path: Path) -> None:
     path = tmp_path / "telephony.yaml"
     path.write_text(
-        "publicUrl: https://file.example.com\ntwilio:\n  authToken: from-file\n  accountSid: ''\n"
+        "provider: twilio\npublicUrl: https://file.example.com\n"
+        "twilio:\n  authToken: from-file\n  accountSid: ''\n"
         "openai:\n  apiKey: null\n"
     )
     env = {
@@ -440,10 +450,17 @@ def test_file_values_win_over_env(tmp_path: Path) -> None:
         "OPENAI_API_KEY": "sk-env",
     }
     config = load_config(path, env=env)
-    assert config.twilio.auth_token == "from-file"
+    assert config.carrier_settings()["authToken"] == "from-file"
     assert config.public_url == "https://file.example.com"
-    assert config.twilio.account_sid == "AC-env"  # empty in the file: filled
-    assert config.openai.api_key == "sk-env"  # null in the file: filled
+    assert config.carrier_settings()["accountSid"] == "AC-env"  # empty in the file: filled
+    assert config.sections["openai"]["apiKey"] == "sk-env"  # null in the file: filled
+
+
+def test_an_explicit_env_keeps_the_process_environment_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-process")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "tw-from-process")
+    config = config_from_mapping({"provider": "twilio"}, env={})
+    assert config.sections == {}
 
 
 def test_env_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -600,12 +617,8 @@ def test_redacted_hides_every_secret() -> None:
         "oa-secret",
     ):
         assert secret not in dumped
-    assert redacted["twilio"] == {
-        "accountSid": "ACxxxxxxxx",
-        "authToken": "***",
-        "baseUrl": None,
-        "from": None,
-    }
+    assert redacted["twilio"] == {"accountSid": "ACxxxxxxxx", "authToken": "***"}
+    assert "sections" not in redacted
     assert redacted["telnyx"]["publicKey"] == "pubkey=="
     assert redacted["tunnel"]["ngrokAuthToken"] == "***"
     assert redacted["controlToken"] == "***"
@@ -616,20 +629,48 @@ def test_redacted_hides_every_secret() -> None:
     assert redacted["webhookSecurity"]["trustedProxyIPs"] == ["10.0.0.1"]
     # Unset secrets stay visibly unset; the real config still has the values.
     assert config_from_mapping({}, env={}).redacted()["controlToken"] is None
-    assert config.twilio.auth_token == "tw-secret"
+    assert config.carrier_settings()["authToken"] == "tw-secret"
 
 
-def test_carrier_settings() -> None:
+def test_carrier_settings_take_the_top_level_section_with_carriers_over_it() -> None:
     config = config_from_mapping(
-        {"provider": "acme", "twilio": {"authToken": "t"}, "carriers": {"acme": {"apiKey": "k"}}}, env={}
+        {
+            "provider": "acme",
+            "twilio": {"authToken": "t", "accountSid": "AC1"},
+            "carriers": {"acme": {"apiKey": "k"}, "twilio": {"accountSid": "AC2"}},
+        },
+        env={},
     )
     assert config.carrier_settings() == {"apiKey": "k"}
-    assert config.carrier_settings("twilio")["authToken"] == "t"
+    assert config.carrier_settings("twilio") == {"authToken": "t", "accountSid": "AC2"}
     assert config.carrier_settings("local") == {}
-    assert (
-        _error({"carriers": {"twilio": {}}})
-        == "carriers.twilio: configure it in the top-level 'twilio' section"
-    )
+
+
+@pytest.mark.parametrize("name", ["telnyx", "plivo", "acme-sip"])
+def test_sections_of_carriers_without_an_adapter_are_accepted_raw(name: str) -> None:
+    config = config_from_mapping({"provider": name, name: {"apiKey": "k", "anything": [1]}}, env={})
+    assert config.carrier_settings() == {"apiKey": "k", "anything": [1]}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"serv": {"port": 1}}, "unknown key serv (did you mean serve?)"),
+        ({"tunel": {}}, "unknown key tunel (did you mean tunnel?)"),
+        ({"engine": {"espeak": {}}}, "unknown key engine (did you mean engines?)"),
+        ({"sections": {"twilio": {}}}, "unknown key sections"),
+        ({"sections": 5}, "unknown key sections"),
+        (
+            {"plugins": {"entries": {"voice-call": {"config": {"streming": {}}}}}},
+            "unknown key plugins.entries.voice-call.config.streming "
+            "(did you mean plugins.entries.voice-call.config.streaming?)",
+        ),
+    ],
+)
+def test_a_top_level_object_like_a_core_key_is_a_typo_not_an_adapter_section(
+    data: dict[str, Any], message: str
+) -> None:
+    assert _error(data) == message
 
 
 def test_realtime_stream_path_derivation() -> None:
@@ -641,9 +682,9 @@ def test_realtime_stream_path_derivation() -> None:
 
 
 def test_config_from_mapping_does_not_mutate_input() -> None:
-    data: dict[str, Any] = {"stt": {"provider": "openai"}, "twilio": {}}
+    data: dict[str, Any] = {"provider": "twilio", "stt": {"provider": "openai"}, "twilio": {}}
     config_from_mapping(data, env={"TWILIO_AUTH_TOKEN": "t"}, overrides={"serve": {"port": 1}})
-    assert data == {"stt": {"provider": "openai"}, "twilio": {}}
+    assert data == {"provider": "twilio", "stt": {"provider": "openai"}, "twilio": {}}
 
 
 def test_config_type_is_exported() -> None:

@@ -181,12 +181,14 @@ def test_with_token_a_remote_client_is_served_only_with_the_token() -> None:
 
 
 def test_unknown_carrier_refuses_to_start_with_a_clear_message() -> None:
-    with pytest.raises(ConfigError, match="no adapter named 'twillio'"):
+    with pytest.raises(
+        ConfigError, match=r"^provider: no carrier adapter named 'twillio' \(did you mean 'twilio'\?\)"
+    ):
         Runtime.build(twilio_config(provider="twillio"))
 
 
 def test_streaming_without_a_speech_engine_refuses_to_start() -> None:
-    with pytest.raises(ConfigError, match="cannot start"):
+    with pytest.raises(ConfigError, match=r"^stt: no STT engine named 'no-such-engine'; installed: "):
         Runtime.build(twilio_config(streaming=True, stt="no-such-engine"))
 
 

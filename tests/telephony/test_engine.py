@@ -93,7 +93,7 @@ async def test_stale_calls_are_reaped_and_fresh_ones_kept() -> None:
 
 
 def test_silence_timeout_reaches_bundled_recognizers() -> None:
-    from telephony.engines import load_stt
+    from telephony.plugins import load_stt
 
     config = config_from_mapping({"silenceTimeoutMs": 1200}, env={})
     stt = load_stt(config)

@@ -1,0 +1,81 @@
+"""Building a :class:`Config`: from a file or a mapping, plus overrides and the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .environment import apply_core_environment, with_adapter_environment
+from .errors import ConfigError, explain_config_error
+from .files import read_file
+from .schema import Config
+from .sources import camelize, deep_merge, split_sections, unwrap_openclaw
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load the config file (if any), fill secrets from the environment and validate once.
+
+    Args:
+        path: A ``.json`` (comments and JSON5-style trailing commas tolerated), ``.toml``,
+            ``.yaml`` or ``.yml`` file. ``None`` means defaults plus environment.
+        env: Environment to read secrets from; defaults to ``os.environ``. Only fills values the
+            file leaves unset.
+        overrides: Deep-merged over the file data (after the openclaw wrapper is removed);
+            keys may be camelCase or snake_case; ``None`` values are ignored.
+
+    Raises:
+        ConfigError: the file is missing or unparsable (message names the file), or a key or
+            value is invalid (message names the camelCase key path).
+    """
+    if path is None:
+        return config_from_mapping({}, env=env, overrides=overrides)
+    file = Path(path)
+    data = read_file(file)
+    try:
+        return config_from_mapping(data, env=env, overrides=overrides)
+    except ConfigError as exc:
+        exc.source = str(file)
+        raise
+
+
+def config_from_mapping(
+    data: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build a :class:`Config` from already-parsed data (bare plugin config or whole openclaw file).
+
+    Args:
+        data: The mapping as it would appear in a config file.
+        env: Environment to read secrets from; defaults to ``os.environ``.
+        overrides: As for :func:`load_config`.
+
+    Raises:
+        ConfigError: a key or value is invalid; the message names the key path.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"the config must be an object, got {type(data).__name__}")
+    raw, prefix = unwrap_openclaw(data)
+    stt = raw.get("stt")
+    if isinstance(stt, Mapping):
+        raw["sttLegacy"] = dict(raw.pop("stt"))
+    if overrides:
+        raw = deep_merge(raw, camelize(overrides, Config))
+    environ = os.environ if env is None else env
+    apply_core_environment(raw, environ)
+    split_sections(raw, prefix)
+    try:
+        config = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as exc:
+        raise explain_config_error(str(exc), raw, prefix) from None
+    return with_adapter_environment(config, environ)
