@@ -12,8 +12,12 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import anyio
+from anyio.abc import TaskGroup
 
 from telephony.providers import (
     Action,
@@ -93,6 +97,14 @@ def _speaking_seconds(lines: tuple[str, ...]) -> float:
     return sum(len(line.split()) for line in lines) * 0.4
 
 
+async def _guarded(coro: Coroutine[Any, Any, object]) -> None:
+    """Run one background job; its failure is logged instead of cancelling its siblings."""
+    try:
+        await coro
+    except Exception:
+        _log.exception("background task failed")
+
+
 def _log_text(text: str) -> str:
     """Transcripts in logs are capped: they are personal data, and long lines hide the rest."""
     return text if len(text) <= 80 else text[:77] + "..."
@@ -118,10 +130,10 @@ class ConversationEngine:
         self.routes = routes
         self._clock = clock
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._listening: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, anyio.CancelScope] = {}
+        self._listening: dict[str, anyio.CancelScope] = {}
+        self._group: TaskGroup | None = None
         self._streams: dict[str, LiveStream] = {}
-        self._tasks: set[asyncio.Task[object]] = set()
         self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -152,21 +164,38 @@ class ConversationEngine:
     async def _reap_forever(self) -> None:
         interval = min(30.0, float(self.config.stale_call_reaper_seconds))
         while not self._closing:
-            await asyncio.sleep(interval)
+            await anyio.sleep(interval)
             try:
                 await self.reap_stale_calls()
             except Exception:  # the reaper must outlive one bad sweep
                 _log.exception("stale-call sweep failed")
 
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the engine: every timer and background task lives in one task group it owns.
+
+        Leaving the block cancels them all and waits until they are gone, so no task outlives
+        the engine. Live calls are not hung up: a restart must not end them.
+        """
+        async with anyio.create_task_group() as group:
+            self._group = group
+            try:
+                await self.start()
+                yield
+            finally:
+                await self.aclose()
+                group.cancel_scope.cancel()
+        self._group = None
+
     async def aclose(self) -> None:
         """Stop timers and close streams without hanging up: a restart must not end live calls."""
         self._closing = True
-        for handle in [*self._timers.values(), *self._listening.values()]:
-            handle.cancel()
+        for scope in [*self._timers.values(), *self._listening.values()]:
+            scope.cancel()
         self._timers.clear()
         self._listening.clear()
-        for task in list(self._tasks):
-            task.cancel()
+        if self._group is not None:
+            self._group.cancel_scope.cancel()
         for stream in list(self._streams.values()):
             await stream.close()
 
@@ -220,29 +249,52 @@ class ConversationEngine:
         record.transcript.append(Turn(speaker=speaker, text=text, at=self._clock()))
 
     def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
-        """Run ``coro`` in the background, keeping a reference so it is not garbage-collected."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Run ``coro`` in the engine's task group; a failure is logged and stays in its task.
+
+        Raises:
+            RuntimeError: The engine is not running (see :meth:`running`).
+        """
+        if self._group is None:
+            coro.close()
+            raise RuntimeError("the engine is not running: enter Runtime.running() (or serve the app)")
+        self._group.start_soon(_guarded, coro)
+
+    def _after(self, table: dict[str, anyio.CancelScope], call_id: str, delay: float, action: Any) -> None:
+        """Run ``action()`` after ``delay`` seconds unless the call's entry in ``table`` is cancelled."""
+        previous = table.pop(call_id, None)
+        if previous is not None:
+            previous.cancel()
+        scope = anyio.CancelScope()
+        table[call_id] = scope
+
+        async def timer() -> None:
+            with scope:
+                await anyio.sleep(max(delay, 0.0))
+            if scope.cancelled_caught:
+                return
+            if table.get(call_id) is scope:
+                del table[call_id]
+            await action()
+
+        self.spawn(timer())
 
     # ------------------------------------------------------------------ timers
 
     def _arm_timer(self, record: CallRecord) -> None:
         if record.call_id in self._timers or record.answered_at is None:
             return
+        if self._group is None:
+            return  # not running (a unit test driving the engine): no timers
         remaining = record.answered_at + self.config.max_duration_seconds - self._clock()
-        loop = asyncio.get_running_loop()
-        self._timers[record.call_id] = loop.call_later(
-            max(remaining, 0.0), lambda: self.spawn(self._expire(record.call_id))
-        )
+        call_id = record.call_id
+        self._after(self._timers, call_id, remaining, lambda: self._expire(call_id))
 
     def _disarm_timer(self, call_id: str) -> None:
-        handle = self._timers.pop(call_id, None)
-        if handle is not None:
-            handle.cancel()
+        scope = self._timers.pop(call_id, None)
+        if scope is not None:
+            scope.cancel()
 
     async def _expire(self, call_id: str) -> None:
-        self._timers.pop(call_id, None)
         _log.info("call %s: max duration reached", call_id)
         await self.end_call(call_id, reason="timeout", force=True)
 
@@ -254,21 +306,16 @@ class ConversationEngine:
         Stream calls always rely on it (we do the listening); markup calls only on carriers
         that declare they never report silence, so nobody waits forever for a gather result.
         """
-        self.stop_listening(call_id)
         timeout = self.config.gather_timeout_seconds + extra_seconds
-        loop = asyncio.get_running_loop()
-        self._listening[call_id] = loop.call_later(
-            timeout, lambda: self.spawn(self._heard_nothing(call_id, turn))
-        )
+        self._after(self._listening, call_id, timeout, lambda: self._heard_nothing(call_id, turn))
 
     def stop_listening(self, call_id: str) -> None:
         """Something was heard (or the call ended): cancel the listening timer."""
-        handle = self._listening.pop(call_id, None)
-        if handle is not None:
-            handle.cancel()
+        scope = self._listening.pop(call_id, None)
+        if scope is not None:
+            scope.cancel()
 
     async def _heard_nothing(self, call_id: str, turn: int | None) -> None:
-        self._listening.pop(call_id, None)
         stream = self._streams.get(call_id)
         if stream is not None:
             line = await self.silence(call_id)
@@ -568,7 +615,8 @@ class ConversationEngine:
             purpose=record.message,
         )
         try:
-            reply = await asyncio.wait_for(self.agent.reply(request), self.config.response_timeout_ms / 1000)
+            with anyio.fail_after(self.config.response_timeout_ms / 1000):
+                reply = await self.agent.reply(request)
         except Exception as exc:  # the caller must hear something, whatever the agent did
             _log.warning(
                 "call %s: agent failed (%s); using fallback reply", record.call_id, type(exc).__name__

@@ -171,10 +171,10 @@ class Runtime:
             raise RuntimeError(f"this telephony runtime is {self.state}; it runs once, in one lifespan")
         self.state = "running"
         try:
-            await self.engine.start()
-            for purpose, url in console_urls(self.routes).items():
-                _log.info("%s URL for %s: %s", self.carrier.name, purpose, redact(url))
-            yield self
+            async with self.engine.running():
+                for purpose, url in console_urls(self.routes).items():
+                    _log.info("%s URL for %s: %s", self.carrier.name, purpose, redact(url))
+                yield self
         finally:
             self.state = "closed"
             await self.aclose()

@@ -13,6 +13,9 @@ import logging
 import time
 from typing import Protocol
 
+import anyio
+from anyio.abc import TaskGroup
+
 from telephony.providers import (
     MULAW_8K,
     AudioFormat,
@@ -100,7 +103,7 @@ class StreamSession:
         self._queue: asyncio.Queue[_Utterance] = asyncio.Queue()
         self._playing: _Utterance | None = None
         self._marks = 0
-        self._tasks: list[asyncio.Task[None]] = []
+        self._group: TaskGroup | None = None
         self._transcriber: TranscriptionStream | None = None
         self._closed = asyncio.Event()
 
@@ -135,7 +138,8 @@ class StreamSession:
     async def run(self) -> None:
         """Serve the socket until the stream stops; refuse it without sending audio if unauthorized."""
         try:
-            start = await asyncio.wait_for(self._await_start(), self.pre_start_timeout)
+            with anyio.fail_after(self.pre_start_timeout):
+                start = await self._await_start()
         except (TimeoutError, MediaRejected) as exc:
             _log.info("stream refused: %s", exc or "no start message in time")
             await self.socket.close(POLICY_VIOLATION, "stream start missing or malformed")
@@ -160,11 +164,17 @@ class StreamSession:
         self.engine.attach_stream(record.call_id, self)
         self._transcriber = await self.stt.open_stream(language=self.engine.config.language)
         inbound = Transcoder(start.audio_format, self.stt.sample_rate)
-        self._tasks = [
-            asyncio.create_task(self._play_loop()),
-            asyncio.create_task(self._transcript_loop(self._transcriber)),
-        ]
-        await self._opening(record)
+        # Playback, recognition and turns belong to this stream: they end with it.
+        async with anyio.create_task_group() as group:
+            self._group = group
+            group.start_soon(self._play_loop)
+            group.start_soon(self._transcript_loop, self._transcriber)
+            await self._opening(record)
+            await self._receive_loop(record, inbound)
+            group.cancel_scope.cancel()
+
+    async def _receive_loop(self, record: CallRecord, inbound: Transcoder) -> None:
+        assert self.media is not None and self._transcriber is not None
         while not self._closed.is_set():
             frame = await self.socket.receive()
             if frame is None:
@@ -214,6 +224,9 @@ class StreamSession:
             self._playing = utterance
             try:
                 await self._play(utterance)
+            except Exception:  # one line that cannot be spoken must not end the call
+                _log.exception("call %s: playing a line failed", self.call_id)
+                utterance.done.set()
             finally:
                 if self._playing is utterance and utterance.done.is_set():
                     self._playing = None
@@ -298,7 +311,14 @@ class StreamSession:
                 await self._turn(event.text.strip(), event.confidence)
 
     def _spawn_turn(self, text: str) -> None:
-        self.engine.spawn(self._turn(text, None))
+        if self._group is not None:
+            self._group.start_soon(self._guarded_turn, text)
+
+    async def _guarded_turn(self, text: str) -> None:
+        try:
+            await self._turn(text, None)
+        except Exception:
+            _log.exception("call %s: a keypad turn failed", self.call_id)
 
     async def _turn(self, text: str, confidence: float | None) -> None:
         if self.call_id is None:
@@ -326,11 +346,6 @@ class StreamSession:
         """
         self._closed.set()
         self._stop_listening()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
         if self._transcriber is not None:
             await self._transcriber.aclose()
         if self.call_id is not None:

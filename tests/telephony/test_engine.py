@@ -36,16 +36,16 @@ async def _notify_call(runtime: Runtime) -> CallRecord:
 
 async def test_notify_call_hangs_up_when_playback_is_confirmed() -> None:
     runtime = _runtime()
-    await _notify_call(runtime)
-    assert await runtime.engine.answer(PlaybackFinished(provider_call_id="LC1", event_id="e1")) is None
-    for _ in range(50):
-        record = await runtime.store.get("c1")
-        if record is not None and record.terminal:
-            break
-        await asyncio.sleep(0.01)
+    async with runtime.running():
+        await _notify_call(runtime)
+        assert await runtime.engine.answer(PlaybackFinished(provider_call_id="LC1", event_id="e1")) is None
+        for _ in range(50):
+            record = await runtime.store.get("c1")
+            if record is not None and record.terminal:
+                break
+            await asyncio.sleep(0.01)
     assert record is not None and record.state == "hangup-bot"
     assert "LC1" in runtime.carrier.control.hung_up  # type: ignore[attr-defined]
-    await runtime.aclose()
 
 
 async def test_events_for_unknown_calls_change_nothing() -> None:
