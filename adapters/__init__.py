@@ -1,0 +1,1 @@
+"""Bundled adapters: carriers (``twilio``, ``local``) and engines (``offline``, ``openai``)."""

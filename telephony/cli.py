@@ -77,6 +77,7 @@ def _control(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``telephony`` command line: serve, demo, and the control-API client commands."""
     parser = argparse.ArgumentParser(
         prog="telephony", description="Provider-agnostic phone calls for AI agents."
     )
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one CLI command; returns the process exit code (2 for a config error)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.command == "serve" else logging.WARNING,

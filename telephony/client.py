@@ -23,6 +23,7 @@ class ControlError(TelephonyError):
 
 
 def server_url(config: Config) -> str:
+    """Where the CLI reaches the control API: the configured bind, with a wildcard made loopback."""
     host = "127.0.0.1" if config.serve.bind in ("0.0.0.0", "::") else config.serve.bind
     return f"http://{host}:{config.serve.port}"
 
@@ -53,25 +54,31 @@ class ControlClient:
     def place_call(
         self, to: str, *, message: str | None = None, mode: str | None = None, media: str | None = None
     ) -> dict[str, Any]:
+        """``POST /api/calls``: dial ``to``; returns the new call."""
         body = {k: v for k, v in {"to": to, "message": message, "mode": mode, "media": media}.items() if v}
         result: dict[str, Any] = self._request("POST", "/api/calls", body)
         return result
 
     def calls(self, *, active: bool = False) -> list[dict[str, Any]]:
+        """``GET /api/calls``: the newest calls first."""
         result: list[dict[str, Any]] = self._request("GET", "/api/calls" + ("?active=true" if active else ""))
         return result
 
     def status(self, call_id: str) -> dict[str, Any]:
+        """``GET /api/calls/{id}``."""
         result: dict[str, Any] = self._request("GET", f"/api/calls/{call_id}")
         return result
 
     def speak(self, call_id: str, text: str) -> dict[str, Any]:
+        """``POST /api/calls/{id}/speak``."""
         result: dict[str, Any] = self._request("POST", f"/api/calls/{call_id}/speak", {"text": text})
         return result
 
     def end(self, call_id: str) -> dict[str, Any]:
+        """``POST /api/calls/{id}/end`` (idempotent)."""
         result: dict[str, Any] = self._request("POST", f"/api/calls/{call_id}/end")
         return result
 
     def close(self) -> None:
+        """Close the HTTP connection pool."""
         self._http.close()

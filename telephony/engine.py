@@ -87,9 +87,13 @@ class CallNotLive(TelephonyError):
 class LiveStream(Protocol):
     """What the engine needs from an attached media stream."""
 
-    async def speak(self, text: str, *, hang_up_after: bool = False) -> None: ...
+    async def speak(self, text: str, *, hang_up_after: bool = False) -> None:
+        """Queue ``text`` for playback; hang up once heard when asked."""
+        ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Stop the stream (the call ended elsewhere)."""
+        ...
 
 
 def _speaking_seconds(lines: tuple[str, ...]) -> float:
@@ -694,9 +698,11 @@ class ConversationEngine:
                     return
 
     def attach_stream(self, call_id: str, stream: LiveStream) -> None:
+        """Route ``speak`` and ``end`` for ``call_id`` to its live media stream."""
         self._streams[call_id] = stream
 
     def detach_stream(self, call_id: str, stream: LiveStream) -> None:
+        """Forget ``stream`` (only if it is still the one attached to the call)."""
         if self._streams.get(call_id) is stream:
             del self._streams[call_id]
 
@@ -764,6 +770,7 @@ class ConversationEngine:
         return current
 
     async def get_call(self, call_id: str) -> CallRecord:
+        """The stored call; raises :class:`CallNotFound` for an unknown id."""
         record = await self.store.get(call_id)
         if record is None:
             raise CallNotFound(f"no call {call_id!r}")
@@ -795,6 +802,8 @@ class ConversationEngine:
         """Hang up (idempotent: ending an ended call is not an error).
 
         Args:
+            call_id: The call to end.
+            reason: The end reason to record (``hangup-bot`` unless a timer or teardown ends it).
             force: End the call here even if the carrier refuses the hang-up (timers and
                 stream teardown use this, so a carrier error cannot keep a call live forever).
         """

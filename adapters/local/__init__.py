@@ -85,6 +85,7 @@ class LocalCallControl:
         self._tasks: set[asyncio.Task[SimulatedCall]] = set()
 
     async def place_call(self, call: CallRef, callbacks: DialCallbacks) -> PlacedCall:
+        """Ring a simulated callee in this process; it answers and follows the script."""
         provider_call_id = "LC" + secrets.token_hex(16)
         task = asyncio.create_task(
             self.simulator.answer_outbound(
@@ -107,16 +108,19 @@ class LocalCallControl:
             _log.warning("simulated callee failed: %r", task.exception())
 
     async def redirect(self, call: CallRef, url: str) -> None:
+        """Have the simulated far end fetch the call's new instructions from ``url``."""
         if not call.provider_call_id or call.provider_call_id in self.hung_up:
             raise CallControlError(f"call {call.call_id} is not live on the local carrier")
         self.redirects.append(url)
         await self.simulator.fetch(call.provider_call_id, url)
 
     async def hangup(self, call: CallRef) -> None:
+        """Note the hang-up; idempotent, as on a real carrier."""
         if call.provider_call_id:
             self.hung_up.add(call.provider_call_id)
 
     async def aclose(self) -> None:
+        """Stop simulated callees still running."""
         for task in list(self._tasks):
             task.cancel()
 

@@ -51,11 +51,13 @@ class TwilioResponder:
         self._voice = default_voice
 
     async def respond(self, context: ReplyContext, actions: Sequence[Action]) -> WebhookReply:
+        """Render ``actions`` as one TwiML document."""
         return WebhookReply(
             content_type=_TWIML, body=render_twiml(actions, default_voice=self._voice).encode()
         )
 
     def acknowledge(self) -> WebhookReply:
+        """An empty TwiML document."""
         return WebhookReply(content_type=_TWIML, body=render_twiml([]).encode())
 
 

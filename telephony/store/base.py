@@ -109,7 +109,9 @@ class CallStore(Protocol):
         """Store a new call. Raises :class:`ValueError` when ``call_id`` already exists."""
         ...
 
-    async def get(self, call_id: str) -> CallRecord | None: ...
+    async def get(self, call_id: str) -> CallRecord | None:
+        """A private copy of the call, or None."""
+        ...
 
     async def get_by_provider_id(self, provider: str, provider_call_id: str) -> CallRecord | None:
         """Find a call from a carrier webhook that does not echo our id (the newest, if several)."""

@@ -309,7 +309,6 @@ class SqliteCallStore:
 
     async def append_turn(self, call_id: str, turn: Turn) -> CallRecord:
         """Append one turn in a single transaction; raise :class:`KeyError` for an unknown call."""
-
         return await self._run(lambda conn: _in_transaction(conn, lambda c: _append(c, call_id, turn)))
 
     def transaction(self) -> WriteBatch:
