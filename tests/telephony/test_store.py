@@ -628,3 +628,33 @@ def test_open_store_rejects_bad_configuration() -> None:
         open_store("sqlite", None)
     with pytest.raises(ValueError):
         open_store("redis", None)
+
+
+async def test_sqlite_waits_for_another_writer_without_blocking_the_event_loop(tmp_path: Path) -> None:
+    store = SqliteCallStore(tmp_path)
+    record = CallRecord(call_id="c1", provider="local", direction="inbound", created_at=0.0)
+    await store.create(record)
+    # Another process (here: another connection) holds the write lock for a while.
+    other = sqlite3.connect(tmp_path / "calls.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    record.message = "written after the other writer let go"
+    saving = asyncio.create_task(store.save(record))
+    await asyncio.sleep(0.3)
+    assert not saving.done(), "the write must wait for the lock"
+    assert ticks >= 10, "the event loop must keep running while the write waits"
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(saving, 5)
+    ticking.cancel()
+    stored = await store.get("c1")
+    assert stored is not None and stored.message == "written after the other writer let go"
+    await store.close()
