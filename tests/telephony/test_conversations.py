@@ -1,8 +1,9 @@
-"""The same conversations over a markup carrier and a command carrier.
+"""The same conversations over a markup carrier and a command carrier, and over Twilio.
 
 The local carrier runs in both of its modes: ``markup`` answers each webhook with the actions,
 ``command`` answers every webhook empty and receives the actions as commands, with our call
-identity travelling as client state (the way Telnyx Call Control works). The engine must not
+identity travelling as client state (the way Telnyx Call Control works). Twilio is played by a
+far end that signs its webhooks with the SDK and follows the TwiML it gets. The engine must not
 care which, and neither may a restart.
 """
 
@@ -14,11 +15,13 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
+import respx
 from litestar.testing import TestClient
-from twilio_helpers import from_client
+from twilio_far_end import TwilioFarEnd
+from twilio_helpers import ACCOUNT_SID, AUTH_TOKEN, from_client
 
 from telephony.adapters.local import LocalCarrier, SimulatedCall, signed_headers
 from telephony.adapters.local._wire import MARKUP_DECODER
@@ -40,6 +43,8 @@ from telephony.server import create_app
 from telephony.store import CallRecord, MemoryCallStore
 
 MODES = ["markup", "command"]
+CARRIERS = ["local-markup", "local-command", "twilio"]
+SCRIPT = ["Yes, this is fine.", "Goodbye."]
 SECRET = "conversation-test-secret"
 OUR_NUMBER = "+18005551212"
 CALLER = "+14158675309"
@@ -70,6 +75,42 @@ async def _serving(mode: str, **extra: Any) -> AsyncIterator[Runtime]:
         yield runtime
 
 
+class FarEnd(Protocol):
+    """The carrier's side of calls: the local simulator, or Twilio played by the tests."""
+
+    calls: dict[str, SimulatedCall]
+
+    async def inbound_call(self, *, caller: str, callee: str, script: list[str]) -> SimulatedCall: ...
+
+
+@asynccontextmanager
+async def _carrier_serving(
+    carrier: str, router: respx.MockRouter, **extra: Any
+) -> AsyncIterator[tuple[Runtime, FarEnd]]:
+    """The app on a real socket for ``carrier``, and the far end that calls it and answers its calls."""
+    if carrier.startswith("local-"):
+        async with _serving(carrier.removeprefix("local-"), **extra) as runtime:
+            yield runtime, _carrier(runtime).simulator
+        return
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    config = _config(
+        "markup",
+        port=port,
+        **{
+            "provider": "twilio",
+            "publicUrl": public,
+            "twilio": {"accountSid": ACCOUNT_SID, "authToken": AUTH_TOKEN},
+        }
+        | {k: v for k, v in extra.items() if k != "carriers"},
+    )
+    far_end = TwilioFarEnd(f"{public}/voice/webhook", list(SCRIPT))
+    far_end.mock_rest_api(router)
+    runtime = Runtime.build(config, store=MemoryCallStore())
+    async with background_server(create_app(config, runtime=runtime), port=port):
+        yield runtime, far_end
+
+
 def _carrier(runtime: Runtime) -> LocalCarrier:
     carrier = runtime.carrier
     assert isinstance(carrier, LocalCarrier)
@@ -90,14 +131,13 @@ def _lines(call: SimulatedCall) -> list[tuple[str, str]]:
     return [(turn.speaker, turn.text) for turn in call.turns]
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_inbound_conversation(mode: str) -> None:
-    async with _serving(mode) as runtime:
-        carrier = _carrier(runtime)
-        call = await carrier.simulator.inbound_call(
+@pytest.mark.parametrize("carrier", CARRIERS)
+async def test_inbound_conversation(carrier: str, no_network: respx.MockRouter) -> None:
+    async with _carrier_serving(carrier, no_network) as (runtime, far_end):
+        call = await far_end.inbound_call(
             caller=CALLER, callee=OUR_NUMBER, script=["Hello there.", "What can you do?", "Goodbye."]
         )
-        record = await runtime.store.get_by_provider_id("local", call.provider_call_id)
+        record = await runtime.store.get_by_provider_id(runtime.carrier.name, call.provider_call_id)
         assert record is not None
         record = await _ended(runtime, record.call_id)
     assert _lines(call)[0] == ("bot", "Hello! How can I help you today?")
@@ -106,53 +146,47 @@ async def test_inbound_conversation(mode: str) -> None:
         ("caller", "What can you do?"),
         ("caller", "Goodbye."),
     ]
-    assert _lines(call)[-1] == ("bot", "Thanks for calling. Goodbye!")
+    assert _lines(call)[-1] == ("bot", "Thanks for calling. Goodbye!") and call.ended_by == "bot"
     assert record.state == "hangup-bot" and record.turn_count == 3 and record.direction == "inbound"
-    assert [turn.speaker for turn in record.transcript] == [
-        "bot",
-        "user",
-        "bot",
-        "user",
-        "bot",
-        "user",
-        "bot",
-    ]
-    if mode == "command":
-        received = carrier.simulator.received[call.provider_call_id]
+    assert [turn.speaker for turn in record.transcript] == ["bot", "user"] * 3 + ["bot"]
+    if carrier == "local-command":
+        received = _carrier(runtime).simulator.received[call.provider_call_id]
         assert isinstance(received[0], Answer), "a command carrier must be told to answer first"
         assert isinstance(received[-1], Hangup) and received[-1].after_playback
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_outbound_conversation(mode: str) -> None:
-    async with _serving(mode) as runtime:
+@pytest.mark.parametrize("carrier", CARRIERS)
+async def test_outbound_conversation(carrier: str, no_network: respx.MockRouter) -> None:
+    async with _carrier_serving(carrier, no_network) as (runtime, far_end):
         record = await runtime.engine.place_call(
             to=CALLER, message="Hi, this is a test call.", mode="conversation"
         )
         record = await _ended(runtime, record.call_id)
-        call = _carrier(runtime).simulator.calls[record.provider_call_id or ""]
+        call = far_end.calls[record.provider_call_id or ""]
     assert _lines(call)[0] == ("bot", "Hi, this is a test call.")
     assert ("caller", "Yes, this is fine.") in _lines(call) and ("caller", "Goodbye.") in _lines(call)
     assert record.state == "hangup-bot" and record.direction == "outbound" and record.turn_count == 2
     assert record.provider_call_id == call.provider_call_id
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_notify_call_says_its_message_then_hangs_up(mode: str) -> None:
-    async with _serving(mode) as runtime:
+@pytest.mark.parametrize("carrier", CARRIERS)
+async def test_notify_call_says_its_message_then_hangs_up(carrier: str, no_network: respx.MockRouter) -> None:
+    async with _carrier_serving(carrier, no_network) as (runtime, far_end):
         record = await runtime.engine.place_call(to=CALLER, message="Your order shipped.", mode="notify")
         record = await _ended(runtime, record.call_id)
-        call = _carrier(runtime).simulator.calls[record.provider_call_id or ""]
-    assert _lines(call) == [("bot", "Your order shipped.")]
+        call = far_end.calls[record.provider_call_id or ""]
+    assert _lines(call) == [("bot", "Your order shipped.")] and call.ended_by == "bot"
     assert [turn.text for turn in record.transcript] == ["Your order shipped."]
     assert record.terminal and record.turn_count == 0
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_silent_caller_is_reprompted_then_told_goodbye(mode: str) -> None:
-    async with _serving(mode, noInputRetries=2) as runtime:
-        call = await _carrier(runtime).simulator.inbound_call(caller=CALLER, callee=OUR_NUMBER, script=[])
-        record = await runtime.store.get_by_provider_id("local", call.provider_call_id)
+@pytest.mark.parametrize("carrier", CARRIERS)
+async def test_silent_caller_is_reprompted_then_told_goodbye(
+    carrier: str, no_network: respx.MockRouter
+) -> None:
+    async with _carrier_serving(carrier, no_network, noInputRetries=2) as (runtime, far_end):
+        call = await far_end.inbound_call(caller=CALLER, callee=OUR_NUMBER, script=[])
+        record = await runtime.store.get_by_provider_id(runtime.carrier.name, call.provider_call_id)
         assert record is not None
         record = await _ended(runtime, record.call_id)
     bot = [text for speaker, text in _lines(call) if speaker == "bot"]
