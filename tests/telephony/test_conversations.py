@@ -32,9 +32,11 @@ from telephony.providers import (
     Action,
     Answer,
     CallIdentity,
+    DialCallbacks,
     Gather,
     Hangup,
     NoInput,
+    PlacedCall,
     Say,
     UserInput,
 )
@@ -414,3 +416,68 @@ def test_a_command_carrier_is_hung_up_once_the_goodbye_has_played(tmp_path: Path
                 break
             time.sleep(0.01)
     assert "LC1" in carrier.control.hung_up
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_stream_conversation_with_the_offline_engines(mode: str, tmp_path: Path) -> None:
+    # Stream mode over both kinds of carrier: the connect-stream action arrives in the webhook's
+    # answer (markup) or as a command (command mode); after that the media socket is the same.
+    from telephony.demo import CALLER_VOICE, caller_voice
+    from telephony.providers import TTS, load
+
+    port = free_port()
+    config = _config(
+        mode,
+        port=port,
+        store=tmp_path,
+        streaming={"enabled": True},
+        stt="pocketsphinx",
+        ttsEngine="espeak",
+        gatherTimeoutSeconds=1,
+        noInputRetries=0,
+    )
+    runtime = Runtime.build(config)
+    carrier = _carrier(runtime)
+    carrier.simulator.voice = caller_voice(load(TTS, "espeak")({"voice": CALLER_VOICE}))
+    async with background_server(create_app(config, runtime=runtime), port=port):
+        call = await carrier.simulator.inbound_call(caller=CALLER, callee=OUR_NUMBER, script=["goodbye"])
+        record = await runtime.store.get_by_provider_id("local", call.provider_call_id)
+        assert record is not None
+        record = await _ended(runtime, record.call_id)
+    assert call.media == "stream" and call.bot_audio_ms > 1000
+    assert record.media == "stream" and record.state == "hangup-bot"
+    # What the recognizer makes of the caller's words varies; the shape of the call does not.
+    speakers = [turn.speaker for turn in record.transcript]
+    assert speakers[:3] == ["bot", "user", "bot"] and record.transcript[1].text
+    assert record.transcript[0].text == "Hello! How can I help you today?"
+    assert record.transcript[-1].text in ("Thanks for calling. Goodbye!", NO_INPUT_GOODBYE)
+    if mode == "command":
+        received = carrier.simulator.received[call.provider_call_id]
+        assert [type(action).__name__ for action in received] == ["Answer", "ConnectStream"]
+
+
+def test_a_provisional_carrier_id_is_bound_by_the_first_callback(tmp_path: Path) -> None:
+    # Some carriers (Plivo) answer a dial request with a request id that their callbacks never
+    # carry; the first callback naming our call brings the real id, and there is one record.
+    with _app("markup", tmp_path) as (client, carrier):
+
+        async def dial(call: Any, callbacks: DialCallbacks) -> PlacedCall:
+            assert callbacks.identity.call_id == call.call_id
+            return PlacedCall(provider_call_id="request-1", provisional=True)
+
+        carrier.control.place_call = dial  # type: ignore[method-assign]
+        placed = client.post("/api/calls", json={"to": CALLER, "message": "Hi", "mode": "conversation"})
+        assert placed.status_code == 201, placed.text
+        call_id = placed.json()["call_id"]
+        assert placed.json()["provider_call_id"] == "request-1"
+        webhook = "http://127.0.0.1:3334/voice/webhook"
+        started = {"event": "started", "call": "LC-real", "direction": "outbound", "caller": OUR_NUMBER}
+        answer = _post(client, f"{webhook}?callId={call_id}&kind=answer", started | {"callee": CALLER})
+        gather = _answer("markup", answer, carrier, "LC-real")[-1]
+        assert isinstance(gather, Gather)
+        # Later callbacks may name only the carrier's id: they find the same call.
+        ended = _post(client, webhook, {"event": "ended", "call": "LC-real", "reason": "hangup-user"})
+        assert ended.status_code == 200
+        calls = client.get("/api/calls").json()
+    assert len(calls) == 1
+    assert calls[0]["provider_call_id"] == "LC-real" and calls[0]["state"] == "hangup-user"
