@@ -47,6 +47,14 @@ from telephony.store import CallRecord, MemoryCallStore
 MODES = ["markup", "command"]
 CARRIERS = ["local-markup", "local-command", "twilio"]
 SCRIPT = ["Yes, this is fine.", "Goodbye."]
+WEBHOOK = "http://127.0.0.1:3334/voice/webhook"
+STARTED = {
+    "event": "started",
+    "call": "LC1",
+    "direction": "inbound",
+    "caller": "+14158675309",
+    "callee": "+18005551212",
+}
 SECRET = "conversation-test-secret"
 OUR_NUMBER = "+18005551212"
 CALLER = "+14158675309"
@@ -247,21 +255,13 @@ def _reply_to(mode: str, gather: Gather, body: dict[str, Any]) -> tuple[str, dic
     if mode == "markup":
         return gather.action_url, body
     assert gather.callback is not None
-    return "http://127.0.0.1:3334/voice/webhook", body | {"state": gather.callback.client_state()}
+    return WEBHOOK, body | {"state": gather.callback.client_state()}
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_restart_mid_call_loses_nothing(mode: str, tmp_path: Path) -> None:
-    webhook = "http://127.0.0.1:3334/voice/webhook"
-    started = {
-        "event": "started",
-        "call": "LC1",
-        "direction": "inbound",
-        "caller": CALLER,
-        "callee": OUR_NUMBER,
-    }
     with _app(mode, tmp_path) as (client, carrier):
-        actions = _answer(mode, _post(client, webhook, started), carrier, "LC1")
+        actions = _answer(mode, _post(client, WEBHOOK, STARTED), carrier, "LC1")
     gather = actions[-1]
     assert isinstance(gather, Gather)
     # A new process on the same store takes the caller's answer to the first process's gather.
@@ -276,16 +276,8 @@ def test_a_restart_mid_call_loses_nothing(mode: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_result_for_a_past_turn_is_dropped(mode: str, tmp_path: Path) -> None:
-    webhook = "http://127.0.0.1:3334/voice/webhook"
-    started = {
-        "event": "started",
-        "call": "LC1",
-        "direction": "inbound",
-        "caller": CALLER,
-        "callee": OUR_NUMBER,
-    }
     with _app(mode, tmp_path) as (client, carrier):
-        first = _answer(mode, _post(client, webhook, started), carrier, "LC1")[-1]
+        first = _answer(mode, _post(client, WEBHOOK, STARTED), carrier, "LC1")[-1]
         assert isinstance(first, Gather)
         url, body = _reply_to(mode, first, {"event": "input", "call": "LC1", "speech": "Hello."})
         second = _answer(mode, _post(client, url, body), carrier, "LC1")[-1]
@@ -341,14 +333,6 @@ async def test_stale_results_never_reach_the_agent(event: type[NoInput] | type[U
 def test_an_adapter_failure_is_logged_and_the_carriers_retry_starts_the_call_afresh(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    webhook = "http://127.0.0.1:3334/voice/webhook"
-    started = {
-        "event": "started",
-        "call": "LC1",
-        "direction": "inbound",
-        "caller": CALLER,
-        "callee": OUR_NUMBER,
-    }
     with _app("markup", tmp_path) as (client, carrier):
         real = carrier.responder.respond
         failures = [RuntimeError("renderer blew up")]
@@ -359,11 +343,11 @@ def test_an_adapter_failure_is_logged_and_the_carriers_retry_starts_the_call_afr
             return await real(context, actions)
 
         carrier.responder.respond = flaky  # type: ignore[method-assign]
-        first = _post(client, webhook, started)
+        first = _post(client, WEBHOOK, STARTED)
         assert first.status_code == 500
         assert "renderer blew up" in caplog.text and "Traceback" in caplog.text
         assert client.get("/api/calls?active=true").json() == [], "a failed first webhook holds no slot"
-        retry = _post(client, webhook, started)
+        retry = _post(client, WEBHOOK, STARTED)
         actions = _answer("markup", retry, carrier, "LC1")
         assert isinstance(actions[-1], Gather)
         calls = client.get("/api/calls").json()
@@ -372,16 +356,8 @@ def test_an_adapter_failure_is_logged_and_the_carriers_retry_starts_the_call_afr
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_webhook_for_an_ended_call_hangs_up_and_runs_nothing(mode: str, tmp_path: Path) -> None:
-    webhook = "http://127.0.0.1:3334/voice/webhook"
-    started = {
-        "event": "started",
-        "call": "LC1",
-        "direction": "inbound",
-        "caller": CALLER,
-        "callee": OUR_NUMBER,
-    }
     with _app(mode, tmp_path) as (client, carrier):
-        gather = _answer(mode, _post(client, webhook, started), carrier, "LC1")[-1]
+        gather = _answer(mode, _post(client, WEBHOOK, STARTED), carrier, "LC1")[-1]
         assert isinstance(gather, Gather)
         call_id = client.get("/api/calls").json()[0]["call_id"]
         assert client.post(f"/api/calls/{call_id}/end").status_code == 200
@@ -393,23 +369,15 @@ def test_a_webhook_for_an_ended_call_hangs_up_and_runs_nothing(mode: str, tmp_pa
 
 
 def test_a_command_carrier_is_hung_up_once_the_goodbye_has_played(tmp_path: Path) -> None:
-    webhook = "http://127.0.0.1:3334/voice/webhook"
-    started = {
-        "event": "started",
-        "call": "LC1",
-        "direction": "inbound",
-        "caller": CALLER,
-        "callee": OUR_NUMBER,
-    }
     with _app("command", tmp_path) as (client, carrier):
-        gather = _answer("command", _post(client, webhook, started), carrier, "LC1")[-1]
+        gather = _answer("command", _post(client, WEBHOOK, STARTED), carrier, "LC1")[-1]
         assert isinstance(gather, Gather)
         url, body = _reply_to("command", gather, {"event": "input", "call": "LC1", "speech": "Goodbye."})
         goodbye = _answer("command", _post(client, url, body), carrier, "LC1")
         assert [type(action) for action in goodbye] == [Say, Hangup]
         assert "LC1" not in carrier.control.hung_up
         # The carrier reports that the goodbye has played (Telnyx: call.speak.ended), fire and forget.
-        played = _post(client, webhook, {"event": "played", "call": "LC1", "state": body["state"]})
+        played = _post(client, WEBHOOK, {"event": "played", "call": "LC1", "state": body["state"]})
         assert played.status_code == 200
         for _ in range(100):
             if "LC1" in carrier.control.hung_up:
@@ -470,13 +438,12 @@ def test_a_provisional_carrier_id_is_bound_by_the_first_callback(tmp_path: Path)
         assert placed.status_code == 201, placed.text
         call_id = placed.json()["call_id"]
         assert placed.json()["provider_call_id"] == "request-1"
-        webhook = "http://127.0.0.1:3334/voice/webhook"
         started = {"event": "started", "call": "LC-real", "direction": "outbound", "caller": OUR_NUMBER}
-        answer = _post(client, f"{webhook}?callId={call_id}&kind=answer", started | {"callee": CALLER})
+        answer = _post(client, f"{WEBHOOK}?callId={call_id}&kind=answer", started | {"callee": CALLER})
         gather = _answer("markup", answer, carrier, "LC-real")[-1]
         assert isinstance(gather, Gather)
         # Later callbacks may name only the carrier's id: they find the same call.
-        ended = _post(client, webhook, {"event": "ended", "call": "LC-real", "reason": "hangup-user"})
+        ended = _post(client, WEBHOOK, {"event": "ended", "call": "LC-real", "reason": "hangup-user"})
         assert ended.status_code == 200
         calls = client.get("/api/calls").json()
     assert len(calls) == 1
