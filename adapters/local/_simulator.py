@@ -47,6 +47,7 @@ class SimulatedCall(msgspec.Struct, kw_only=True):
     turns: list[SimulatedTurn] = msgspec.field(default_factory=list)
     ended_by: Literal["bot", "caller", "none"] = "none"
     bot_audio_ms: float = 0.0
+    flushes: int = 0
 
 
 class LocalSimulator:
@@ -62,6 +63,8 @@ class LocalSimulator:
             identity as client state and go to the one webhook URL.
         reports_silence: When False, a gather that hears nothing reports nothing (as some
             carriers do); the far end just waits for new instructions.
+        talks_over: On a media stream, say the next line as soon as the bot starts talking
+            instead of waiting for it to finish (barge-in); a ``flush`` frame is counted.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class LocalSimulator:
         stream_idle_seconds: float = 20.0,
         commands: bool = False,
         reports_silence: bool = True,
+        talks_over: bool = False,
     ) -> None:
         self.secret = secret
         self.webhook_url = webhook_url
@@ -80,6 +84,7 @@ class LocalSimulator:
         self.stream_idle_seconds = stream_idle_seconds
         self.commands = commands
         self.reports_silence = reports_silence
+        self.talks_over = talks_over
         self._waiting: set[str] = set()
         self.calls: dict[str, SimulatedCall] = {}
         self.received: dict[str, list[Action]] = {}
@@ -276,7 +281,13 @@ class LocalSimulator:
                     call.ended_by = "bot"
                     return
                 frame = FRAME_DECODER.decode(raw)
-                if frame.type == "play":
+                if frame.type == "flush":
+                    call.flushes += 1
+                elif frame.type == "play":
+                    if self.talks_over and script and self.voice is not None and call.flushes == 0:
+                        line = script.pop(0)
+                        self._note(call, SimulatedTurn(speaker="caller", text=line))
+                        await self._say(ws, line)
                     call.bot_audio_ms += len(base64.b64decode(frame.pcmu or "")) / 8
                     if spoke_at is not None:
                         latency = round((time.perf_counter() - spoke_at) * 1000, 1)

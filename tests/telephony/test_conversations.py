@@ -38,6 +38,7 @@ from telephony.providers import (
     NoInput,
     PlacedCall,
     Say,
+    SynthesizedAudio,
     UserInput,
 )
 from telephony.runtime import Runtime
@@ -448,3 +449,40 @@ def test_a_provisional_carrier_id_is_bound_by_the_first_callback(tmp_path: Path)
         calls = client.get("/api/calls").json()
     assert len(calls) == 1
     assert calls[0]["provider_call_id"] == "LC-real" and calls[0]["state"] == "hangup-user"
+
+
+class _LongVoice:
+    """Bot speech that takes a while to play (two seconds of quiet per line), as a long reply does."""
+
+    async def synthesize(self, text: str) -> AsyncIterator[SynthesizedAudio]:
+        for _ in range(20):
+            yield SynthesizedAudio(pcm=b"\x00\x00" * 1600, sample_rate=16000)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_barge_in_clears_playback_and_trims_the_transcript(mode: str) -> None:
+    from test_stream_turns import ScriptedSTT, _tone
+
+    port = free_port()
+    config = _config(mode, port=port, streaming={"enabled": True})
+    runtime = Runtime.build(
+        config, store=MemoryCallStore(), stt=ScriptedSTT(["stop please"]), tts=_LongVoice()
+    )
+    carrier = _carrier(runtime)
+    carrier.simulator.talks_over = True
+    carrier.simulator.stream_idle_seconds = 3  # then the caller hangs up
+
+    async def voice(text: str) -> bytes:
+        return _tone(600)
+
+    carrier.simulator.voice = voice
+    async with background_server(create_app(config, runtime=runtime), port=port):
+        call = await carrier.simulator.inbound_call(caller=CALLER, callee=OUR_NUMBER, script=["stop please"])
+        record = await runtime.store.get_by_provider_id("local", call.provider_call_id)
+    assert call.flushes >= 1, "the carrier must be told to drop the rest of the greeting"
+    assert record is not None
+    greeting = record.transcript[0]
+    assert greeting.speaker == "bot" and greeting.text.endswith("…")
+    assert len(greeting.text) < len("Hello! How can I help you today?") + 1
+    assert record.barge_ins == 1
+    assert [(turn.speaker, turn.text) for turn in record.transcript[1:2]] == [("user", "stop please")]
