@@ -2,12 +2,16 @@
 
 Entry points ``builtin`` (agent), ``espeak`` (TTS) and ``pocketsphinx`` (STT) resolve to the
 factories below; each parses its settings section strictly so a typo names its key path.
+
+The built-in agent needs nothing beyond the core, so a markup-only server runs without the
+``offline`` extra; the speech engines load theirs (espeak-ng, pocketsphinx) only when created.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
@@ -21,13 +25,28 @@ from telephony.providers import (
 
 from .agent import DEFAULT_GOODBYE, DEFAULT_GREETING, BuiltinAgent
 
-try:
+if TYPE_CHECKING:
     from .stt import PocketsphinxSTT
     from .tts import EspeakTTS
-except ModuleNotFoundError as exc:  # the speech engines come with the extra
-    if exc.name and exc.name.split(".")[0] in ("pocketsphinx", "espeakng_loader"):
-        raise missing_dependency(exc, "offline") from None
-    raise
+
+_ENGINES = {"PocketsphinxSTT": ".stt", "EspeakTTS": ".tts"}
+
+
+def _engine_module(name: str) -> Any:
+    """Import a speech engine's module; its package comes with the ``offline`` extra."""
+    try:
+        return importlib.import_module(_ENGINES[name], __name__)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("pocketsphinx", "espeakng_loader"):
+            raise missing_dependency(exc, "offline") from None
+        raise
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENGINES:
+        return getattr(_engine_module(name), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AGENT_SETTINGS", "ESPEAK_SETTINGS", "POCKETSPHINX_SETTINGS",
@@ -79,7 +98,7 @@ def create_agent(settings: Mapping[str, Any]) -> BuiltinAgent:
 def create_tts(settings: Mapping[str, Any]) -> EspeakTTS:
     """Entry point ``telephony.tts:espeak``; loads the voice now so a bad name fails at startup."""
     parsed = ESPEAK_SETTINGS.parse(settings)
-    tts = EspeakTTS(voice=parsed.voice, rate=parsed.rate)
+    tts: EspeakTTS = _engine_module("EspeakTTS").EspeakTTS(voice=parsed.voice, rate=parsed.rate)
     try:
         tts.check()
     except ValueError as exc:
@@ -91,4 +110,7 @@ def create_tts(settings: Mapping[str, Any]) -> EspeakTTS:
 def create_stt(settings: Mapping[str, Any]) -> PocketsphinxSTT:
     """Entry point ``telephony.stt:pocketsphinx``; the model loads when the first stream opens."""
     parsed = POCKETSPHINX_SETTINGS.parse(settings)
-    return PocketsphinxSTT(vad=parsed.vad, workers=parsed.workers)
+    stt: PocketsphinxSTT = _engine_module("PocketsphinxSTT").PocketsphinxSTT(
+        vad=parsed.vad, workers=parsed.workers
+    )
+    return stt

@@ -63,3 +63,26 @@ def test_a_missing_extra_is_named_when_its_adapter_loads() -> None:
 def test_require_module_names_the_extra() -> None:
     with pytest.raises(MissingDependency, match=r"telephony\[openai\]"):
         require_module("surely_not_an_installed_module_xyz", "openai")
+
+
+def test_the_builtin_agent_needs_no_speech_engine_packages() -> None:
+    # A markup-only server installs no offline extra; its default agent must still load, and
+    # the speech engines must name the extra that brings them.
+    code = (
+        "import sys\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('pocketsphinx', 'espeakng_loader'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from telephony.providers import AGENTS, TTS, MissingDependency, load\n"
+        "agent = load(AGENTS, 'builtin')({})\n"
+        "print(type(agent).__name__)\n"
+        "try:\n"
+        "    load(TTS, 'espeak')({})\n"
+        "except MissingDependency as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.splitlines()[0] == "BuiltinAgent"
+    assert "pip install 'telephony[offline]'" in out
