@@ -170,3 +170,21 @@ def test_every_core_module_imports_on_its_own() -> None:
     )
     for module in modules:
         subprocess.run([sys.executable, "-c", f"import {module}"], check=True, cwd=ROOT)
+
+
+def test_no_merge_conflict_markers_were_committed() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py", "*.md", "*.toml", "*.cfg", "Makefile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    markers = ("<" * 7 + " ", ">" * 7 + " ")
+    bad = [
+        f"{name}:{number}"
+        for name in tracked
+        for number, line in enumerate((ROOT / name).read_text(errors="replace").splitlines(), 1)
+        if line.startswith(markers)
+    ]
+    assert not bad, bad
