@@ -1,0 +1,204 @@
+"""The engine's actions as Call Control commands, in order; every webhook is answered empty.
+
+Telnyx has no markup: a webhook's answer body is ignored, so each action becomes a REST
+command on the call, carrying our call identity as ``client_state`` (Telnyx echoes the latest
+one on every later event of the call).
+
+Listening: Call Control's ``gather_using_speak`` and ``gather`` collect digits only. Speech
+comes from ``transcription_start``, which runs from the call's first gather until the
+goodbye, turning each final transcript into a ``call.transcription`` event; keys pressed
+arrive as ``call.dtmf.received``. A gather is therefore its prompt, spoken, plus transcription
+started once per call; nothing reports silence, so the carrier declares
+``reports_silence=False`` and the engine times the caller's turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+from telephony.providers import (
+    Action,
+    Answer,
+    CallControlError,
+    CallIdentity,
+    CallRef,
+    CallStarted,
+    ConnectStream,
+    Gather,
+    Hangup,
+    Pause,
+    Play,
+    Record,
+    Redirect,
+    Reject,
+    ReplyContext,
+    Say,
+    SendDigits,
+    Transfer,
+    WebhookReply,
+)
+
+from ._api import TelnyxApi
+
+_log = logging.getLogger("telephony.telnyx")
+
+_REJECT_CAUSES: Final = {"rejected": "CALL_REJECTED", "busy": "USER_BUSY"}
+_LEGACY_VOICES: Final = frozenset({"male", "female"})
+
+#: The codec we ask Telnyx to play back: what the stream session encodes.
+PLAYBACK_CODEC: Final = "PCMU"
+
+
+class TelnyxResponder:
+    """Carries out actions as Telnyx commands and answers every webhook with an empty 200.
+
+    It keeps no per-call memory: the reply context says which call, which event and whether
+    the call must still be answered; our identity travels as client state.
+
+    Args:
+        api: The shared REST client.
+        voice: The ``speak`` voice for actions that name none Telnyx knows.
+        transcription_engine: What ``transcription_start`` asks for.
+    """
+
+    def __init__(
+        self, api: TelnyxApi, *, voice: str = "female", transcription_engine: str = "Google"
+    ) -> None:
+        self._api = api
+        self._voice = voice
+        self._engine = transcription_engine
+
+    async def respond(self, context: ReplyContext, actions: Sequence[Action]) -> WebhookReply:
+        """Send one command per action, in order (see the module docstring for gathers)."""
+        call = context.call
+        state = CallIdentity(call_id=call.call_id).client_state()
+        # Transcription starts with the call's first gather: the one answering the call's start.
+        starts_listening = isinstance(context.event, CallStarted)
+        spoke = False
+        for action in actions:
+            match action:
+                case Answer():
+                    await self._api.command(call, "answer", {"client_state": state})
+                case Say() | Play():
+                    await self._prompt(call, action, state)
+                    spoke = True
+                case Pause():
+                    pass  # Call Control is silent between commands: a pause is no command
+                case Gather():
+                    spoke = await self._gather(call, action, starts_listening=starts_listening) or spoke
+                case Hangup(after_playback=True) if spoke:
+                    # Commands run at once: hanging up now would cut the speech off. The engine
+                    # hangs up when call.speak.ended (PlaybackFinished) says it has been heard.
+                    if not starts_listening:
+                        await self._stop_transcription(call, state)
+                case Hangup():
+                    await self._api.command(call, "hangup", {"client_state": state}, gone_ok=True)
+                case Reject(reason=reason):
+                    body = {"cause": _REJECT_CAUSES[reason], "client_state": state}
+                    await self._api.command(call, "reject", body, gone_ok=True)
+                case ConnectStream():
+                    await self._api.command(call, "streaming_start", _stream(action, state))
+                case Transfer():
+                    await self._api.command(call, "transfer", _transfer(action, state))
+                case Record():
+                    await self._api.command(call, "record_start", _record(action, state))
+                case SendDigits(digits=digits):
+                    await self._api.command(call, "send_dtmf", {"digits": digits, "client_state": state})
+                case Redirect():
+                    raise CallControlError(
+                        "Telnyx Call Control takes commands, not markup: a redirect cannot be carried out"
+                    )
+        return self.acknowledge()
+
+    def acknowledge(self) -> WebhookReply:
+        """An empty 200: Telnyx ignores the body of a webhook's answer."""
+        return WebhookReply(status=200, content_type="text/plain", body=b"")
+
+    async def _prompt(self, call: CallRef, item: Say | Play, state: str) -> None:
+        if isinstance(item, Say):
+            await self._api.command(call, "speak", self._speak(item, state))
+        else:
+            loop: int | str = item.loop if item.loop > 0 else "infinity"
+            body = {"audio_url": item.url, "loop": loop, "client_state": state}
+            await self._api.command(call, "playback_start", body)
+
+    async def _gather(self, call: CallRef, gather: Gather, *, starts_listening: bool) -> bool:
+        """Speak the prompt with the gather's identity (its turn); start transcription once.
+
+        Returns:
+            Whether anything was queued for playback.
+        """
+        identity = gather.callback or CallIdentity(call_id=call.call_id, kind="gather")
+        state = identity.client_state()
+        spoke = False
+        for item in gather.prompt:
+            if isinstance(item, Say | Play):
+                await self._prompt(call, item, state)
+                spoke = True
+        if gather.speech and starts_listening:
+            body: dict[str, Any] = {
+                "transcription_engine": self._engine,
+                "transcription_tracks": "inbound",  # the caller only, never our own speech
+                "client_state": state,
+            }
+            if gather.language:
+                body["transcription_engine_config"] = {
+                    "transcription_engine": self._engine,
+                    "language": gather.language,
+                }
+            await self._api.command(call, "transcription_start", body)
+        return spoke
+
+    async def _stop_transcription(self, call: CallRef, state: str) -> None:
+        """Stop listening during the goodbye, so words said over it cannot cut it short.
+
+        Best effort: transcription may not be running (a call that never gathered).
+        """
+        try:
+            await self._api.command(call, "transcription_stop", {"client_state": state}, gone_ok=True)
+        except CallControlError as exc:
+            _log.info("call %s: transcription_stop refused (%s)", call.call_id, exc)
+
+    def _speak(self, say: Say, state: str) -> dict[str, Any]:
+        voice = say.voice if say.voice and ("." in say.voice or say.voice in _LEGACY_VOICES) else None
+        body: dict[str, Any] = {
+            "payload": say.text,
+            "payload_type": "text",
+            "voice": voice or self._voice,
+            "client_state": state,
+        }
+        if say.language:
+            body["language"] = say.language
+        return body
+
+
+def _stream(action: ConnectStream, state: str) -> dict[str, Any]:
+    """Bidirectional RTP; our token and call id arrive in the start frame's ``custom_parameters``."""
+    return {
+        "stream_url": action.url,
+        "stream_track": "inbound_track",
+        "stream_bidirectional_mode": "rtp",
+        "stream_bidirectional_codec": PLAYBACK_CODEC,
+        "stream_bidirectional_sampling_rate": 8000,
+        "custom_parameters": [{"name": name, "value": value} for name, value in action.parameters.items()],
+        "client_state": state,
+    }
+
+
+def _transfer(action: Transfer, state: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"to": action.to, "timeout_secs": action.timeout_seconds, "client_state": state}
+    if action.caller_id:
+        body["from"] = action.caller_id
+    return body
+
+
+def _record(action: Record, state: str) -> dict[str, Any]:
+    return {
+        "format": "mp3",
+        "channels": "single",
+        "play_beep": action.play_beep,
+        "max_length": action.max_length_seconds,
+        "client_state": state,
+    }
