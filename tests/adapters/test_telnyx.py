@@ -188,29 +188,38 @@ def test_a_signature_in_the_url_safe_alphabet_verifies() -> None:
     _verifier().verify(_request(body, headers))
 
 
+NOW = 1_800_000_000.0  # the verifier's clock in the cases below, built at collection time
+
+
 def _bad_cases() -> Iterator[Any]:
     body = envelope("call.hangup", PAYLOAD | {"hangup_cause": "normal_clearing"})
-    good = signed_headers(body)
+    good = signed_headers(body, now=NOW)
     yield pytest.param(body, {}, 401, id="unsigned")
     yield pytest.param(
         body, {"telnyx-signature-ed25519": good["telnyx-signature-ed25519"]}, 401, id="no-timestamp"
     )
     other = Ed25519PrivateKey.generate()
-    yield pytest.param(body, signed_headers(body, key=other), 403, id="signed-by-another-key")
+    yield pytest.param(body, signed_headers(body, now=NOW, key=other), 403, id="signed-by-another-key")
     yield pytest.param(body.replace(b"normal_clearing", b"call_rejected"), good, 403, id="tampered-body")
     yield pytest.param(
         body, good | {"telnyx-timestamp": str(int(good["telnyx-timestamp"]) + 1)}, 403, id="moved-time"
     )
-    yield pytest.param(body, signed_headers(body, now=time.time() - 301), 403, id="stale")
-    yield pytest.param(body, signed_headers(body, now=time.time() + 301), 403, id="future")
+    yield pytest.param(body, signed_headers(body, now=NOW - 301), 403, id="stale")
+    yield pytest.param(body, signed_headers(body, now=NOW + 301), 403, id="future")
     yield pytest.param(body, good | {"telnyx-signature-ed25519": "not-base64!"}, 403, id="garbage-signature")
     yield pytest.param(body, good | {"telnyx-timestamp": "12:00"}, 403, id="garbage-timestamp")
+
+
+@pytest.mark.parametrize("skew", [-300, 0, 300])
+def test_a_good_signature_within_the_window_verifies(skew: int) -> None:
+    body = envelope("call.hangup", PAYLOAD | {"hangup_cause": "normal_clearing"})
+    _verifier(now=NOW).verify(_request(body, signed_headers(body, now=NOW + skew)))
 
 
 @pytest.mark.parametrize(("body", "headers", "status"), list(_bad_cases()))
 def test_bad_signatures_fail_closed(body: bytes, headers: dict[str, str], status: int) -> None:
     with pytest.raises(WebhookRejected) as caught:
-        _verifier().verify(_request(body, headers))
+        _verifier(now=NOW).verify(_request(body, headers))
     assert caught.value.status == status
 
 
@@ -1035,3 +1044,35 @@ def test_an_outbound_call_through_the_app(no_network: respx.MockRouter) -> None:
         telnyx.post("call.hangup", hangup_cause="normal_clearing", hangup_source="callee")
         call = client.get(f"/api/calls/{call_id}").json()
     assert call["state"] == "completed" and call["provider_call_id"] == CONTROL_ID
+
+
+@pytest.mark.parametrize("encoding", ["PCMU", "PCMA"])
+def test_a_stream_call_through_the_app(no_network: respx.MockRouter, encoding: str) -> None:
+    route = _api(no_network)
+    config = _app_config(streaming={"enabled": True})
+    runtime = Runtime.build(config, store=MemoryCallStore())
+    with TestClient(from_client(create_app(config, runtime=runtime), "127.0.0.1")) as client:
+        telnyx = _Telnyx(client, route, CONTROL_ID)
+        telnyx.post("call.initiated", direction="incoming", state="parked")
+        (answer, stream) = telnyx.commands()
+        assert answer[0] == "answer" and stream[0] == "streaming_start"
+        assert stream[1]["stream_url"] == "wss://voice.example.com/voice/stream"
+        parameters = {item["name"]: item["value"] for item in stream[1]["custom_parameters"]}
+        assert set(parameters) == {"token", "callId"}
+        start = json.loads(_start(encoding, parameters=parameters))
+        start["start"]["call_control_id"] = CONTROL_ID
+        with client.websocket_connect("/voice/stream") as ws:
+            ws.send_text('{"event": "connected", "version": "1.0.0"}')
+            ws.send_text(json.dumps(start))
+            frames = []
+            while not frames or frames[-1]["event"] != "mark":
+                frames.append(json.loads(ws.receive_text()))
+            ws.send_text(
+                json.dumps({"event": "mark", "stream_id": start["stream_id"], "mark": frames[-1]["mark"]})
+            )
+            ws.send_text(json.dumps({"event": "stop", "stream_id": start["stream_id"], "stop": {}}))
+        _wait_for(lambda: any(call.request.url.path.endswith("/hangup") for call in route.calls))
+    media = [frame for frame in frames if frame["event"] == "media"]
+    assert len(media) > 25, "a greeting is more than half a second of audio"
+    assert all(set(frame) == {"event", "media"} and set(frame["media"]) == {"payload"} for frame in media)
+    assert {len(base64.b64decode(frame["media"]["payload"])) for frame in media} == {160}  # 20 ms of PCMU
