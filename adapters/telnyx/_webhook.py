@@ -132,8 +132,8 @@ class TelnyxWebhooks:
             self._key = load_public_key(public_key)
         elif not skip_verification:
             raise AdapterConfigError(
-                "telnyx.publicKey: required to verify webhooks (or set TELNYX_PUBLIC_KEY); "
-                "copy it from the portal's Keys & Credentials page",
+                "telnyx.publicKey: required to verify webhooks (or set TELNYX_PUBLIC_KEY): "
+                "the account's public key from the Telnyx portal",
                 path="telnyx.publicKey",
             )
         self._skip = skip_verification

@@ -41,7 +41,7 @@ from telephony.adapters.telnyx import (
     TelnyxWebhooks,
     create_carrier,
 )
-from telephony.config import config_from_mapping
+from telephony.config import ConfigError, config_from_mapping
 from telephony.providers import (
     AdapterConfigError,
     Answer,
@@ -896,6 +896,25 @@ def test_the_core_config_builds_a_telnyx_carrier_from_the_environment() -> None:
     runtime = Runtime.build(config, store=MemoryCallStore())
     assert isinstance(runtime.carrier, TelnyxCarrier)
     assert runtime.carrier.capabilities.commands and not runtime.carrier.capabilities.reports_silence
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, 'telnyx.apiKey: required by provider "telnyx" (or set TELNYX_API_KEY)'),
+        ({"TELNYX_API_KEY": API_KEY}, "telnyx.connectionId: required"),
+        ({"TELNYX_API_KEY": API_KEY, "TELNYX_CONNECTION_ID": CONNECTION_ID}, "telnyx.publicKey: required"),
+        (
+            {"TELNYX_API_KEY": API_KEY, "TELNYX_CONNECTION_ID": CONNECTION_ID, "TELNYX_PUBLIC_KEY": "bad"},
+            "telnyx.publicKey: not an Ed25519 public key",
+        ),
+    ],
+)
+def test_the_server_does_not_start_without_what_it_needs(env: dict[str, str], message: str) -> None:
+    config = config_from_mapping({"provider": "telnyx", "publicUrl": "https://voice.example.com"}, env=env)
+    with pytest.raises(ConfigError) as caught:
+        Runtime.build(config, store=MemoryCallStore())
+    assert str(caught.value).startswith(message) and API_KEY not in str(caught.value)
 
 
 # ---------------------------------------------------------------- whole calls through the app
