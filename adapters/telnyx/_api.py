@@ -51,7 +51,7 @@ class TelnyxApi:
                 message names the path's last part, the status and Telnyx's error code and
                 title, never the key or the body (it holds phone numbers).
         """
-        what = path.rsplit("/", 1)[-1]
+        what = "dial" if path == "/calls" else path.rsplit("/", 1)[-1]
         try:
             response = await self._http.post(path, json=dict(body))
         except httpx.HTTPError as exc:

@@ -106,7 +106,7 @@ _CLEAR: Final = _JSON.encode({"event": "clear"}).decode()
 def _rate(value: _Number) -> int:
     try:
         return int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise MediaRejected(f"malformed Telnyx sample rate {value!r}") from None
 
 

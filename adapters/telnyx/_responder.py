@@ -15,8 +15,9 @@ started once per call; nothing reports silence, so the carrier declares
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any, Final
+import uuid
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, Final, Protocol
 
 from telephony.providers import (
     Action,
@@ -51,6 +52,34 @@ _LEGACY_VOICES: Final = frozenset({"male", "female"})
 PLAYBACK_CODEC: Final = "PCMU"
 
 
+class _Send(Protocol):
+    """Sends one command of a webhook's answer (:meth:`_Commands.send`)."""
+
+    def __call__(self, name: str, body: Mapping[str, Any], *, gone_ok: bool = False) -> Awaitable[None]: ...
+
+
+class _Commands:
+    """The commands answering one webhook, each with a ``command_id`` derived from the event.
+
+    Telnyx ignores a command whose ``command_id`` it has seen on the call, so when a webhook is
+    retried after its handling failed part way (the answer went out, the greeting did not), the
+    commands already carried out are not carried out twice.
+    """
+
+    def __init__(self, api: TelnyxApi, call: CallRef, event_id: str | None) -> None:
+        self.api = api
+        self.call = call
+        self._event_id = event_id
+        self._sent = 0
+
+    async def send(self, name: str, body: Mapping[str, Any], *, gone_ok: bool = False) -> None:
+        self._sent += 1
+        if self._event_id is not None:
+            key = f"{self._event_id}/{self._sent}/{name}"
+            body = {**body, "command_id": str(uuid.uuid5(uuid.NAMESPACE_URL, key))}
+        await self.api.command(self.call, name, body, gone_ok=gone_ok)
+
+
 class TelnyxResponder:
     """Carries out actions as Telnyx commands and answers every webhook with an empty 200.
 
@@ -73,6 +102,7 @@ class TelnyxResponder:
     async def respond(self, context: ReplyContext, actions: Sequence[Action]) -> WebhookReply:
         """Send one command per action, in order (see the module docstring for gathers)."""
         call = context.call
+        send = _Commands(self._api, call, context.event.event_id if context.event else None).send
         state = CallIdentity(call_id=call.call_id).client_state()
         # Transcription starts with the call's first gather: the one answering the call's start.
         starts_listening = isinstance(context.event, CallStarted)
@@ -80,32 +110,32 @@ class TelnyxResponder:
         for action in actions:
             match action:
                 case Answer():
-                    await self._api.command(call, "answer", {"client_state": state})
+                    await send("answer", {"client_state": state})
                 case Say() | Play():
-                    await self._prompt(call, action, state)
+                    await self._prompt(send, action, state)
                     spoke = True
                 case Pause():
                     pass  # Call Control is silent between commands: a pause is no command
                 case Gather():
-                    spoke = await self._gather(call, action, starts_listening=starts_listening) or spoke
+                    spoke = await self._gather(send, call, action, starts_listening=starts_listening) or spoke
                 case Hangup(after_playback=True) if spoke:
                     # Commands run at once: hanging up now would cut the speech off. The engine
                     # hangs up when call.speak.ended (PlaybackFinished) says it has been heard.
                     if not starts_listening:
-                        await self._stop_transcription(call, state)
+                        await self._stop_transcription(send, call, state)
                 case Hangup():
-                    await self._api.command(call, "hangup", {"client_state": state}, gone_ok=True)
+                    await send("hangup", {"client_state": state}, gone_ok=True)
                 case Reject(reason=reason):
                     body = {"cause": _REJECT_CAUSES[reason], "client_state": state}
-                    await self._api.command(call, "reject", body, gone_ok=True)
+                    await send("reject", body, gone_ok=True)
                 case ConnectStream():
-                    await self._api.command(call, "streaming_start", _stream(action, state))
+                    await send("streaming_start", _stream(action, state))
                 case Transfer():
-                    await self._api.command(call, "transfer", _transfer(action, state))
+                    await send("transfer", _transfer(action, state))
                 case Record():
-                    await self._api.command(call, "record_start", _record(action, state))
+                    await send("record_start", _record(action, state))
                 case SendDigits(digits=digits):
-                    await self._api.command(call, "send_dtmf", {"digits": digits, "client_state": state})
+                    await send("send_dtmf", {"digits": digits, "client_state": state})
                 case Redirect():
                     raise CallControlError(
                         "Telnyx Call Control takes commands, not markup: a redirect cannot be carried out"
@@ -116,15 +146,15 @@ class TelnyxResponder:
         """An empty 200: Telnyx ignores the body of a webhook's answer."""
         return WebhookReply(status=200, content_type="text/plain", body=b"")
 
-    async def _prompt(self, call: CallRef, item: Say | Play, state: str) -> None:
+    async def _prompt(self, send: _Send, item: Say | Play, state: str) -> None:
         if isinstance(item, Say):
-            await self._api.command(call, "speak", self._speak(item, state))
+            await send("speak", self._speak(item, state))
         else:
             loop: int | str = item.loop if item.loop > 0 else "infinity"
             body = {"audio_url": item.url, "loop": loop, "client_state": state}
-            await self._api.command(call, "playback_start", body)
+            await send("playback_start", body)
 
-    async def _gather(self, call: CallRef, gather: Gather, *, starts_listening: bool) -> bool:
+    async def _gather(self, send: _Send, call: CallRef, gather: Gather, *, starts_listening: bool) -> bool:
         """Speak the prompt with the gather's identity (its turn); start transcription once.
 
         Returns:
@@ -135,7 +165,7 @@ class TelnyxResponder:
         spoke = False
         for item in gather.prompt:
             if isinstance(item, Say | Play):
-                await self._prompt(call, item, state)
+                await self._prompt(send, item, state)
                 spoke = True
         if gather.speech and starts_listening:
             body: dict[str, Any] = {
@@ -148,16 +178,16 @@ class TelnyxResponder:
                     "transcription_engine": self._engine,
                     "language": gather.language,
                 }
-            await self._api.command(call, "transcription_start", body)
+            await send("transcription_start", body)
         return spoke
 
-    async def _stop_transcription(self, call: CallRef, state: str) -> None:
+    async def _stop_transcription(self, send: _Send, call: CallRef, state: str) -> None:
         """Stop listening during the goodbye, so words said over it cannot cut it short.
 
         Best effort: transcription may not be running (a call that never gathered).
         """
         try:
-            await self._api.command(call, "transcription_stop", {"client_state": state}, gone_ok=True)
+            await send("transcription_stop", {"client_state": state}, gone_ok=True)
         except CallControlError as exc:
             _log.info("call %s: transcription_stop refused (%s)", call.call_id, exc)
 

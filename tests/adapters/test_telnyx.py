@@ -440,14 +440,18 @@ def _api(router: respx.MockRouter, status: int = 200, json_body: Any = None) -> 
     )
 
 
-def _sent(route: respx.Route) -> list[tuple[str, dict[str, Any]]]:
+def _sent(route: respx.Route, *, ids: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Each command's name and body; ``command_id`` is moved to ``ids`` when given."""
     commands = []
     for call in route.calls:
         request = call.request
         assert request.method == "POST" and request.headers["authorization"] == f"Bearer {API_KEY}"
         prefix = f"/v2/calls/{CONTROL_ID}/actions/"
         assert request.url.path.startswith(prefix), request.url.path
-        commands.append((request.url.path.removeprefix(prefix), json.loads(request.content)))
+        body = json.loads(request.content)
+        if ids is not None:
+            ids.append(body.pop("command_id"))
+        commands.append((request.url.path.removeprefix(prefix), body))
     return commands
 
 
@@ -475,7 +479,8 @@ async def test_an_inbound_call_is_answered_then_greeted_and_transcription_starts
     context = ReplyContext(call=CALL, event=_started(), must_answer=True)
     reply = await _responder().respond(context, [Answer(), gather])
     assert reply.status == 200 and reply.body == b""
-    assert _sent(route) == [
+    ids: list[str] = []
+    assert _sent(route, ids=ids) == [
         ("answer", {"client_state": STATE}),
         (
             "speak",
@@ -499,6 +504,31 @@ async def test_an_inbound_call_is_answered_then_greeted_and_transcription_starts
     ]
 
 
+async def test_a_retried_webhook_sends_the_same_command_ids_so_telnyx_ignores_repeats(
+    no_network: respx.MockRouter,
+) -> None:
+    route = _api(no_network)
+    gather = Gather(action_url=URL, prompt=(Say(text="Hello!"),))
+    context = ReplyContext(call=CALL, event=_started(), must_answer=True)
+    first: list[str] = []
+    await _responder().respond(context, [Answer(), gather])
+    _sent(route, ids=first)
+    route.reset()
+    retry: list[str] = []
+    await _responder().respond(context, [Answer(), gather])
+    _sent(route, ids=retry)
+    assert first == retry and len(set(first)) == 3
+    route.reset()
+    other: list[str] = []
+    event = UserInput(provider_call_id=CONTROL_ID, event_id="e2", speech="hi", expects_reply=True)
+    await _responder().respond(ReplyContext(call=CALL, event=event), [Say(text="Hello!")])
+    _sent(route, ids=other)
+    assert not set(other) & set(first)
+    route.reset()
+    await _responder().respond(ReplyContext(call=CALL), [Say(text="Hello!")])  # no webhook: no id
+    assert "command_id" not in json.loads(route.calls.last.request.content)
+
+
 async def test_later_gathers_only_speak_their_prompt_with_their_turn(no_network: respx.MockRouter) -> None:
     route = _api(no_network)
     turn = CallIdentity(call_id="c1", kind="gather", turn=2)
@@ -511,7 +541,7 @@ async def test_later_gathers_only_speak_their_prompt_with_their_turn(no_network:
     await _responder().respond(
         ReplyContext(call=CALL, event=event), [Gather(action_url=URL, callback=turn, prompt=prompt)]
     )
-    assert _sent(route) == [
+    assert _sent(route, ids=[]) == [
         (
             "speak",
             {
