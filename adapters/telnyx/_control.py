@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from telephony.providers import CallControlError, CallRef, DialCallbacks, PlacedCall
+from telephony.providers import CallControlError, CallIdentity, CallRef, DialCallbacks, PlacedCall
 
 from ._api import TelnyxApi
 from ._responder import PLAYBACK_CODEC
@@ -58,7 +58,8 @@ class TelnyxCallControl:
 
     async def hangup(self, call: CallRef) -> None:
         """Hang up; a call that has already ended (error 90018) counts as hung up."""
-        await self._api.command(call, "hangup", {}, gone_ok=True)
+        body = {"client_state": CallIdentity(call_id=call.call_id).client_state()}
+        await self._api.command(call, "hangup", body, gone_ok=True)
 
     async def aclose(self) -> None:
         """Close the shared HTTP client."""

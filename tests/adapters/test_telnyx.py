@@ -679,7 +679,7 @@ async def test_hangup_is_idempotent_on_90018(no_network: respx.MockRouter) -> No
     control = TelnyxCallControl(TelnyxApi(API_KEY), connection_id=CONNECTION_ID)
     await control.hangup(CALL)
     await control.hangup(CALL)
-    assert [name for name, _ in _sent(route)] == ["hangup", "hangup"]
+    assert _sent(route) == [("hangup", {"client_state": STATE})] * 2
     # 90018 is "already ended" only for hanging up: a speak on an ended call is an error.
     with pytest.raises(CallControlError, match="90018"):
         await _responder().respond(ReplyContext(call=CALL), [Say(text="Hello?")])
@@ -1125,3 +1125,29 @@ def test_a_stream_call_through_the_app(no_network: respx.MockRouter, encoding: s
     assert len(media) > 25, "a greeting is more than half a second of audio"
     assert all(set(frame) == {"event", "media"} and set(frame["media"]) == {"payload"} for frame in media)
     assert {len(base64.b64decode(frame["media"]["payload"])) for frame in media} == {160}  # 20 ms of PCMU
+
+
+def test_keys_pressed_are_a_turn_and_a_restart_mid_call_loses_nothing(
+    no_network: respx.MockRouter, tmp_path: Any
+) -> None:
+    route = _api(no_network)
+    config = _app_config(store=str(tmp_path))
+
+    def app() -> TestClient[Any]:
+        return TestClient(from_client(create_app(config, runtime=Runtime.build(config)), "127.0.0.1"))
+
+    with app() as client:
+        telnyx = _Telnyx(client, route, CONTROL_ID)
+        telnyx.post("call.initiated", direction="incoming", state="parked")
+        assert [name for name, _ in telnyx.commands()] == ["answer", "speak", "transcription_start"]
+    # A new process on the same store takes the caller's keys: the adapter kept nothing in memory.
+    with app() as client:
+        telnyx.client = client
+        telnyx.post("call.dtmf.received", digit="5")
+        (reply,) = telnyx.said()
+        (call,) = client.get("/api/calls").json()
+    assert CallIdentity.from_client_state(telnyx.state) == CallIdentity(
+        call_id=call["call_id"], kind="gather", turn=2
+    )
+    assert [turn["text"] for turn in call["transcript"] if turn["speaker"] == "user"] == ["[keypad: 5]"]
+    assert call["transcript"][-1]["text"] == reply
