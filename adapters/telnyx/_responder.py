@@ -173,10 +173,11 @@ class TelnyxResponder:
                 "transcription_tracks": "inbound",  # the caller only, never our own speech
                 "client_state": state,
             }
-            if gather.language:
+            language = _transcription_language(self._engine, gather.language)
+            if language:
                 body["transcription_engine_config"] = {
                     "transcription_engine": self._engine,
-                    "language": gather.language,
+                    "language": language,
                 }
             await send("transcription_start", body)
         return spoke
@@ -202,6 +203,17 @@ class TelnyxResponder:
         if say.language:
             body["language"] = say.language
         return body
+
+
+def _transcription_language(engine: str, language: str) -> str | None:
+    """The language as the engine's config takes it, or None to leave the engine's default.
+
+    Telnyx's Google and Telnyx engines take a bare language code (``en``, not ``en-US``); what
+    the other engines accept is not pinned down, and a value they refuse would fail the call.
+    """
+    if engine not in ("Google", "Telnyx") or not language:
+        return None
+    return language.split("-")[0].split("_")[0].lower()
 
 
 def _stream(action: ConnectStream, state: str) -> dict[str, Any]:

@@ -498,7 +498,7 @@ async def test_an_inbound_call_is_answered_then_greeted_and_transcription_starts
                 "transcription_engine": "Google",
                 "transcription_tracks": "inbound",
                 "client_state": turn.client_state(),
-                "transcription_engine_config": {"transcription_engine": "Google", "language": "en-US"},
+                "transcription_engine_config": {"transcription_engine": "Google", "language": "en"},
             },
         ),
     ]
@@ -527,6 +527,26 @@ async def test_a_retried_webhook_sends_the_same_command_ids_so_telnyx_ignores_re
     route.reset()
     await _responder().respond(ReplyContext(call=CALL), [Say(text="Hello!")])  # no webhook: no id
     assert "command_id" not in json.loads(route.calls.last.request.content)
+
+
+@pytest.mark.parametrize(
+    ("engine", "language", "config"),
+    [
+        ("Google", "es-MX", {"transcription_engine": "Google", "language": "es"}),
+        ("Telnyx", "de-DE", {"transcription_engine": "Telnyx", "language": "de"}),
+        ("Deepgram", "en-US", None),  # its accepted codes are not pinned down: its default
+    ],
+)
+async def test_transcription_language_is_what_the_engine_takes(
+    no_network: respx.MockRouter, engine: str, language: str, config: dict[str, str] | None
+) -> None:
+    route = _api(no_network)
+    responder = TelnyxResponder(TelnyxApi(API_KEY), transcription_engine=engine)
+    gather = Gather(action_url=URL, language=language)
+    await responder.respond(ReplyContext(call=CALL, event=_started()), [gather])
+    ((name, body),) = _sent(route, ids=[])
+    assert name == "transcription_start" and body["transcription_engine"] == engine
+    assert body.get("transcription_engine_config") == config
 
 
 async def test_later_gathers_only_speak_their_prompt_with_their_turn(no_network: respx.MockRouter) -> None:
