@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from telephony.providers import CallControlError, CallIdentity, CallRef, DialCallbacks, PlacedCall
@@ -33,7 +34,9 @@ class TelnyxCallControl:
             "webhook_url": callbacks.status_url,
             "webhook_url_method": "POST",
             "client_state": callbacks.identity.client_state(),
-            "timeout_secs": max(1, min(600, round(callbacks.ring_timeout_seconds))),
+            "timeout_secs": max(5, min(600, round(callbacks.ring_timeout_seconds))),  # Telnyx: 5-600
+            # Telnyx ignores a second Dial with the same command_id: one call per call id.
+            "command_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"telephony-dial/{call.call_id}")),
         }
         if callbacks.time_limit_seconds:
             body["time_limit_secs"] = max(30, min(14400, round(callbacks.time_limit_seconds)))

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -735,6 +736,7 @@ async def test_place_call_dials_through_the_connection_with_our_identity(
     )
     assert placed.provider_call_id == "v3:new" and not placed.provisional
     body = json.loads(route.calls.last.request.content)
+    assert body.pop("command_id") == str(uuid.uuid5(uuid.NAMESPACE_URL, "telephony-dial/c1"))
     assert body == {
         "connection_id": CONNECTION_ID,
         "to": "+14158675309",
@@ -747,8 +749,9 @@ async def test_place_call_dials_through_the_connection_with_our_identity(
         "answering_machine_detection": "detect",
     }
     stream = ConnectStream(url="wss://voice.example.com/voice/stream", parameters={"token": "t"})
-    await control.place_call(CALL, _callbacks(stream=stream))
+    await control.place_call(CALL, _callbacks(stream=stream, ring_timeout_seconds=1))
     body = json.loads(route.calls.last.request.content)
+    assert body["timeout_secs"] == 5  # Telnyx's minimum
     assert body["stream_url"] == stream.url and body["stream_bidirectional_mode"] == "rtp"
     assert "answering_machine_detection" not in body and "time_limit_secs" not in body
     await control.aclose()
