@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import pytest
 import respx
 from litestar.testing import TestClient
+from telnyx_far_end import TelnyxFarEnd
+from telnyx_helpers import telnyx_settings
 from twilio_far_end import TwilioFarEnd
 from twilio_helpers import ACCOUNT_SID, AUTH_TOKEN, from_client
 
@@ -46,7 +48,7 @@ from telephony.server import create_app
 from telephony.store import CallRecord, MemoryCallStore
 
 MODES = ["markup", "command"]
-CARRIERS = ["local-markup", "local-command", "twilio"]
+CARRIERS = ["local-markup", "local-command", "twilio", "telnyx"]
 SCRIPT = ["Yes, this is fine.", "Goodbye."]
 WEBHOOK = "http://127.0.0.1:3334/voice/webhook"
 STARTED = {
@@ -105,6 +107,18 @@ async def _carrier_serving(
         return
     port = free_port()
     public = f"http://127.0.0.1:{port}"
+    if carrier == "telnyx":
+        telnyx = TelnyxFarEnd(f"{public}/voice/webhook", list(SCRIPT))
+        telnyx.mock_rest_api(router)
+        # Telnyx never reports silence: the engine's listening timer re-prompts, so keep it short.
+        overrides = {"provider": "telnyx", "publicUrl": public, "telnyx": telnyx_settings()}
+        settings = {"gatherTimeoutSeconds": 1} | {k: v for k, v in extra.items() if k != "carriers"}
+        runtime = Runtime.build(
+            _config("markup", port=port, **overrides, **settings), store=MemoryCallStore()
+        )
+        async with background_server(create_app(runtime.config, runtime=runtime), port=port):
+            yield runtime, telnyx
+        return
     config = _config(
         "markup",
         port=port,
