@@ -5,18 +5,22 @@ JSON webhooks to one URL, and REST commands (mocked with respx) that it carries 
 posting the events they cause: ``call.answered`` for answer, ``call.speak.ended`` once speech has
 played, ``call.gather.ended`` with the caller's words or a timeout, ``call.hangup`` when the call
 ends. Client state is echoed the way Acme documents it: an event a command causes carries that
-command's state, and other events carry the most recent one.
+command's state, and other events carry the most recent one. A ``streaming_start`` command opens
+Acme's media stream to the server: a ``start`` frame with the command's custom parameters, marks
+echoed once the audio before them has arrived, and the caller's lines spoken as audio.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -28,6 +32,10 @@ ACME_API = "https://api.acme.example/v1"
 ACME_CREDENTIALS = {"apiKey": "acme-test-key", "webhookSecret": "acme-test-webhook-secret"}
 
 Command = tuple[str, dict[str, Any]]
+CallerVoice = Callable[[str], Awaitable[bytes]]
+"""Renders what the caller says as 8 kHz mu-law audio, for stream calls."""
+
+FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 
 
 class AcmeFarEnd:
@@ -37,7 +45,8 @@ class AcmeFarEnd:
         webhook_url: The account's webhook URL (the server's webhook URL).
         script: What a callee says on outbound calls, line by line.
         secret: The webhook signing secret.
-        idle_seconds: How long a caller waits for a command before hanging up.
+        idle_seconds: How long a caller waits for a command (or a silent stream) before hanging up.
+        voice: Makes the caller's audio on stream calls; without it the caller stays silent.
     """
 
     def __init__(
@@ -47,11 +56,13 @@ class AcmeFarEnd:
         *,
         secret: str = ACME_CREDENTIALS["webhookSecret"],
         idle_seconds: float = 20.0,
+        voice: CallerVoice | None = None,
     ) -> None:
         self.webhook_url = webhook_url
         self.script = script
         self.secret = secret
         self.idle_seconds = idle_seconds
+        self.voice = voice
         self.calls: dict[str, SimulatedCall] = {}
         self.commands: dict[str, list[Command]] = {}
         self._inboxes: dict[str, asyncio.Queue[Command]] = {}
@@ -114,6 +125,23 @@ class AcmeFarEnd:
         self, http: httpx.AsyncClient, url: str, call: SimulatedCall, party: dict[str, str], script: list[str]
     ) -> None:
         """Carry out the call's commands in order until one ends it, or the caller gives up."""
+        streams: list[asyncio.Task[None]] = []
+        try:
+            await self._carry_out(http, url, call, party, script, streams)
+        finally:
+            for stream in streams:
+                stream.cancel()
+            await asyncio.gather(*streams, return_exceptions=True)
+
+    async def _carry_out(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        call: SimulatedCall,
+        party: dict[str, str],
+        script: list[str],
+        streams: list[asyncio.Task[None]],
+    ) -> None:
         sid = call.provider_call_id
         while True:
             try:
@@ -145,6 +173,9 @@ class AcmeFarEnd:
                     call.turns.append(SimulatedTurn(speaker="caller", text=line))
                     heard = {"status": "ok", "speech": line, "confidence": 0.91}
                     await self._post(http, url, call, "call.gather.ended", party, state=state, **heard)
+                case "streaming_start":
+                    call.media = "stream"
+                    streams.append(asyncio.create_task(self._stream(call, body, script)))
                 case "hangup" | "reject":
                     call.ended_by = "bot"
                     self._ended.add(sid)
@@ -153,6 +184,45 @@ class AcmeFarEnd:
                     return
                 case _:
                     raise AssertionError(f"the Acme far end does not play {name!r} commands")
+
+    async def _stream(self, call: SimulatedCall, command: dict[str, Any], script: list[str]) -> None:
+        """Acme's media stream: start, then echo marks and speak the caller's lines after them."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
+        async with connect(command["stream_url"]) as ws:
+            await ws.send(json.dumps({"event": "connected"}))
+            start = {
+                "event": "start",
+                "stream_id": "st_" + secrets.token_hex(8),
+                "call_id": call.provider_call_id,
+                "media_format": {"inbound": {"encoding": "PCMU", "sample_rate": 8000}},
+                "custom_parameters": command["custom_parameters"],
+            }
+            await ws.send(json.dumps(start))
+            while True:
+                try:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), self.idle_seconds))
+                except TimeoutError:
+                    await ws.send(json.dumps({"event": "stop"}))
+                    call.ended_by = "caller"
+                    return
+                except ConnectionClosed:  # the server hung up
+                    return
+                match frame["event"]:
+                    case "media":
+                        call.bot_audio_ms += len(base64.b64decode(frame["payload"])) / 8
+                    case "clear":
+                        call.flushes += 1
+                    case "mark":  # the audio before it has "played": say so, then answer
+                        await ws.send(json.dumps({"event": "mark", "name": frame["name"]}))
+                        if script and self.voice is not None:
+                            line = script.pop(0)
+                            call.turns.append(SimulatedTurn(speaker="caller", text=line))
+                            audio = await self.voice(line) + b"\xff" * FRAME_BYTES * 50
+                            for i in range(0, len(audio), FRAME_BYTES):
+                                payload = base64.b64encode(audio[i : i + FRAME_BYTES]).decode()
+                                await ws.send(json.dumps({"event": "media", "payload": payload}))
 
     async def _post(
         self,
