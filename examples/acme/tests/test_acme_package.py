@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+import zipfile
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from telephony.providers import CARRIERS, available, load, settings_schema
 import telephony_acme
 
 PACKAGE = Path(telephony_acme.__file__).parent
+PROJECT = Path(__file__).resolve().parents[1]
 
 
 def _imports(path: Path) -> set[str]:
@@ -42,3 +46,15 @@ def test_it_is_registered_in_the_carriers_group() -> None:
 
 def test_it_ships_its_type_information() -> None:
     assert (PACKAGE / "py.typed").is_file()
+
+
+def test_its_wheel_holds_the_package_alone_with_its_marker_and_entry_point(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "pip", "wheel", str(PROJECT), "--no-deps", "--no-build-isolation"]
+    subprocess.run([*command, "-q", "-w", str(tmp_path)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("telephony_acme-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"telephony_acme"}
+    assert "telephony_acme/py.typed" in names and "telephony_acme/_webhooks.py" in names
+    entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[telephony.carriers]\nacme = telephony_acme:create_carrier" in text
