@@ -13,8 +13,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[offline]'
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# The tests also install examples/acme, an adapter packaged the way an outside author ships one.
+$(VENV)/.installed-test: pyproject.toml examples/acme/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e examples/acme
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -24,9 +25,10 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check providers telephony adapters tests bench
-	$(BIN)/ruff format --check providers telephony adapters tests bench
+	$(BIN)/ruff check providers telephony adapters tests bench examples
+	$(BIN)/ruff format --check providers telephony adapters tests bench examples
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file examples/acme/pyproject.toml examples/acme/src examples/acme/tests
 
 # The media benchmarks compare with the real pipecat-ai package, a bench-only dependency.
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python

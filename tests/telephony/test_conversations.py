@@ -3,7 +3,8 @@
 The local carrier runs in both of its modes: ``markup`` answers each webhook with the actions,
 ``command`` answers every webhook empty and receives the actions as commands, with our call
 identity travelling as client state (the way Telnyx Call Control works). Twilio is played by a
-far end that signs its webhooks with the SDK and follows the TwiML it gets. The engine must not
+far end that signs its webhooks with the SDK and follows the TwiML it gets; Acme, the outside
+example adapter (``examples/acme``), by a far end that takes its REST commands. The engine must not
 care which, and neither may a restart.
 """
 
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 import pytest
 import respx
+from acme_far_end import ACME_CREDENTIALS, AcmeFarEnd
 from litestar.testing import TestClient
 from telnyx_far_end import TelnyxFarEnd
 from telnyx_helpers import telnyx_settings
@@ -48,7 +50,7 @@ from telephony.server import create_app
 from telephony.store import CallRecord, MemoryCallStore
 
 MODES = ["markup", "command"]
-CARRIERS = ["local-markup", "local-command", "twilio", "telnyx"]
+CARRIERS = ["local-markup", "local-command", "twilio", "telnyx", "acme"]
 SCRIPT = ["Yes, this is fine.", "Goodbye."]
 WEBHOOK = "http://127.0.0.1:3334/voice/webhook"
 STARTED = {
@@ -119,17 +121,18 @@ async def _carrier_serving(
         async with background_server(create_app(runtime.config, runtime=runtime), port=port):
             yield runtime, telnyx
         return
+    far_end: TwilioFarEnd | AcmeFarEnd
+    if carrier == "acme":  # the outside example adapter (examples/acme), found by its entry point
+        far_end, credentials = AcmeFarEnd(f"{public}/voice/webhook", list(SCRIPT)), ACME_CREDENTIALS
+    else:
+        far_end = TwilioFarEnd(f"{public}/voice/webhook", list(SCRIPT))
+        credentials = {"accountSid": ACCOUNT_SID, "authToken": AUTH_TOKEN}
     config = _config(
         "markup",
         port=port,
-        **{
-            "provider": "twilio",
-            "publicUrl": public,
-            "twilio": {"accountSid": ACCOUNT_SID, "authToken": AUTH_TOKEN},
-        }
+        **{"provider": carrier, "publicUrl": public, carrier: credentials}
         | {k: v for k, v in extra.items() if k != "carriers"},
     )
-    far_end = TwilioFarEnd(f"{public}/voice/webhook", list(SCRIPT))
     far_end.mock_rest_api(router)
     runtime = Runtime.build(config, store=MemoryCallStore())
     async with background_server(create_app(config, runtime=runtime), port=port):
@@ -178,6 +181,9 @@ async def test_inbound_conversation(carrier: str, no_network: respx.MockRouter) 
         received = _carrier(runtime).simulator.received[call.provider_call_id]
         assert isinstance(received[0], Answer), "a command carrier must be told to answer first"
         assert isinstance(received[-1], Hangup) and received[-1].after_playback
+    if isinstance(far_end, AcmeFarEnd):  # answered first; hung up once the goodbye had played
+        commands = [name for name, _ in far_end.commands[call.provider_call_id]]
+        assert commands[0] == "answer" and commands[-2:] == ["speak", "hangup"]
 
 
 @pytest.mark.parametrize("carrier", CARRIERS)
