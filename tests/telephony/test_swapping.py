@@ -18,6 +18,8 @@ from typing import NamedTuple, Protocol
 
 import respx
 from acme_far_end import AcmeFarEnd
+from telnyx_far_end import TelnyxFarEnd
+from telnyx_helpers import API_KEY, CONNECTION_ID, PUBLIC_KEY
 from twilio_far_end import TwilioFarEnd
 from twilio_helpers import ACCOUNT_SID, AUTH_TOKEN
 
@@ -76,6 +78,12 @@ def _acme(runtime: Runtime, router: respx.MockRouter, webhook_url: str) -> FarEn
     return far_end
 
 
+def _telnyx(runtime: Runtime, router: respx.MockRouter, webhook_url: str) -> FarEnd:
+    far_end = TelnyxFarEnd(webhook_url, [])
+    far_end.mock_rest_api(router)
+    return far_end
+
+
 class Swap(NamedTuple):
     provider: str
     credentials: str
@@ -88,6 +96,11 @@ SWAPS: dict[str, Swap] = {
     ),
     "local-markup": Swap("local", '[local]\nsecret = "swap-secret"\nmode = "markup"\n', _local),
     "local-command": Swap("local", '[local]\nsecret = "swap-secret"\nmode = "command"\n', _local),
+    "telnyx": Swap(
+        "telnyx",
+        f'[telnyx]\napiKey = "{API_KEY}"\nconnectionId = "{CONNECTION_ID}"\npublicKey = "{PUBLIC_KEY}"\n',
+        _telnyx,
+    ),
     "acme": Swap(
         "acme", '[acme]\napiKey = "acme-test-key"\nwebhookSecret = "acme-test-webhook-secret"\n', _acme
     ),
