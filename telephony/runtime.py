@@ -70,7 +70,7 @@ def console_urls(routes: Routes) -> dict[str, str]:
         "status callback (call status changes)": routes.webhook_url(kind="status"),
     }
     if routes.stream_path is not None:
-        urls["media stream (advertised in markup; nothing to paste)"] = routes.stream_url()
+        urls["media stream (sent to the carrier with each call; nothing to paste)"] = routes.stream_url()
     return urls
 
 
