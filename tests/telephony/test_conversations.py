@@ -1,10 +1,10 @@
-"""The same conversations over a markup carrier and a command carrier, and over Twilio.
+"""The same conversations over a markup carrier and a command carrier, and over Twilio and Plivo.
 
 The local carrier runs in both of its modes: ``markup`` answers each webhook with the actions,
 ``command`` answers every webhook empty and receives the actions as commands, with our call
-identity travelling as client state (the way Telnyx Call Control works). Twilio is played by a
-far end that signs its webhooks with the SDK and follows the TwiML it gets. The engine must not
-care which, and neither may a restart.
+identity travelling as client state (the way Telnyx Call Control works). Twilio and Plivo are
+played by far ends that sign their webhooks with the carrier's SDK and follow the markup they get.
+The engine must not care which, and neither may a restart.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from typing import Any, Protocol
 import pytest
 import respx
 from litestar.testing import TestClient
+from plivo_far_end import PlivoFarEnd
+from plivo_helpers import AUTH_ID as PLIVO_AUTH_ID
+from plivo_helpers import AUTH_TOKEN as PLIVO_AUTH_TOKEN
 from twilio_far_end import TwilioFarEnd
 from twilio_helpers import ACCOUNT_SID, AUTH_TOKEN, from_client
 
@@ -46,7 +49,7 @@ from telephony.server import create_app
 from telephony.store import CallRecord, MemoryCallStore
 
 MODES = ["markup", "command"]
-CARRIERS = ["local-markup", "local-command", "twilio"]
+CARRIERS = ["local-markup", "local-command", "twilio", "plivo"]
 SCRIPT = ["Yes, this is fine.", "Goodbye."]
 WEBHOOK = "http://127.0.0.1:3334/voice/webhook"
 STARTED = {
@@ -105,17 +108,20 @@ async def _carrier_serving(
         return
     port = free_port()
     public = f"http://127.0.0.1:{port}"
+    far_end: TwilioFarEnd | PlivoFarEnd
+    if carrier == "plivo":
+        settings: dict[str, Any] = {"plivo": {"authId": PLIVO_AUTH_ID, "authToken": PLIVO_AUTH_TOKEN}}
+        far_end = PlivoFarEnd(f"{public}/voice/webhook", list(SCRIPT))
+    else:
+        settings = {"twilio": {"accountSid": ACCOUNT_SID, "authToken": AUTH_TOKEN}}
+        far_end = TwilioFarEnd(f"{public}/voice/webhook", list(SCRIPT))
     config = _config(
         "markup",
         port=port,
-        **{
-            "provider": "twilio",
-            "publicUrl": public,
-            "twilio": {"accountSid": ACCOUNT_SID, "authToken": AUTH_TOKEN},
-        }
+        **{"provider": carrier, "publicUrl": public}
+        | settings
         | {k: v for k, v in extra.items() if k != "carriers"},
     )
-    far_end = TwilioFarEnd(f"{public}/voice/webhook", list(SCRIPT))
     far_end.mock_rest_api(router)
     runtime = Runtime.build(config, store=MemoryCallStore())
     async with background_server(create_app(config, runtime=runtime), port=port):
