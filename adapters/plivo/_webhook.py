@@ -162,18 +162,20 @@ class PlivoWebhooks:
             return _gather_result(base, form)
         if kind == "record":
             return _recording(base, form, expects_reply=query.get("reply") == "1")
-        if event == "MachineDetection" or "Machine" in form:
-            return CallAnswered(**base, answered_by=_answered_by(form))
-        if event == "Ring":
-            return CallRinging(**base)
-        if kind in ("answer", "start") or event == "StartApp":
+        if event == "StartApp" or kind == "answer" or (kind is None and not event):
+            # The answer URL: it must get instructions, whatever else the request carries.
             return CallStarted(
                 **base,
                 expects_reply=True,
                 direction="outbound" if form.get("Direction") == "outbound" else "inbound",
                 from_number=form.get("From", ""),
                 to_number=form.get("To", ""),
+                answered_by=_answered_by(form),
             )
+        if event == "MachineDetection" or "Machine" in form:
+            return CallAnswered(**base, answered_by=_answered_by(form))
+        if event == "Ring":
+            return CallRinging(**base)
         return None  # an event we do not act on (a status callback of another kind)
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
@@ -76,6 +79,7 @@ from telephony.providers import (
     WebhookRejected,
     WebhookRequest,
 )
+from telephony.store import SqliteCallStore
 
 # ---------------------------------------------------------------- V3 signatures
 
@@ -385,8 +389,9 @@ def test_machine_detection_and_ringing() -> None:
     assert isinstance(machine, CallAnswered) and machine.answered_by == "machine"
     human = _parse(amd | {"Machine": "false"}, "callId=c1&kind=status")
     assert isinstance(human, CallAnswered) and human.answered_by == "human"
-    ring = _parse(amd | {"Event": "Ring", "CallStatus": "ringing"} | {"Machine": ""}, "callId=c1&kind=status")
-    assert isinstance(ring, CallAnswered)  # a Machine field, even empty, is an AMD result
+    # The answer URL gets instructions even when it carries a detection result already.
+    answer = _parse(amd | {"Event": "StartApp"}, "callId=c1&kind=answer")
+    assert isinstance(answer, CallStarted) and answer.expects_reply and answer.answered_by == "machine"
     ring = _parse(
         {k: v for k, v in amd.items() if k != "Machine"} | {"Event": "Ring"}, "callId=c1&kind=status"
     )
@@ -421,6 +426,11 @@ def test_a_recording_result() -> None:
 )
 def test_events_we_do_not_act_on_are_none(params: dict[str, str]) -> None:
     assert _parse(params, "callId=c1&kind=status") is None
+
+
+def test_a_console_answer_url_without_event_still_starts_the_call() -> None:
+    params = {k: v for k, v in start_app().items() if k != "Event"}
+    assert isinstance(_parse(params), CallStarted)
 
 
 def test_a_request_without_call_uuid_is_malformed() -> None:
@@ -1110,3 +1120,48 @@ def test_a_stream_with_a_reused_token_is_refused(no_network: respx.MockRouter) -
         with pytest.raises(WebSocketDisconnect), client.websocket_connect("/voice/stream") as ws:
             ws.send_text(json.dumps(start))
             ws.receive_text()
+
+
+def test_a_restart_mid_call_loses_nothing(tmp_path: Path) -> None:
+    config = plivo_config()
+    with plivo_app(config, store=SqliteCallStore(tmp_path)) as client:
+        greeting = _document(post_signed(client, WEBHOOK_URL, start_app()))
+    # A new process on the same store takes the caller's answer to the first process's GetInput.
+    with plivo_app(config, store=SqliteCallStore(tmp_path)) as client:
+        turn = start_app() | {
+            "CallStatus": "in-progress",
+            "InputType": "speech",
+            "Speech": "What time is it?",
+        }
+        reply = _document(post_signed(client, greeting[0].attrib["action"], turn))
+        assert reply[0].tag == "GetInput" and _spoken(reply[0])[0].startswith("It's")
+        (record,) = client.get("/api/calls").json()
+    assert [turn["speaker"] for turn in record["transcript"]] == ["bot", "user", "bot"]
+
+
+def test_the_package_imports_without_the_sdk_and_the_carrier_names_the_extra() -> None:
+    # The SDK is slow to import: importing the adapter must not pull it in, and building the
+    # carrier without it must name the extra to install.
+    code = (
+        "import sys\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'plivo' or name.startswith('plivo.'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "import telephony.adapters.plivo as adapter\n"
+        "from telephony.providers import CarrierContext, MissingDependency\n"
+        "try:\n"
+        f"    adapter.create_carrier({{'authId': '{AUTH_ID}', 'authToken': 't'}}, CarrierContext(public_url='https://x'))\n"
+        "except MissingDependency as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert "pip install 'telephony[plivo]'" in out
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, telephony.adapters.plivo; print('plivo' in sys.modules)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert loaded.strip() == "False"
