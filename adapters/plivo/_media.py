@@ -40,14 +40,12 @@ class _Base(msgspec.Struct, tag_field="event"):
 
 class _MediaFormat(msgspec.Struct, frozen=True):
     encoding: str = "audio/x-mulaw"
-    sampleRate: int = 8000
+    sampleRate: int | str = 8000  # a number in the reference; a string costs nothing to accept
 
 
 class _StartBody(msgspec.Struct):
     callId: str
     streamId: str
-    accountId: str = ""
-    tracks: list[str] = msgspec.field(default_factory=list)
     mediaFormat: _MediaFormat = _MediaFormat()
     extra_headers: _ExtraHeaders = None
     extraHeaders: _ExtraHeaders = None
@@ -141,9 +139,13 @@ def extra_headers(value: _ExtraHeaders) -> dict[str, str]:
     return pairs
 
 
-def _format(encoding: str, sample_rate: int) -> AudioFormat:
+def _format(encoding: str, sample_rate: int | str) -> AudioFormat:
     # ``audio/x-l16`` is refused on purpose: its byte order on this socket is not documented,
     # and a guess that is wrong plays loud noise. The <Stream> we render asks for mu-law.
+    if isinstance(sample_rate, str):
+        if not sample_rate.isdigit() or len(sample_rate) > 6:
+            raise MediaRejected(f"unsupported stream sample rate {sample_rate[:12]!r}")
+        sample_rate = int(sample_rate)
     return audio_format(encoding, sample_rate)
 
 

@@ -45,6 +45,9 @@ STREAM_CONTENT_TYPE: Final = "audio/x-mulaw;rate=8000"
 MAX_EXTRA_HEADERS: Final = 512
 
 _EXECUTION_TIMEOUT = (5, 60)  # Plivo's range for GetInput executionTimeout, seconds
+#: ``executionTimeout`` bounds the whole input, not only the wait for it to start: speech gets
+#: this long on top of the gather's timeout, so a caller is not cut off mid-sentence.
+SPEECH_ALLOWANCE_SECONDS: Final = 10
 _SPEECH_END_TIMEOUT = (2, 10)  # and for speechEndTimeout
 _HEADER_PART = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _PHONE = re.compile(r"^\+\d+$")
@@ -119,7 +122,9 @@ def _gather(response: ElementTree.Element, action: Gather, default_voice: str | 
         action=action.action_url,
         method="POST",
         inputType=inputs,
-        executionTimeout=_clamp(action.timeout_seconds, _EXECUTION_TIMEOUT),
+        executionTimeout=_clamp(
+            action.timeout_seconds + (SPEECH_ALLOWANCE_SECONDS if action.speech else 0), _EXECUTION_TIMEOUT
+        ),
         speechEndTimeout=speech_end if action.speech else None,
         hints=",".join(action.hints) if action.speech and action.hints else None,
         language=action.language,

@@ -489,7 +489,7 @@ def test_gather_has_an_explicit_no_input_path() -> None:
         "action": url,
         "method": "POST",
         "inputType": "dtmf speech",
-        "executionTimeout": "7",
+        "executionTimeout": "17",  # 7 s, and time to finish a sentence
         "speechEndTimeout": "3",
         "hints": "billing,support",
         "language": "en-US",
@@ -658,6 +658,13 @@ def test_extra_headers_become_the_stream_parameters(changes: dict[str, Any]) -> 
 def test_an_undecodable_format_is_refused() -> None:
     with pytest.raises(MediaRejected, match="x-l16"):
         PlivoMediaCodec().decode(_start(encoding="audio/x-l16"))
+    frame = json.loads(_start())
+    frame["start"]["mediaFormat"]["sampleRate"] = "8000"
+    started = PlivoMediaCodec().decode(json.dumps(frame))
+    assert isinstance(started, StreamStarted) and started.audio_format.sample_rate == 8000
+    frame["start"]["mediaFormat"]["sampleRate"] = "eight"
+    with pytest.raises(MediaRejected, match="sample rate"):
+        PlivoMediaCodec().decode(json.dumps(frame))
 
 
 def _frames(codec: PlivoMediaCodec, encoding: str) -> tuple[Any, StreamStarted]:
@@ -992,6 +999,16 @@ def test_an_inbound_conversation_through_the_app() -> None:
         (record,) = client.get("/api/calls").json()
     assert record["provider_call_id"] == CALL_UUID and record["state"] == "hangup-bot"
     assert [turn["speaker"] for turn in record["transcript"]] == ["bot", "user", "bot", "user", "bot"]
+
+
+def test_keypad_input_through_the_app() -> None:
+    with plivo_app(plivo_config()) as client:
+        greeting = _document(post_signed(client, WEBHOOK_URL, start_app()))
+        keyed = start_app() | {"CallStatus": "in-progress", "InputType": "dtmf", "Digits": "42"}
+        reply = _document(post_signed(client, greeting[0].attrib["action"], keyed))
+        assert reply[0].tag == "GetInput" and "turn=2" in reply[0].attrib["action"]
+        (record,) = client.get("/api/calls").json()
+    assert record["transcript"][1] == record["transcript"][1] | {"speaker": "user", "text": "[keypad: 42]"}
 
 
 def test_silence_comes_back_through_the_explicit_redirect() -> None:
