@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -1182,3 +1184,92 @@ def test_the_package_imports_without_the_sdk_and_the_carrier_names_the_extra() -
         text=True,
     ).stdout
     assert loaded.strip() == "False"
+
+
+# ---------------------------------------------------------------- stream turns over Plivo frames
+
+
+class ScriptedSTT:
+    """Real voice-activity segmentation; each utterance is "transcribed" as the next scripted line."""
+
+    sample_rate = 16000
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = list(lines)
+
+    async def _transcribe(self, pcm: bytes, rate: int) -> tuple[str, float | None]:
+        return (self.lines.pop(0) if self.lines else "", 0.9)
+
+    async def open_stream(self, *, language: str = "en-US") -> Any:
+        from telephony.providers import SegmentingTranscriptionStream
+
+        return SegmentingTranscriptionStream(self._transcribe, self.sample_rate)
+
+
+def _tone(ms: int) -> bytes:
+    """A 440 Hz tone as 8 kHz mu-law: something the voice-activity detector hears as speech."""
+    from telephony.audio import pcm16_to_ulaw
+
+    samples = range(8 * ms)
+    pcm = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in samples)
+    return pcm16_to_ulaw(pcm)
+
+
+def _stream_socket(client: Any) -> tuple[str, str]:
+    """Answer an inbound stream call; return the socket path and the start frame Plivo would send."""
+    (stream,) = _document(post_signed(client, WEBHOOK_URL, start_app()))
+    frame = json.loads(_start(extra_headers=stream.attrib["extraHeaders"]))
+    frame["start"]["callId"] = CALL_UUID
+    return urlsplit(stream.text or "").path, json.dumps(frame)
+
+
+def _caller_speaks(ws: Any, audio: bytes) -> None:
+    for i in range(0, len(audio), 160):
+        payload = base64.b64encode(audio[i : i + 160]).decode()
+        ws.send_text(
+            json.dumps({"event": "media", "streamId": "s", "media": {"track": "inbound", "payload": payload}})
+        )
+
+
+def _played(ws: Any, checkpoint: dict[str, Any]) -> None:
+    ws.send_text(
+        json.dumps({"event": "playedStream", "streamId": checkpoint["streamId"], "name": checkpoint["name"]})
+    )
+
+
+def test_stream_turns_over_plivo_frames(no_network: respx.MockRouter) -> None:
+    with plivo_app(plivo_config(streaming=True), stt=ScriptedSTT(["what time is it"])) as client:
+        path, start = _stream_socket(client)
+        with client.websocket_connect(path) as ws:
+            ws.send_text(start)
+            _played(ws, _until(ws, "checkpoint")[-1])
+            _caller_speaks(ws, _tone(600) + b"\xff" * 7200)
+            reply = _until(ws, "checkpoint")
+            _played(ws, reply[-1])
+            ws.send_text(
+                json.dumps({"event": "dtmf", "streamId": "s", "dtmf": {"digit": "5", "track": "inbound"}})
+            )
+            keyed = _until(ws, "checkpoint")
+            ws.send_text('{"event": "stop"}')
+        transcript = [(t["speaker"], t["text"]) for t in client.get("/api/calls").json()[0]["transcript"]]
+    assert sum(frame["event"] == "playAudio" for frame in reply) > 10
+    assert sum(frame["event"] == "playAudio" for frame in keyed) > 10
+    assert transcript[1] == ("user", "what time is it") and transcript[2][0] == "bot"
+    assert transcript[3] == ("user", "[keypad: 5]")
+
+
+def test_barge_in_sends_clear_audio(no_network: respx.MockRouter) -> None:
+    config = plivo_config(streaming=True, inboundGreeting=" ".join(["This greeting goes on and on."] * 6))
+    with plivo_app(config, stt=ScriptedSTT(["stop please"])) as client:
+        path, start = _stream_socket(client)
+        with client.websocket_connect(path) as ws:
+            ws.send_text(start)
+            for _ in range(20):  # some greeting audio is out before the caller talks over it
+                assert json.loads(ws.receive_text())["event"] == "playAudio"
+            _caller_speaks(ws, _tone(600) + b"\xff" * 800)
+            frames = _until(ws, "clearAudio")
+            ws.send_text(json.dumps({"sequenceNumber": 0, "event": "clearedAudio", "streamId": "s"}))
+            ws.send_text('{"event": "stop"}')
+        transcript = client.get("/api/calls").json()[0]["transcript"]
+    assert frames[-1] == {"event": "clearAudio", "streamId": START["start"]["streamId"]}
+    assert transcript[0]["text"].endswith("…")
