@@ -1013,6 +1013,24 @@ def test_keypad_input_through_the_app() -> None:
     assert record["transcript"][1] == record["transcript"][1] | {"speaker": "user", "text": "[keypad: 42]"}
 
 
+def test_speaking_on_a_live_call_transfers_it_to_the_pending_actions(no_network: respx.MockRouter) -> None:
+    transfer = no_network.post(f"{CALLS}{CALL_UUID}/").mock(
+        return_value=httpx.Response(202, json={"message": "call transferred", "api_id": "a"})
+    )
+    with plivo_app(plivo_config()) as client:
+        _document(post_signed(client, WEBHOOK_URL, start_app()))
+        call_id = client.get("/api/calls").json()[0]["call_id"]
+        spoken = client.post(f"/api/calls/{call_id}/speak", json={"text": "One more thing."})
+        assert spoken.status_code == 200, spoken.text
+        body = json.loads(transfer.calls.last.request.content)
+        assert body["legs"] == "aleg" and body["aleg_method"] == "POST" and "kind=pending" in body["aleg_url"]
+        # Plivo fetches the new XML from the URL it was transferred to.
+        fetched = start_app() | {"CallStatus": "in-progress", "Event": "Transfer"}
+        document = _document(post_signed(client, body["aleg_url"], fetched))
+    assert document[0].tag == "GetInput" and _spoken(document[0]) == ["One more thing."]
+    assert document[1].tag == "Redirect"
+
+
 def test_silence_comes_back_through_the_explicit_redirect() -> None:
     with plivo_app(plivo_config(noInputRetries=1)) as client:
         greeting = _document(post_signed(client, WEBHOOK_URL, start_app()))
