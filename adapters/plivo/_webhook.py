@@ -150,6 +150,10 @@ class PlivoWebhooks:
         status = form.get("CallStatus", "")
         if event in _IGNORED_EVENTS or "DialStatus" in form or "DialAction" in form:
             return None
+        if kind == "record":
+            # Before the end of the call: a recording that ends with the hang-up still counts
+            # (the hangup URL reports the end itself).
+            return _recording(base, form, expects_reply=query.get("reply") == "1")
         if event == "Hangup" or status in _TERMINAL_STATUS:
             return CallEnded(
                 **base,
@@ -160,8 +164,6 @@ class PlivoWebhooks:
             return InstructionsRequested(**base, expects_reply=True)
         if kind == "gather":
             return _gather_result(base, form)
-        if kind == "record":
-            return _recording(base, form, expects_reply=query.get("reply") == "1")
         if event == "StartApp" or kind == "answer" or (kind is None and not event):
             # The answer URL: it must get instructions, whatever else the request carries.
             return CallStarted(

@@ -414,6 +414,8 @@ def test_a_recording_result() -> None:
     assert isinstance(event, RecordingReady) and event.expects_reply
     assert (event.duration_seconds, event.recording_id) == (12.0, "2bd1bd1d-0000-0000-0000-000000000000")
     assert _parse(form | {"RecordingDuration": "-1"}, "callId=c1&kind=record").duration_seconds is None
+    after_hangup = _parse(form | {"CallStatus": "completed"}, "callId=c1&kind=record")
+    assert isinstance(after_hangup, RecordingReady) and after_hangup.url == form["RecordUrl"]
 
 
 @pytest.mark.parametrize(
