@@ -41,6 +41,8 @@ POLLY_FOR_OPENAI: Final = {
 
 #: The stream's audio: 8 kHz mu-law both ways, what the phone network carries anyway.
 STREAM_CONTENT_TYPE: Final = "audio/x-mulaw;rate=8000"
+#: Plivo's limit on the text of one ``<Speak>``; a longer reply is spoken in several.
+MAX_SPEAK_CHARS: Final = 3000
 #: Plivo's limit on ``extraHeaders``.
 MAX_EXTRA_HEADERS: Final = 512
 
@@ -85,14 +87,22 @@ def _attr(value: object) -> str:
     return str(value)
 
 
+def speak_chunks(text: str, limit: int = MAX_SPEAK_CHARS) -> list[str]:
+    """``text`` in pieces Plivo accepts in one ``<Speak>``, split between words where possible."""
+    chunks: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        cut = rest.rfind(" ", 0, limit + 1)
+        cut = cut if cut > 0 else limit
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return [*chunks, rest]
+
+
 def _speak(parent: ElementTree.Element, action: Say, default_voice: str | None) -> None:
-    _element(
-        parent,
-        "Speak",
-        action.text,
-        voice=plivo_voice(action.voice or default_voice),
-        language=action.language,
-    )
+    voice = plivo_voice(action.voice or default_voice)
+    for chunk in speak_chunks(action.text):
+        _element(parent, "Speak", chunk, voice=voice, language=action.language)
 
 
 def _prompt(parent: ElementTree.Element, action: Say | Play | Pause, default_voice: str | None) -> None:

@@ -472,6 +472,16 @@ def test_speak_play_wait_hangup_redirect() -> None:
     assert "&amp;" in render_plivo_xml([Redirect(url="https://e.x/?a=1&b=2")])
 
 
+def test_long_speech_is_split_between_words_within_plivos_limit() -> None:
+    text = " ".join(f"word{i}" for i in range(1500))  # about 11,400 characters
+    root = _xml([Gather(action_url="https://e.x/g", prompt=(Say(text=text, voice="MAN"),))])
+    parts = [speak.text or "" for speak in root[0]]
+    assert len(parts) == 5 and all(len(part) <= 3000 for part in parts)
+    assert " ".join(parts) == text and all(speak.attrib["voice"] == "MAN" for speak in root[0])
+    (unbroken,) = _xml([Say(text="x" * 3001)]).findall("Speak")[1:]
+    assert unbroken.text == "x"
+
+
 def test_gather_has_an_explicit_no_input_path() -> None:
     url = "https://voice.example.com/voice/webhook?callId=c1&kind=gather&turn=2"
     root = _xml(
