@@ -473,7 +473,7 @@ def test_speak_play_wait_hangup_redirect() -> None:
 
 
 def test_long_speech_is_split_between_words_within_plivos_limit() -> None:
-    text = " ".join(f"word{i}" for i in range(1500))  # about 11,400 characters
+    text = " ".join(f"word{i}" for i in range(1500))  # about 12,400 characters
     root = _xml([Gather(action_url="https://e.x/g", prompt=(Say(text=text, voice="MAN"),))])
     parts = [speak.text or "" for speak in root[0]]
     assert len(parts) == 5 and all(len(part) <= 3000 for part in parts)
