@@ -1303,3 +1303,61 @@ def test_barge_in_sends_clear_audio(no_network: respx.MockRouter) -> None:
         transcript = client.get("/api/calls").json()[0]["transcript"]
     assert frames[-1] == {"event": "clearAudio", "streamId": START["start"]["streamId"]}
     assert transcript[0]["text"].endswith("…")
+
+
+# ---------------------------------------------------------------- swapping carriers
+
+VOICE_TOML = """
+provider = "{provider}"
+fromNumber = "+18005551212"
+publicUrl = "https://voice.example.com"
+inboundPolicy = "allowlist"
+allowFrom = ["+14158675309"]
+inboundGreeting = "Thanks for calling Acme."
+"""
+
+
+def _conversation_over(provider: str, path: Path, env: dict[str, str]) -> list[str]:
+    """One inbound call (greeting, a turn, goodbye) over ``provider``; what the bot said, in order."""
+    from twilio_helpers import incoming_call
+    from twilio_helpers import post_signed as twilio_post
+
+    from telephony.config import load_config
+
+    path.write_text(VOICE_TOML.format(provider=provider))
+    config = load_config(path, env=env)
+    said: list[str] = []
+    with plivo_app(config) as client:
+        if provider == "plivo":
+            post, hello, key, text_of = post_signed, start_app(), "Speech", _spoken
+        else:
+            post, hello, key = twilio_post, incoming_call(caller="+" + CALLER), "SpeechResult"
+
+            def text_of(element: ElementTree.Element) -> list[str]:
+                return [say.text or "" for say in element.iter("Say")]
+
+        document = _document(post(client, WEBHOOK_URL, hello))
+        for line in ("What time is it?", "Goodbye."):
+            said += text_of(document)
+            gather = document[0]
+            document = _document(post(client, gather.attrib["action"], hello | {key: line}))
+        said += text_of(document)
+    return said
+
+
+def test_the_same_file_runs_the_same_conversation_over_twilio_and_plivo(tmp_path: Path) -> None:
+    from twilio_helpers import ACCOUNT_SID
+    from twilio_helpers import AUTH_TOKEN as TWILIO_TOKEN
+
+    env = {
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "PLIVO_AUTH_ID": AUTH_ID,
+        "PLIVO_AUTH_TOKEN": AUTH_TOKEN,
+    }
+    over_twilio = _conversation_over("twilio", tmp_path / "voice.toml", env)
+    over_plivo = _conversation_over("plivo", tmp_path / "voice.toml", env)
+    assert over_plivo[0] == "Thanks for calling Acme." and over_plivo[-1] == "Thanks for calling. Goodbye!"
+    # The clock reply names the time of day; everything else is word for word the same.
+    assert len(over_plivo) == len(over_twilio) == 3
+    assert [over_plivo[0], over_plivo[2]] == [over_twilio[0], over_twilio[2]]
