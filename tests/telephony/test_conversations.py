@@ -1,11 +1,12 @@
-"""The same conversations over a markup carrier and a command carrier, and over Twilio.
+"""The same conversations over a markup carrier and a command carrier, and over Twilio and Plivo.
 
 The local carrier runs in both of its modes: ``markup`` answers each webhook with the actions,
 ``command`` answers every webhook empty and receives the actions as commands, with our call
-identity travelling as client state (the way Telnyx Call Control works). Twilio is played by a
-far end that signs its webhooks with the SDK and follows the TwiML it gets; Acme, the outside
-example adapter (``examples/acme``), by a far end that takes its REST commands. The engine must not
-care which, and neither may a restart.
+identity travelling as client state (the way Telnyx Call Control works). Twilio and Plivo are
+played by far ends that sign their webhooks with the carrier's SDK and follow the markup they get;
+Telnyx by a far end that signs with a real Ed25519 key and carries out the REST commands it is
+sent; Acme, the outside example adapter (``examples/acme``), likewise. The engine must not care
+which, and neither may a restart.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import pytest
 import respx
 from acme_far_end import ACME_CREDENTIALS, AcmeFarEnd
 from litestar.testing import TestClient
+from plivo_far_end import PlivoFarEnd
+from plivo_helpers import AUTH_ID as PLIVO_AUTH_ID
+from plivo_helpers import AUTH_TOKEN as PLIVO_AUTH_TOKEN
 from telnyx_far_end import TelnyxFarEnd
 from telnyx_helpers import telnyx_settings
 from twilio_far_end import TwilioFarEnd
@@ -50,7 +54,7 @@ from telephony.server import create_app
 from telephony.store import CallRecord, MemoryCallStore
 
 MODES = ["markup", "command"]
-CARRIERS = ["local-markup", "local-command", "twilio", "telnyx", "acme"]
+CARRIERS = ["local-markup", "local-command", "twilio", "telnyx", "plivo", "acme"]
 SCRIPT = ["Yes, this is fine.", "Goodbye."]
 WEBHOOK = "http://127.0.0.1:3334/voice/webhook"
 STARTED = {
@@ -121,9 +125,13 @@ async def _carrier_serving(
         async with background_server(create_app(runtime.config, runtime=runtime), port=port):
             yield runtime, telnyx
         return
-    far_end: TwilioFarEnd | AcmeFarEnd
+    far_end: TwilioFarEnd | AcmeFarEnd | PlivoFarEnd
+    credentials: dict[str, Any]
     if carrier == "acme":  # the outside example adapter (examples/acme), found by its entry point
         far_end, credentials = AcmeFarEnd(f"{public}/voice/webhook", list(SCRIPT)), ACME_CREDENTIALS
+    elif carrier == "plivo":
+        far_end = PlivoFarEnd(f"{public}/voice/webhook", list(SCRIPT))
+        credentials = {"authId": PLIVO_AUTH_ID, "authToken": PLIVO_AUTH_TOKEN}
     else:
         far_end = TwilioFarEnd(f"{public}/voice/webhook", list(SCRIPT))
         credentials = {"accountSid": ACCOUNT_SID, "authToken": AUTH_TOKEN}

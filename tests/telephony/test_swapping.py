@@ -18,6 +18,9 @@ from typing import NamedTuple, Protocol
 
 import respx
 from acme_far_end import AcmeFarEnd
+from plivo_far_end import PlivoFarEnd
+from plivo_helpers import AUTH_ID as PLIVO_AUTH_ID
+from plivo_helpers import AUTH_TOKEN as PLIVO_AUTH_TOKEN
 from telnyx_far_end import TelnyxFarEnd
 from telnyx_helpers import API_KEY, CONNECTION_ID, PUBLIC_KEY
 from twilio_far_end import TwilioFarEnd
@@ -84,6 +87,12 @@ def _telnyx(runtime: Runtime, router: respx.MockRouter, webhook_url: str) -> Far
     return far_end
 
 
+def _plivo(runtime: Runtime, router: respx.MockRouter, webhook_url: str) -> FarEnd:
+    far_end = PlivoFarEnd(webhook_url, [])
+    far_end.mock_rest_api(router)
+    return far_end
+
+
 class Swap(NamedTuple):
     provider: str
     credentials: str
@@ -100,6 +109,9 @@ SWAPS: dict[str, Swap] = {
         "telnyx",
         f'[telnyx]\napiKey = "{API_KEY}"\nconnectionId = "{CONNECTION_ID}"\npublicKey = "{PUBLIC_KEY}"\n',
         _telnyx,
+    ),
+    "plivo": Swap(
+        "plivo", f'[plivo]\nauthId = "{PLIVO_AUTH_ID}"\nauthToken = "{PLIVO_AUTH_TOKEN}"\n', _plivo
     ),
     "acme": Swap(
         "acme", '[acme]\napiKey = "acme-test-key"\nwebhookSecret = "acme-test-webhook-secret"\n', _acme
