@@ -76,6 +76,7 @@ from ._events import (
 from ._explain import HTTP_URL_PATTERN, HttpUrl, closest, explain, is_secret_key, unwrap_type
 from ._http import WebhookReply, WebhookRequest
 from ._identity import CallIdentity
+from ._markup import MarkupResponder
 from ._media import (
     MULAW_8K,
     AudioFormat,
@@ -102,6 +103,7 @@ from ._segmenter import EnergyVad, SegmentingTranscriptionStream, Transcribe, Va
 from ._settings import SettingsSchema, declare_settings, declared_settings, parse_settings
 
 __all__ = [
+    "MarkupResponder",
     "DialectSession",
     "Dialect",
     "audio_format",

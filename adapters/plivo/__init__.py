@@ -10,8 +10,7 @@ from telephony.providers import (
     Carrier,
     CarrierCapabilities,
     CarrierContext,
-    ReplyContext,
-    WebhookReply,
+    MarkupResponder,
     declare_settings,
     missing_dependency,
 )
@@ -42,21 +41,15 @@ __all__ = [
 _XML: Final = "application/xml"
 
 
-class PlivoResponder:
-    """Answers webhooks with Plivo XML documents."""
+class PlivoResponder(MarkupResponder):
+    """Answers webhooks with Plivo XML documents; an empty one ends a call on an XML URL."""
 
     def __init__(self, default_voice: str | None = None) -> None:
-        self._voice = default_voice
+        super().__init__(_render, content_type=_XML, default_voice=default_voice)
 
-    async def respond(self, context: ReplyContext, actions: Sequence[Action]) -> WebhookReply:
-        """Render ``actions`` as one Plivo XML document."""
-        return WebhookReply(
-            content_type=_XML, body=render_plivo_xml(actions, default_voice=self._voice).encode()
-        )
 
-    def acknowledge(self) -> WebhookReply:
-        """An empty ``<Response/>``: what a callback URL expects, and the end of a call for an XML URL."""
-        return WebhookReply(content_type=_XML, body=render_plivo_xml([]).encode())
+def _render(actions: Sequence[Action], voice: str | None) -> str:
+    return render_plivo_xml(actions, default_voice=voice)
 
 
 class PlivoCarrier:

@@ -10,8 +10,7 @@ from telephony.providers import (
     Carrier,
     CarrierCapabilities,
     CarrierContext,
-    ReplyContext,
-    WebhookReply,
+    MarkupResponder,
     declare_settings,
     missing_dependency,
 )
@@ -44,21 +43,15 @@ __all__ = [
 _TWIML = "application/xml"
 
 
-class TwilioResponder:
+class TwilioResponder(MarkupResponder):
     """Answers webhooks with TwiML documents."""
 
     def __init__(self, default_voice: str | None = None) -> None:
-        self._voice = default_voice
+        super().__init__(_render, content_type=_TWIML, default_voice=default_voice)
 
-    async def respond(self, context: ReplyContext, actions: Sequence[Action]) -> WebhookReply:
-        """Render ``actions`` as one TwiML document."""
-        return WebhookReply(
-            content_type=_TWIML, body=render_twiml(actions, default_voice=self._voice).encode()
-        )
 
-    def acknowledge(self) -> WebhookReply:
-        """An empty TwiML document."""
-        return WebhookReply(content_type=_TWIML, body=render_twiml([]).encode())
+def _render(actions: Sequence[Action], voice: str | None) -> str:
+    return render_twiml(actions, default_voice=voice)
 
 
 class TwilioCarrier:
