@@ -1,0 +1,217 @@
+"""The carrier contract suite: one test body per contract, run over every registered carrier.
+
+Each test drives the real app the way the carrier would, through the carrier's kit
+(:mod:`.kits`): signed webhooks in, the carrier's markup or REST commands out, its media
+dialect on the stream socket, its REST API mocked. The conversations themselves (inbound,
+outbound, notify, silence) run over the same carriers in ``tests/telephony/test_conversations.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import respx
+from litestar.testing import TestClient
+
+from telephony.providers import (
+    AudioReceived,
+    ClearAudio,
+    MarkReached,
+    OutboundMedia,
+    SendAudio,
+    SendMark,
+    StreamStarted,
+)
+from telephony.runtime import Runtime
+
+from .harness import DeafSTT, QuickVoice, kit_app
+from .kits import KITS, CarrierKit, Webhook
+
+GREETING = "Hello! How can I help you today?"
+
+
+@pytest.fixture(params=list(KITS))
+def kit(request: pytest.FixtureRequest, no_network: respx.MockRouter) -> CarrierKit:
+    kit = KITS[request.param]()
+    kit.mock_api(no_network)
+    return kit
+
+
+def _calls(client: TestClient[Any]) -> list[dict[str, Any]]:
+    response = client.get("/api/calls")
+    assert response.status_code == 200, response.text
+    calls: list[dict[str, Any]] = response.json()
+    return calls
+
+
+def _the_call(client: TestClient[Any]) -> dict[str, Any]:
+    (call,) = _calls(client)
+    return call
+
+
+def _user_lines(call: dict[str, Any]) -> list[str]:
+    return [turn["text"] for turn in call["transcript"] if turn["speaker"] == "user"]
+
+
+# ---------------------------------------------------------------- 1. signatures
+
+
+def test_signatures_good_bad_tampered_and_replayed(kit: CarrierKit) -> None:
+    with kit_app(kit, kit.config()) as (client, _):
+        started = kit.call_started()
+        content_type = {k: v for k, v in started.headers.items() if k.lower() == "content-type"}
+        refusals = {
+            "unsigned": Webhook(started.url, started.body, content_type),
+            "forged": kit.forged(started),
+            "tampered": kit.tampered(started),
+        }
+        for name, hook in refusals.items():
+            refused = hook.post(client)
+            assert refused.status_code in (401, 403), f"{name}: {refused.status_code} {refused.text}"
+        assert _calls(client) == [], "a refused webhook stores nothing"
+        assert kit.hangups() == 0
+        assert GREETING in kit.heard(started.post(client))
+        said = kit.said("What time is it?")
+        first = said.post(client)
+        (reply,) = kit.heard(first)
+        assert reply.startswith("It's")
+        # The carrier retries a webhook it thinks was lost: the very same request, signature and all.
+        again = said.post(client)
+        assert again.status_code == first.status_code
+        assert kit.heard(again) == ([reply] if again.content else [])
+        assert again.content == first.content
+        call = _the_call(client)
+    assert _user_lines(call) == ["What time is it?"], "a replay is not a second user turn"
+    assert [turn["speaker"] for turn in call["transcript"]] == ["bot", "user", "bot"]
+
+
+# ---------------------------------------------------------------- 2. media
+
+
+def _until_mark(kit: CarrierKit, ws: Any) -> list[OutboundMedia]:
+    """Our frames up to and including the next mark, read back in the carrier's dialect."""
+    sent: list[OutboundMedia] = []
+    while not sent or not isinstance(sent[-1], SendMark):
+        sent.append(kit.read_frame(ws.receive_text(timeout=5)))
+    return sent
+
+
+def _stream_app(kit: CarrierKit, **settings: Any) -> Any:
+    config = kit.config(streaming={"enabled": True}, **settings)
+    return kit_app(kit, config, stt=DeafSTT(), tts=QuickVoice())
+
+
+def _open_stream(kit: CarrierKit, client: TestClient[Any], runtime: Runtime) -> tuple[Any, dict[str, str]]:
+    """The call started in stream mode: its stream parameters and the stream socket's path."""
+    assert kit.heard(kit.call_started().post(client)) == [], "stream mode speaks on the stream"
+    parameters = kit.stream_parameters()
+    assert set(parameters) == {"token", "callId"}
+    assert runtime.routes.stream_path is not None
+    return runtime.routes.stream_path, parameters
+
+
+def test_media_round_trip_with_marks_and_clear(kit: CarrierKit) -> None:
+    # Listening starts once the greeting's mark comes back; a second of silence then re-prompts.
+    with _stream_app(kit, gatherTimeoutSeconds=1) as (client, runtime):
+        path, parameters = _open_stream(kit, client, runtime)
+        with client.websocket_connect(path) as ws:
+            ws.send_text(kit.start_frame(parameters))
+            greeting = _until_mark(kit, ws)
+            audio = b"".join(item.payload for item in greeting if isinstance(item, SendAudio))
+            assert len(audio) >= 800 and set(audio) == {0xFF}, (
+                "the greeting is QuickVoice's silence, in mu-law"
+            )
+            mark = greeting[-1]
+            assert isinstance(mark, SendMark)
+            ws.send_text(kit.mark_frame(mark.name))
+            reprompt = _until_mark(kit, ws)
+            assert any(isinstance(item, SendAudio) for item in reprompt)
+            assert _the_call(client)["no_input_count"] == 1, "the re-prompt follows the acknowledged mark"
+        # The same dialect, frame by frame, through a session opened from the carrier's start frame.
+        codec = runtime.carrier.codec
+        started = codec.decode(kit.start_frame(parameters))
+        assert isinstance(started, StreamStarted)
+        assert started.provider_call_id == kit.provider_call_id and started.parameters == parameters
+        session = codec.session(started)
+        audio = bytes(range(160))
+        received = session.decode(kit.media_frame(audio))
+        assert isinstance(received, AudioReceived) and received.payload == audio
+        for message in (SendAudio(payload=audio), SendMark(name="utterance-1"), ClearAudio()):
+            assert kit.read_frame(session.encode(message)) == message
+        assert session.decode(kit.mark_frame("utterance-1")) == MarkReached(name="utterance-1")
+
+
+# ---------------------------------------------------------------- 3. hang-up
+
+
+def test_hang_up_is_idempotent(kit: CarrierKit) -> None:
+    with kit_app(kit, kit.config()) as (client, _):
+        kit.heard(kit.call_started().post(client))
+        call_id = _the_call(client)["call_id"]
+        first = client.post(f"/api/calls/{call_id}/end")
+        assert first.status_code == 200, first.text
+        assert kit.hangups() == 1
+        second = client.post(f"/api/calls/{call_id}/end")
+        assert second.status_code == 200, second.text
+        assert kit.hangups() == 1, "ending an ended call does not hang up again"
+    assert first.json()["state"] == second.json()["state"] == "hangup-bot"
+
+
+def test_a_carrier_answering_already_ended_is_a_successful_hang_up(kit: CarrierKit) -> None:
+    with kit_app(kit, kit.config()) as (client, _):
+        kit.heard(kit.call_started().post(client))
+        call_id = _the_call(client)["call_id"]
+        kit.end_at_carrier()
+        ended = client.post(f"/api/calls/{call_id}/end")
+        assert ended.status_code == 200, ended.text
+        assert kit.hangups() == 1
+    assert ended.json()["state"] == "hangup-bot"
+
+
+# ---------------------------------------------------------------- 4. DTMF
+
+
+def test_a_pressed_key_is_a_user_turn(kit: CarrierKit) -> None:
+    with kit_app(kit, kit.config()) as (client, _):
+        kit.heard(kit.call_started().post(client))
+        reply = kit.heard(kit.pressed("5").post(client))
+        call = _the_call(client)
+    assert _user_lines(call) == ["[keypad: 5]"]
+    last = call["transcript"][-1]
+    assert reply and (last["speaker"], last["text"]) == ("bot", reply[-1]), "the agent answers the key"
+
+
+def test_a_key_pressed_on_the_stream_is_a_user_turn(kit: CarrierKit) -> None:
+    with _stream_app(kit) as (client, runtime):
+        path, parameters = _open_stream(kit, client, runtime)
+        with client.websocket_connect(path) as ws:
+            ws.send_text(kit.start_frame(parameters))
+            greeting = _until_mark(kit, ws)
+            ws.send_text(kit.mark_frame(greeting[-1].name))  # type: ignore[union-attr]
+            ws.send_text(kit.dtmf_frame("5"))
+            reply = _until_mark(kit, ws)
+            assert any(isinstance(item, SendAudio) for item in reply), "the agent answers on the stream"
+            call = _the_call(client)
+    assert _user_lines(call) == ["[keypad: 5]"]
+    assert [turn["speaker"] for turn in call["transcript"]] == ["bot", "user", "bot"]
+
+
+# ---------------------------------------------------------------- 5. restart
+
+
+def test_a_restart_mid_call_loses_nothing(kit: CarrierKit, tmp_path: Path) -> None:
+    config = kit.config(store=str(tmp_path))
+    with kit_app(kit, config, persistent=True) as (client, _):
+        assert GREETING in kit.heard(kit.call_started().post(client))
+    # A new process on the same store takes the caller's answer to the first process's gather.
+    with kit_app(kit, config, persistent=True) as (client, _):
+        (reply,) = kit.heard(kit.said("What time is it?").post(client))
+        call = _the_call(client)
+    assert reply.startswith("It's")
+    assert [(turn["speaker"], turn["text"]) for turn in call["transcript"]] == [
+        ("bot", GREETING),
+        ("user", "What time is it?"),
+        ("bot", reply),
+    ]
