@@ -53,6 +53,12 @@ from telephony.providers import (
 )
 from telephony.runtime import Runtime
 
+CAPABILITIES = {
+    "streams": "bidirectional media streams",
+    "dtmf": "keys pressed by the caller",
+}
+"""What a kit may declare in ``lacks``, and how a skip names it."""
+
 PUBLIC_URL = "https://voice.example.com"
 WEBHOOK_URL = PUBLIC_URL + "/voice/webhook"
 CALLER = "+14158675309"
@@ -81,6 +87,8 @@ class CarrierKit(Protocol):
     provider_call_id: str
     webhook_url: str
     """Where the carrier posts its webhooks (the app's public webhook URL)."""
+    lacks: frozenset[str]
+    """Capabilities (of :data:`CAPABILITIES`) the carrier genuinely does not have: skipped."""
 
     def config(self, **extra: Any) -> Config:
         """The app's config for this carrier: ``provider``, its section, the public URL."""
@@ -168,6 +176,7 @@ class _FormMarkupKit:
     name = ""
     provider_call_id = ""
     webhook_url = WEBHOOK_URL
+    lacks: frozenset[str] = frozenset()
     gather_tag = ""
 
     def __init__(self) -> None:
@@ -409,6 +418,7 @@ class _JsonCommandKit:
     name = ""
     provider_call_id = ""
     webhook_url = WEBHOOK_URL
+    lacks: frozenset[str] = frozenset()
     stream_id = "st_contract"
 
     def __init__(self) -> None:
@@ -641,6 +651,7 @@ class LocalKit:
 
     provider_call_id = "LC-contract"
     webhook_url = WEBHOOK_URL
+    lacks: frozenset[str] = frozenset()
     stream_id = "LS-contract"
 
     def __init__(self, mode: str) -> None:

@@ -27,7 +27,7 @@ from telephony.providers import (
 from telephony.runtime import Runtime
 
 from .harness import DeafSTT, QuickVoice, kit_app
-from .kits import KITS, CarrierKit, Webhook
+from .kits import CAPABILITIES, KITS, CarrierKit, Webhook
 
 GREETING = "Hello! How can I help you today?"
 
@@ -37,6 +37,12 @@ def kit(request: pytest.FixtureRequest, no_network: respx.MockRouter) -> Carrier
     kit = KITS[request.param]()
     kit.mock_api(no_network)
     return kit
+
+
+def _require(kit: CarrierKit, capability: str) -> None:
+    assert capability in CAPABILITIES, capability
+    if capability in kit.lacks:
+        pytest.skip(f"{kit.name} has no {CAPABILITIES[capability]}")
 
 
 def _calls(client: TestClient[Any]) -> list[dict[str, Any]]:
@@ -99,6 +105,7 @@ def _until_mark(kit: CarrierKit, ws: Any) -> list[OutboundMedia]:
 
 
 def _stream_app(kit: CarrierKit, **settings: Any) -> Any:
+    _require(kit, "streams")
     config = kit.config(streaming={"enabled": True}, **settings)
     return kit_app(kit, config, stt=DeafSTT(), tts=QuickVoice())
 
@@ -174,6 +181,7 @@ def test_a_carrier_answering_already_ended_is_a_successful_hang_up(kit: CarrierK
 
 
 def test_a_pressed_key_is_a_user_turn(kit: CarrierKit) -> None:
+    _require(kit, "dtmf")
     with kit_app(kit, kit.config()) as (client, _):
         kit.heard(kit.call_started().post(client))
         reply = kit.heard(kit.pressed("5").post(client))
@@ -184,6 +192,7 @@ def test_a_pressed_key_is_a_user_turn(kit: CarrierKit) -> None:
 
 
 def test_a_key_pressed_on_the_stream_is_a_user_turn(kit: CarrierKit) -> None:
+    _require(kit, "dtmf")
     with _stream_app(kit) as (client, runtime):
         path, parameters = _open_stream(kit, client, runtime)
         with client.websocket_connect(path) as ws:
