@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,7 +11,7 @@ from litestar.testing import TestClient
 from twilio_helpers import from_client
 
 from telephony.config import Config
-from telephony.providers import SegmentingTranscriptionStream, SynthesizedAudio
+from telephony.providers import SynthesizedAudio, TranscriptEvent
 from telephony.runtime import Runtime
 from telephony.server import create_app
 from telephony.store import CallStore, MemoryCallStore
@@ -25,16 +26,33 @@ class QuickVoice:
         yield SynthesizedAudio(pcm=b"\x00\x00" * 800, sample_rate=8000)
 
 
-class DeafSTT:
-    """Real segmentation, and whatever is heard is "transcribed" as nothing."""
+class ListeningSTT:
+    """A recognizer that keeps the caller's audio (16-bit PCM at 8 kHz) and never hears words."""
 
-    sample_rate = 16000
+    sample_rate = 8000
 
-    async def _transcribe(self, pcm: bytes, rate: int) -> tuple[str, float | None]:
-        return "", None
+    def __init__(self) -> None:
+        self.heard = bytearray()
 
-    async def open_stream(self, *, language: str = "en-US") -> SegmentingTranscriptionStream:
-        return SegmentingTranscriptionStream(self._transcribe, self.sample_rate)
+    async def open_stream(self, *, language: str = "en-US") -> _Ear:
+        return _Ear(self.heard)
+
+
+class _Ear:
+    def __init__(self, heard: bytearray) -> None:
+        self.heard = heard
+        self._closed = asyncio.Event()
+
+    async def send(self, pcm: bytes) -> None:
+        self.heard += pcm
+
+    async def events(self) -> AsyncIterator[TranscriptEvent]:
+        await self._closed.wait()
+        return
+        yield  # an async generator that ends when the stream is closed
+
+    async def aclose(self) -> None:
+        self._closed.set()
 
 
 @contextmanager
