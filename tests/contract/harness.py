@@ -20,39 +20,47 @@ from .kits import CarrierKit
 
 
 class QuickVoice:
-    """Bot speech without a speech engine: a tenth of a second of quiet per line."""
+    """Bot speech without a speech engine: quiet, a tenth of a second per line unless told."""
+
+    def __init__(self, seconds: float = 0.1) -> None:
+        self.samples = int(8000 * seconds)
 
     async def synthesize(self, text: str) -> AsyncIterator[SynthesizedAudio]:
-        yield SynthesizedAudio(pcm=b"\x00\x00" * 800, sample_rate=8000)
+        yield SynthesizedAudio(pcm=b"\x00\x00" * self.samples, sample_rate=8000)
 
 
 class ListeningSTT:
-    """A recognizer that keeps the caller's audio (16-bit PCM at 8 kHz) and never hears words."""
+    """A recognizer that keeps the caller's audio (16-bit PCM at 8 kHz) and never hears words.
+
+    With ``barge_in``, the first audio it is sent is reported as the caller starting to speak.
+    """
 
     sample_rate = 8000
 
-    def __init__(self) -> None:
+    def __init__(self, *, barge_in: bool = False) -> None:
         self.heard = bytearray()
+        self.barge_in = barge_in
 
     async def open_stream(self, *, language: str = "en-US") -> _Ear:
-        return _Ear(self.heard)
+        return _Ear(self)
 
 
 class _Ear:
-    def __init__(self, heard: bytearray) -> None:
-        self.heard = heard
-        self._closed = asyncio.Event()
+    def __init__(self, stt: ListeningSTT) -> None:
+        self.stt = stt
+        self._events: asyncio.Queue[TranscriptEvent | None] = asyncio.Queue()
 
     async def send(self, pcm: bytes) -> None:
-        self.heard += pcm
+        if self.stt.barge_in and not self.stt.heard:
+            self._events.put_nowait(TranscriptEvent(kind="speech_started"))
+        self.stt.heard += pcm
 
     async def events(self) -> AsyncIterator[TranscriptEvent]:
-        await self._closed.wait()
-        return
-        yield  # an async generator that ends when the stream is closed
+        while (event := await self._events.get()) is not None:
+            yield event
 
     async def aclose(self) -> None:
-        self._closed.set()
+        self._events.put_nowait(None)
 
 
 @contextmanager

@@ -110,10 +110,12 @@ def _until_mark(kit: CarrierKit, ws: Any) -> list[OutboundMedia]:
     return sent
 
 
-def _stream_app(kit: CarrierKit, stt: ListeningSTT | None = None, **settings: Any) -> Any:
+def _stream_app(
+    kit: CarrierKit, stt: ListeningSTT | None = None, tts: QuickVoice | None = None, **settings: Any
+) -> Any:
     _require(kit, "streams")
     config = kit.config(streaming={"enabled": True}, **settings)
-    return kit_app(kit, config, stt=stt or ListeningSTT(), tts=QuickVoice())
+    return kit_app(kit, config, stt=stt or ListeningSTT(), tts=tts or QuickVoice())
 
 
 def _open_stream(kit: CarrierKit, client: TestClient[Any], runtime: Runtime) -> tuple[Any, dict[str, str]]:
@@ -157,6 +159,22 @@ def test_media_round_trip_with_marks_and_clear(kit: CarrierKit) -> None:
         for message in (SendAudio(payload=audio), SendMark(name="utterance-1"), ClearAudio()):
             assert kit.read_frame(session.encode(message)) == message
         assert session.decode(kit.mark_frame("utterance-1")) == MarkReached(name="utterance-1")
+
+
+def test_talking_over_the_bot_clears_the_carriers_queue(kit: CarrierKit) -> None:
+    with _stream_app(kit, ListeningSTT(barge_in=True), QuickVoice(seconds=3)) as (client, runtime):
+        path, parameters = _open_stream(kit, client, runtime)
+        with client.websocket_connect(path) as ws:
+            ws.send_text(kit.start_frame(parameters))
+            first = kit.read_frame(ws.receive_text(timeout=5))
+            assert isinstance(first, SendAudio), "the greeting starts playing"
+            ws.send_text(kit.media_frame(b"\x10" * 160))  # the caller starts to speak
+            sent: list[OutboundMedia] = []
+            while not sent or not isinstance(sent[-1], ClearAudio):
+                sent.append(kit.read_frame(ws.receive_text(timeout=5)))
+            assert not any(isinstance(item, SendMark) for item in sent), "cleared before its mark"
+            greeting = _the_call(client)["transcript"][0]
+    assert greeting["speaker"] == "bot" and greeting["text"].endswith("…"), "only what was heard is kept"
 
 
 # ---------------------------------------------------------------- 3. hang-up
