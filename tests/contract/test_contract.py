@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import respx
+from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 
 from telephony.audio import ulaw_to_pcm16
@@ -26,6 +27,7 @@ from telephony.providers import (
     StreamStarted,
 )
 from telephony.runtime import Runtime
+from telephony.states import TERMINAL_STATES
 
 from .harness import ListeningSTT, QuickVoice, kit_app
 from .kits import CAPABILITIES, KITS, CarrierKit, Webhook
@@ -159,6 +161,28 @@ def test_media_round_trip_with_marks_and_clear(kit: CarrierKit) -> None:
         for message in (SendAudio(payload=audio), SendMark(name="utterance-1"), ClearAudio()):
             assert kit.read_frame(session.encode(message)) == message
         assert session.decode(kit.mark_frame("utterance-1")) == MarkReached(name="utterance-1")
+
+
+def _refused(ws: Any) -> int:
+    with pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_text(timeout=5)
+    return closed.value.code
+
+
+def test_a_stream_opens_only_with_its_own_fresh_token(kit: CarrierKit) -> None:
+    # The stream's start frame is its signature: the token the server sent with the call, once.
+    with _stream_app(kit) as (client, runtime):
+        path, parameters = _open_stream(kit, client, runtime)
+        with client.websocket_connect(path) as forged:
+            forged.send_text(kit.start_frame(parameters | {"token": "not-the-token"}))
+            assert _refused(forged) == 1008
+        with client.websocket_connect(path) as ws:
+            ws.send_text(kit.start_frame(parameters))
+            assert isinstance(kit.read_frame(ws.receive_text(timeout=5)), SendAudio)
+            with client.websocket_connect(path) as replayed:
+                replayed.send_text(kit.start_frame(parameters))
+                assert _refused(replayed) == 1008
+            assert _the_call(client)["state"] not in TERMINAL_STATES, "a refused stream ends nothing"
 
 
 def test_talking_over_the_bot_clears_the_carriers_queue(kit: CarrierKit) -> None:
