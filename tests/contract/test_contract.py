@@ -261,17 +261,21 @@ def test_a_key_pressed_on_the_stream_is_a_user_turn(kit: CarrierKit) -> None:
 # ---------------------------------------------------------------- 5. restart
 
 
-def test_a_restart_mid_call_loses_nothing(kit: CarrierKit, tmp_path: Path) -> None:
+@pytest.mark.parametrize("answer", ["speech", "keys"])
+def test_a_restart_mid_call_loses_nothing(kit: CarrierKit, answer: str, tmp_path: Path) -> None:
     config = kit.config(store=str(tmp_path))
     with kit_app(kit, config, persistent=True) as (client, _):
         assert GREETING in kit.heard(kit.call_started().post(client))
     # A new process on the same store takes the caller's answer to the first process's gather.
+    words = "What time is it?" if answer == "speech" else "[keypad: 5]"
+    hook = kit.said(words) if answer == "speech" else kit.pressed("5")
     with kit_app(kit, config, persistent=True) as (client, _):
-        (reply,) = kit.heard(kit.said("What time is it?").post(client))
+        (reply,) = kit.heard(hook.post(client))
         call = _the_call(client)
-    assert reply.startswith("It's")
+    if answer == "speech":
+        assert reply.startswith("It's")
     assert [(turn["speaker"], turn["text"]) for turn in call["transcript"]] == [
         ("bot", GREETING),
-        ("user", "What time is it?"),
+        ("user", words),
         ("bot", reply),
     ]
