@@ -228,6 +228,22 @@ def test_a_carrier_answering_already_ended_is_a_successful_hang_up(kit: CarrierK
     assert ended.json()["state"] == "hangup-bot"
 
 
+def test_ending_a_stream_call_hangs_up_once_and_closes_the_stream(kit: CarrierKit) -> None:
+    with _stream_app(kit) as (client, runtime):
+        path, parameters = _open_stream(kit, client, runtime)
+        call_id = _the_call(client)["call_id"]
+        with client.websocket_connect(path) as ws:
+            ws.send_text(kit.start_frame(parameters))
+            _until_mark(kit, ws)
+            ended = client.post(f"/api/calls/{call_id}/end")
+            assert ended.status_code == 200, ended.text
+            assert _refused(ws) == 1000, "the stream closes with the call"
+        again = client.post(f"/api/calls/{call_id}/end")
+        assert again.status_code == 200, again.text
+        assert kit.hangups() == 1, "the stream's teardown and the second end hang up no more"
+    assert ended.json()["state"] == again.json()["state"] == "hangup-bot"
+
+
 # ---------------------------------------------------------------- 4. DTMF
 
 
