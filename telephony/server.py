@@ -271,7 +271,25 @@ async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> N
 
 
 _EXAMPLE: Final = "+14155550100"
-_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+# Headers proxies, tunnels and CDNs add to say whom they forward for. Any of them marks a request
+# as proxied; naming prefixes and suffixes catches the vendor variants (X-Forwarded-Proto,
+# CF-Connecting-IP, True-Client-IP, Fastly-Client-IP, X-Cluster-Client-IP...).
+_PROXY_HEADERS: Final = frozenset({"forwarded", "via", "x-real-ip", "x-original-forwarded-for"})
+_PROXY_PREFIXES: Final = ("x-forwarded-", "x-envoy-external-")
+_PROXY_SUFFIXES: Final = ("-client-ip", "-connecting-ip")
+
+
+def is_proxied(headers: Any) -> bool:
+    """Whether any header says the request came through a proxy or tunnel."""
+    for name in headers:
+        lowered = name.lower()
+        if (
+            lowered in _PROXY_HEADERS
+            or lowered.startswith(_PROXY_PREFIXES)
+            or lowered.endswith(_PROXY_SUFFIXES)
+        ):
+            return True
+    return False
 
 
 def is_loopback_client(host: str | None) -> bool:
@@ -298,7 +316,7 @@ def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
     """
     token = _runtime(connection).config.control_token
     if not token:
-        if any(name in connection.headers for name in _PROXY_HEADERS):
+        if is_proxied(connection.headers.keys()):
             raise PermissionDeniedException("the control API needs controlToken when reached through a proxy")
         if not is_loopback_client(connection.client.host if connection.client else None):
             raise PermissionDeniedException(

@@ -13,7 +13,7 @@ import msgspec
 
 from telephony.providers import HttpUrl, is_secret_key
 
-E164_PATTERN: Final = r"^\+[1-9]\d{1,14}$"
+E164_PATTERN: Final = r"^\+[1-9]\d{1,14}\Z"  # \Z: "$" would let a trailing newline through
 PATH_PATTERN: Final = r"^/"
 
 E164 = Annotated[str, msgspec.Meta(pattern=E164_PATTERN)]

@@ -116,6 +116,9 @@ def test_outbound_limit_and_validation(twilio_api: Any) -> None:
         assert client.post("/api/calls", json={"to": CALLEE, "bogus": 1}).status_code == 400
         bad_number = client.post("/api/calls", json={"to": "not-a-number", "message": "x", "mode": "notify"})
         assert bad_number.status_code == 400 and "E.164" in bad_number.json()["error"]
+        for almost in (CALLEE + "\n", CALLEE + " ", "\n" + CALLEE):  # checked on the whole string
+            refused = client.post("/api/calls", json={"to": almost, "message": "x", "mode": "notify"})
+            assert refused.status_code == 400 and "E.164" in refused.json()["error"], repr(almost)
         assert client.get("/api/calls/nope").status_code == 404
 
 
@@ -139,6 +142,23 @@ def test_control_api_needs_the_bearer_token_when_set() -> None:
         assert client.get("/api/calls", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert client.get("/api/calls", headers={"Authorization": "Bearer let-me-in"}).status_code == 200
         assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Via",
+        "CF-Connecting-IP",
+        "True-Client-IP",
+        "Fastly-Client-IP",
+        "X-Forwarded-Proto",
+        "X-Cluster-Client-IP",
+    ],
+)
+def test_without_token_any_forwarding_header_marks_a_request_proxied(header: str) -> None:
+    with twilio_app(twilio_config()) as client:
+        proxied = client.get("/api/calls", headers={header: "203.0.113.9"})
+    assert proxied.status_code == 403 and "controlToken" in proxied.text
 
 
 def test_control_api_without_token_refuses_proxied_requests() -> None:
