@@ -788,10 +788,18 @@ class ConversationEngine:
             if record.terminal:
                 raise CallNotLive(f"call {call_id} has ended ({record.state})")
             stream = self._streams.get(call_id)
+            before = await self.get_call(call_id)
             self._add_turn(record, "bot", text)
             self._transition(record, "speaking")
             if stream is None:
-                await self._deliver(record, [self._gather(record, text)])
+                try:
+                    await self._deliver(record, [self._gather(record, text)])
+                except BaseException:
+                    # The carrier never got the line: put the call back as it was, so the
+                    # transcript holds nothing the caller did not hear.
+                    self.stop_listening(call_id)
+                    await self.store.save(before)
+                    raise
             else:
                 await self.store.save(record)
         if stream is not None:

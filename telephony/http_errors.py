@@ -26,12 +26,17 @@ class InvalidRequest(TelephonyError):
     """A request body or parameter is malformed; nothing was changed."""
 
 
+class TextTooLong(InvalidRequest):
+    """A text field is well formed but longer than a call can carry (422)."""
+
+
 class NotServing(TelephonyError):
     """The runtime is not running: its start-up did not run, or it has shut down."""
 
 
 #: Statuses by error type; the first entry the error is an instance of wins.
 STATUSES: Final[tuple[tuple[type[TelephonyError], int], ...]] = (
+    (TextTooLong, 422),
     (InvalidRequest, 400),
     (CallNotFound, 404),
     (CallNotLive, 409),

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
 from litestar import Litestar, Request, Response, Router, WebSocket, get, post, route, websocket
@@ -29,7 +29,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from telephony.providers import WebhookRejected, WebhookReply, WebhookRequest
 
 from .config import E164, Config
-from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing
+from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong
 from .routes import Routes, request_root_path
 from .runtime import Runtime
 from .store import CallRecord
@@ -46,11 +46,20 @@ TRY_AGAIN_LATER = 1013
 _SERVED: Final = "telephony"
 
 
+MAX_CONTROL_BYTES: Final = 16 * 1024
+"""A control request's body; anything larger is refused with 413 before it is read."""
+
+MAX_TEXT_CHARS: Final = 4000
+"""The longest line the control API takes to say: minutes of speech, within every carrier's limit."""
+
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
+
+
 class PlaceCall(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/calls``; ``to`` must be E.164, as carriers require."""
 
     to: E164
-    message: str | None = None
+    message: Text | None = None
     mode: Literal["notify", "conversation"] | None = None
     media: Literal["markup", "stream"] | None = None
 
@@ -58,7 +67,7 @@ class PlaceCall(msgspec.Struct, forbid_unknown_fields=True):
 class SpeakBody(msgspec.Struct, forbid_unknown_fields=True):
     """Body of ``POST /api/calls/{id}/speak``."""
 
-    text: str
+    text: Annotated[Text, msgspec.Meta(min_length=1)]
 
 
 _Body = TypeVar("_Body", PlaceCall, SpeakBody)
@@ -352,6 +361,8 @@ def _decode(body: bytes, kind: type[_Body]) -> _Body:
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
+        if "length <=" in str(exc):
+            raise TextTooLong(f"invalid request: {exc}; at most {MAX_TEXT_CHARS} characters") from None
         if "`$.to`" in str(exc):
             raise InvalidRequest(
                 f"invalid request: `to` must be an E.164 number such as {_EXAMPLE}"
@@ -425,10 +436,17 @@ def telephony_router(runtime: Runtime, *, control_api: bool = True) -> Router:
     ]
     if control_api:
         handlers += [
-            post("/api/calls", guards=guard, status_code=201)(_place_call),
+            post("/api/calls", guards=guard, status_code=201, request_max_body_size=MAX_CONTROL_BYTES)(
+                _place_call
+            ),
             get("/api/calls", guards=guard)(_list_calls),
             get("/api/calls/{call_id:str}", guards=guard)(_call_status),
-            post("/api/calls/{call_id:str}/speak", guards=guard, status_code=200)(_speak),
+            post(
+                "/api/calls/{call_id:str}/speak",
+                guards=guard,
+                status_code=200,
+                request_max_body_size=MAX_CONTROL_BYTES,
+            )(_speak),
             post("/api/calls/{call_id:str}/end", guards=guard, status_code=200)(_end_call),
         ]
     if routes.stream_path is not None:

@@ -238,3 +238,28 @@ def test_max_duration_hangs_up_with_reason_timeout(twilio_api: Any) -> None:
         record = client.get(f"/api/calls/{call_id}").json()
     assert record["state"] == "timeout" and record["end_reason"] == "timeout"
     assert any(b"Status=completed" in c.request.content for c in twilio_api.calls)
+
+
+def test_a_failed_speak_writes_nothing_and_oversized_requests_are_refused(twilio_api: Any) -> None:
+    with twilio_app(twilio_config()) as client:
+        call_id = client.post(
+            "/api/calls", json={"to": CALLEE, "message": "Hello", "mode": "conversation"}
+        ).json()["call_id"]
+        post_signed(client, *_answer(call_id))
+        before = client.get(f"/api/calls/{call_id}").json()
+        twilio_api.post(f"{CALLS}/{CALL_SID}.json").mock(
+            return_value=httpx.Response(400, json={"code": 21220, "message": "Call is not in-progress"})
+        )
+        failed = client.post(f"/api/calls/{call_id}/speak", json={"text": "One more thing."})
+        after = client.get(f"/api/calls/{call_id}").json()
+        too_long = client.post(f"/api/calls/{call_id}/speak", json={"text": "a" * 4001})
+        empty = client.post(f"/api/calls/{call_id}/speak", json={"text": ""})
+        huge = client.post(f"/api/calls/{call_id}/speak", content=b'{"text": "' + b"a" * 20000 + b'"}')
+        long_message = client.post("/api/calls", json={"to": CALLEE, "message": "a" * 4001})
+    assert failed.status_code == 400 and "not in-progress" in failed.json()["error"]
+    assert after["transcript"] == before["transcript"] and after["gather_turn"] == before["gather_turn"]
+    assert after["state"] == before["state"]
+    assert too_long.status_code == 422 and "4000" in too_long.json()["error"]
+    assert empty.status_code == 400
+    assert huge.status_code == 413
+    assert long_message.status_code == 422
