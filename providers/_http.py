@@ -58,6 +58,21 @@ class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
             digest.update(part)
         return digest.hexdigest()
 
+    def form_fingerprint(self) -> str:
+        """Like :meth:`fingerprint`, over what a form signature covers: the URL and sorted params.
+
+        Twilio and Plivo sign the URL and the parameters sorted by name, not the raw body, so a
+        body with the same parameters in another order (or otherwise re-encoded) is the same
+        signed request; keyed on the raw body it would run a caller's turn a second time.
+        """
+        digest = hashlib.sha256()
+        pairs = sorted(self._pairs()) if self.method == "POST" else []
+        for part in (self.method, self.url, *(f"{key}={value}" for key, value in pairs)):
+            encoded = part.encode()
+            digest.update(len(encoded).to_bytes(8, "big"))
+            digest.update(encoded)
+        return digest.hexdigest()
+
     def form_single(self) -> dict[str, str]:
         """Form parameters with the first value of each name (one pass: this is per webhook)."""
         params: dict[str, str] = {}

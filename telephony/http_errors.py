@@ -9,6 +9,7 @@ answered 500 without details, so a failing adapter is visible in the log and lea
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Final
 
 from litestar import Request, Response
@@ -64,13 +65,45 @@ def status_for(exc: BaseException) -> int:
     return HTTP_500_INTERNAL_SERVER_ERROR
 
 
+class _RateLimitedLog:
+    """Logs at most ``per_minute`` lines a minute, then says how many it held back.
+
+    Junk traffic and scanners are refused one request at a time; a line for each would bury
+    the lines that matter.
+    """
+
+    def __init__(self, logger: logging.Logger, per_minute: int = 10) -> None:
+        self._logger = logger
+        self._per_minute = per_minute
+        self._window = 0.0
+        self._count = 0
+        self._held = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._window >= 60:
+            if self._held:
+                self._logger.warning(
+                    "%d more rejected requests were not logged in the last minute", self._held
+                )
+            self._window, self._count, self._held = now, 0, 0
+        if self._count < self._per_minute:
+            self._count += 1
+            self._logger.warning(message, *args)
+        else:
+            self._held += 1
+
+
+_REJECTIONS = _RateLimitedLog(_log)
+
+
 def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str]:
     status = status_for(exc)
     if not isinstance(exc, TelephonyError):
         _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return status, "internal error; the server log has the details"
     if isinstance(exc, WebhookRejected):
-        _log.warning("webhook rejected (%s): %s", status, exc.reason)
+        _REJECTIONS.warning("webhook rejected (%s): %s", status, exc.reason)
         return status, exc.reason
     if status >= 500:
         _log.error("%s %s: %s", request.method, request.url.path, exc)

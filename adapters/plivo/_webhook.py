@@ -143,7 +143,7 @@ class PlivoWebhooks:
         kind = (identity.kind if identity else None) or _infer_kind(form)
         base: dict[str, Any] = {
             "provider_call_id": uuid,
-            "event_id": request.fingerprint(),
+            "event_id": request.form_fingerprint(),
             "call_id": identity.call_id if identity else None,
             "turn": identity.turn if identity else None,
         }

@@ -100,7 +100,7 @@ class TwilioWebhooks:
         kind = query.get("kind") or _infer_kind(form)
         base: dict[str, Any] = {
             "provider_call_id": sid,
-            "event_id": request.fingerprint(),
+            "event_id": request.form_fingerprint(),
             "call_id": identity.call_id if identity else None,
             "turn": identity.turn if identity else None,
         }

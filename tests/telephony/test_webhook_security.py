@@ -91,3 +91,45 @@ def test_secrets_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> None:
         post_signed(client, WEBHOOK_URL, incoming_call())
         client.post("/voice/webhook", content=urlencode(incoming_call()), headers=FORM)
     assert AUTH_TOKEN not in caplog.text
+
+
+def test_a_reordered_body_with_a_still_valid_signature_does_not_run_the_turn_twice() -> None:
+    from twilio_helpers import CALL_SID, twiml
+
+    with twilio_app(twilio_config()) as client:
+        greeting = twiml(post_signed(client, WEBHOOK_URL, incoming_call()).text).find("Gather")
+        assert greeting is not None
+        action = greeting.attrib["action"]
+        params = incoming_call() | {"CallStatus": "in-progress", "SpeechResult": "What time is it?"}
+        first = post_signed(client, action, params)
+        # Twilio signs the URL and the parameters sorted by name, not the raw body: the same
+        # parameters in another order carry the same valid signature.
+        reordered = urlencode(list(reversed(list(params.items())))).encode()
+        headers = {
+            "X-Twilio-Signature": sign(action, params),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        second = client.post(
+            action.removeprefix("https://voice.example.com"), content=reordered, headers=headers
+        )
+        calls = client.get("/api/calls").json()
+    assert first.status_code == second.status_code == 200 and second.text == first.text
+    assert [turn["speaker"] for turn in calls[0]["transcript"]] == ["bot", "user", "bot"]
+    assert calls[0]["provider_call_id"] == CALL_SID
+
+
+def test_rejected_requests_are_logged_at_a_bounded_rate(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from telephony import http_errors
+
+    # A fresh minute's budget, whatever earlier tests were refused.
+    monkeypatch.setattr(http_errors, "_REJECTIONS", http_errors._RateLimitedLog(http_errors._log))
+    with twilio_app(twilio_config()) as client, caplog.at_level("WARNING", logger="telephony.server"):
+        for _ in range(40):
+            refused = client.post(
+                "/voice/webhook", data=incoming_call(), headers={"X-Twilio-Signature": "forged"}
+            )
+            assert refused.status_code == 403
+    rejected = [record for record in caplog.records if "webhook rejected" in record.getMessage()]
+    assert 1 <= len(rejected) <= 10
