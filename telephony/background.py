@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 import uvicorn
 from litestar import Litestar
 
+from .server import MAX_FRAME_BYTES
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free a moment ago (good enough for a loopback demo or test)."""
@@ -22,7 +24,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 @asynccontextmanager
 async def background_server(app: Litestar, *, host: str = "127.0.0.1", port: int) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn until the block exits; yields the base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", ws_max_size=MAX_FRAME_BYTES
+    )
+    server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:

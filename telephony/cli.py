@@ -28,7 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .runtime import is_loopback
-    from .server import create_app
+    from .server import create_app, server_limits
 
     config = _config(args)
     app = create_app(config)
@@ -37,7 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not config.control_token and not is_loopback(config.serve.bind):
         log.info("no controlToken: the control API answers requests from this machine only")
     # The URLs to give the carrier are logged once the app has started (its lifespan).
-    uvicorn.run(app, host=config.serve.bind, port=config.serve.port, log_level="info", log_config=None)
+    uvicorn.run(app, log_level="info", log_config=None, **server_limits(config))
     return 0
 
 

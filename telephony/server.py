@@ -462,6 +462,15 @@ def telephony_router(runtime: Runtime, *, control_api: bool = True) -> Router:
     )
 
 
+def server_limits(config: Config) -> dict[str, Any]:
+    """Settings for uvicorn that enforce our limits in the server itself, before the app runs.
+
+    The app checks frame sizes too, but only after the server has buffered a frame (up to
+    16 MiB by default, text or binary): the server must refuse larger ones while reading.
+    """
+    return {"host": config.serve.bind, "port": config.serve.port, "ws_max_size": MAX_FRAME_BYTES}
+
+
 def create_app(
     config: Config, *, runtime: Runtime | None = None, mount_path: str = "", control_api: bool = True
 ) -> Litestar:
