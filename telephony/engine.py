@@ -101,6 +101,13 @@ def _speaking_seconds(lines: tuple[str, ...]) -> float:
     return sum(len(line.split()) for line in lines) * 0.4
 
 
+def _cancel(table: dict[str, anyio.CancelScope], call_id: str) -> None:
+    """Cancel and forget the call's timer in ``table``, if it has one."""
+    scope = table.pop(call_id, None)
+    if scope is not None:
+        scope.cancel()
+
+
 async def _guarded(coro: Coroutine[Any, Any, object]) -> None:
     """Run one background job; its failure is logged instead of cancelling its siblings."""
     try:
@@ -187,8 +194,7 @@ class ConversationEngine:
                 await self.start()
                 yield
             finally:
-                await self.aclose()
-                group.cancel_scope.cancel()
+                await self.aclose()  # cancels the group's scope too
         self._group = None
 
     async def aclose(self) -> None:
@@ -265,9 +271,7 @@ class ConversationEngine:
 
     def _after(self, table: dict[str, anyio.CancelScope], call_id: str, delay: float, action: Any) -> None:
         """Run ``action()`` after ``delay`` seconds unless the call's entry in ``table`` is cancelled."""
-        previous = table.pop(call_id, None)
-        if previous is not None:
-            previous.cancel()
+        _cancel(table, call_id)
         scope = anyio.CancelScope()
         table[call_id] = scope
 
@@ -294,9 +298,7 @@ class ConversationEngine:
         self._after(self._timers, call_id, remaining, lambda: self._expire(call_id))
 
     def _disarm_timer(self, call_id: str) -> None:
-        scope = self._timers.pop(call_id, None)
-        if scope is not None:
-            scope.cancel()
+        _cancel(self._timers, call_id)
 
     async def _expire(self, call_id: str) -> None:
         _log.info("call %s: max duration reached", call_id)
@@ -315,9 +317,7 @@ class ConversationEngine:
 
     def stop_listening(self, call_id: str) -> None:
         """Something was heard (or the call ended): cancel the listening timer."""
-        scope = self._listening.pop(call_id, None)
-        if scope is not None:
-            scope.cancel()
+        _cancel(self._listening, call_id)
 
     async def _heard_nothing(self, call_id: str, turn: int | None) -> None:
         stream = self._streams.get(call_id)
@@ -362,18 +362,20 @@ class ConversationEngine:
                 record = await self._find(event)
                 if record is not None:
                     return await self._answer_known(record, event)
-        record = await self._find(event)
-        if record is None:
-            if isinstance(event, CallStarted):
-                return await self._answer_incoming(event)
-            _log.info("event %s for unknown call %s ignored", type(event).__name__, event.provider_call_id)
-            if not event.expects_reply:
-                return None
-            unknown = CallRef(call_id="", provider_call_id=event.provider_call_id)
-            return await self.carrier.responder.respond(ReplyContext(call=unknown, event=event), [Hangup()])
-        async with self._locks[record.call_id]:
-            # Found by the carrier's id before the lock was held: read it again under the lock.
-            return await self._answer_known(await self.store.get(record.call_id) or record, event)
+        else:
+            record = await self._find(event)
+            if record is not None:
+                async with self._locks[record.call_id]:
+                    # Found by the carrier's id before the lock was held: read it again under it.
+                    return await self._answer_known(await self.store.get(record.call_id) or record, event)
+        # No call of ours (``_find`` tried our id and the carrier's).
+        if isinstance(event, CallStarted):
+            return await self._answer_incoming(event)
+        _log.info("event %s for unknown call %s ignored", type(event).__name__, event.provider_call_id)
+        if not event.expects_reply:
+            return None
+        unknown = CallRef(call_id="", provider_call_id=event.provider_call_id)
+        return await self.carrier.responder.respond(ReplyContext(call=unknown, event=event), [Hangup()])
 
     async def _answer_known(self, record: CallRecord, event: CallEvent) -> WebhookReply | None:
         if record.provider_call_id is None or (

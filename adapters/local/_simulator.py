@@ -100,20 +100,15 @@ class LocalSimulator:
 
     async def _next(self, call: SimulatedCall, answer: list[Any]) -> list[Any]:
         """What to do next: the webhook's answer (markup), or the next commands (command mode)."""
-        if not self.commands:
-            return answer
-        try:
-            return await asyncio.wait_for(self._inbox(call.provider_call_id).get(), self.stream_idle_seconds)
-        except TimeoutError:
-            return []  # nothing more to do: the call runs out, as an idle carrier call would
+        return await self._wait(call) if self.commands else answer
 
     async def _wait(self, call: SimulatedCall) -> list[Any]:
-        """Stay silent on a gather and wait for whatever the server does next."""
+        """Wait for whatever the server does next; nothing in time lets the call run out."""
         self._waiting.add(call.provider_call_id)
         try:
             return await asyncio.wait_for(self._inbox(call.provider_call_id).get(), self.stream_idle_seconds)
         except TimeoutError:
-            return []
+            return []  # as an idle carrier call would
         finally:
             self._waiting.discard(call.provider_call_id)
 
