@@ -22,14 +22,21 @@ from .urls import public_base, redact
 _log = logging.getLogger("telephony")
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or ``localhost``) is this machine's loopback."""
-    if host == "localhost":
-        return True
+def is_loopback_address(host: str | None) -> bool:
+    """Whether ``host`` is a loopback address of this machine (IPv4, IPv6 or IPv4-mapped IPv6)."""
+    if not host:
+        return False
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is this machine's loopback."""
+    return host == "localhost" or is_loopback_address(host)
 
 
 def routes_for(config: Config, *, mount_path: str = "", prefix: str = "") -> Routes:

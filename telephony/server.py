@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +30,7 @@ from telephony.providers import WebhookRejected, WebhookReply, WebhookRequest
 from .config import E164, Config
 from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong
 from .routes import Routes, request_root_path
-from .runtime import Runtime
+from .runtime import Runtime, is_loopback_address
 from .store import CallRecord
 from .stream import StreamSession
 from .urls import with_origin
@@ -301,18 +300,6 @@ def is_proxied(headers: Any) -> bool:
     return False
 
 
-def is_loopback_client(host: str | None) -> bool:
-    """Whether a request's peer address is this machine (IPv4, IPv6 or IPv4-mapped IPv6)."""
-    if not host:
-        return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
-
-
 def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Require ``Authorization: Bearer <controlToken>`` when a token is configured.
 
@@ -327,7 +314,7 @@ def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
     if not token:
         if is_proxied(connection.headers.keys()):
             raise PermissionDeniedException("the control API needs controlToken when reached through a proxy")
-        if not is_loopback_client(connection.client.host if connection.client else None):
+        if not is_loopback_address(connection.client.host if connection.client else None):
             raise PermissionDeniedException(
                 "the control API answers only this machine without a controlToken; set controlToken"
             )
