@@ -357,7 +357,7 @@ class SqliteCallStore:
             conn.execute("DELETE FROM calls WHERE call_id = ?", (call_id,))
             conn.execute("DELETE FROM tokens WHERE call_id = ?", (call_id,))
 
-        await self._run(work)
+        await self._run(lambda conn: _in_transaction(conn, work))
 
     async def append_turn(self, call_id: str, turn: Turn) -> CallRecord:
         """Append one turn in a single transaction; raise :class:`KeyError` for an unknown call."""
@@ -370,9 +370,10 @@ class SqliteCallStore:
     async def _commit(self, operations: tuple[BatchOperation, ...]) -> None:
         now = self._clock()
         cutoff = now - self._retention
+        prune = self._prune_due(now)
 
         def apply(conn: sqlite3.Connection) -> None:
-            pruned = False
+            pruned = not prune
             for operation in operations:
                 match operation:
                     case SaveRecord(record=record, encoded=encoded):
@@ -391,6 +392,12 @@ class SqliteCallStore:
                         conn.execute(_RELEASE, (event_id,))
 
         await self._run(lambda conn: _in_transaction(conn, apply))
+        if prune and any(isinstance(operation, ClaimEvent) for operation in operations):
+            self._pruned_at = now
+
+    def _prune_due(self, now: float) -> bool:
+        """Whether this claim should also sweep expired events (at most once a minute)."""
+        return now - self._pruned_at >= PRUNE_EVERY_SECONDS
 
     async def list_calls(self, *, active_only: bool = False, limit: int = 100) -> list[CallRecord]:
         """Newest calls first, optionally only those still live."""
@@ -429,7 +436,7 @@ class SqliteCallStore:
         """True the first time ``event_id`` is seen within the retention window."""
         now = self._clock()
         cutoff = now - self._retention
-        prune = now - self._pruned_at >= PRUNE_EVERY_SECONDS
+        prune = self._prune_due(now)
 
         def claim(conn: sqlite3.Connection) -> bool:
             if prune:
