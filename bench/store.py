@@ -1,18 +1,18 @@
 """Store writes of one markup turn: one call each, against one-transaction batches, on SQLite.
 
-Today's engine writes a markup turn with seven store calls (the turn benchmark counts them),
-each its own transaction and its own trip to the store's worker thread. A
+A markup turn once took seven store calls, each its own transaction. A
 :class:`~telephony.store.WriteBatch` commits several writes in one. These rows time the same
-seven writes, on the default SQLite store, three ways, so the engine's owner can see what
-adopting batches is worth before the engine changes:
+writes, on the default SQLite store, three ways:
 
-- seven calls (today);
-- two batches: the caller's words before the agent is asked (persist before acting), then the
-  reply, the state and the cached answer;
-- one batch (the reply, the caller's words and the claim all at the end; only if the engine
-  accepts losing the caller's words when it crashes mid-turn).
+- seven calls (the old engine);
+- the claim, then two batches: the caller's words before the agent is asked (persist before
+  acting), then the reply, the state and the stored answer (what the engine does now);
+- the claim, then one batch (only if the engine accepted losing the caller's words when it
+  crashes mid-turn).
 
-Each repeat runs ``TURNS`` turns on a call created beforehand, so transcripts stay short.
+The claim stays a write of its own: it must be committed before the turn runs, so that a copy of
+the webhook waits for it. Each repeat runs ``TURNS`` turns on a call created beforehand, so
+transcripts stay short.
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ class _Turns:
         store, record = self.store, self._call()
         for turn in range(TURNS):
             event = self._event()
+            await store.claim_event(event, record.call_id)
             async with store.transaction() as batch:
-                batch.claim_event(event, record.call_id)
                 record.transcript.append(Turn(speaker="user", text=f"line {turn}", at=1.0))
                 record.state = "listening"
                 batch.save(record)
@@ -94,8 +94,8 @@ class _Turns:
         store, record = self.store, self._call()
         for turn in range(TURNS):
             event = self._event()
+            await store.claim_event(event, record.call_id)
             async with store.transaction() as batch:
-                batch.claim_event(event, record.call_id)
                 record.transcript.append(Turn(speaker="user", text=f"line {turn}", at=1.0))
                 record.transcript.append(Turn(speaker="bot", text="Noted.", at=1.0))
                 record.state = "speaking"

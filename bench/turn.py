@@ -60,6 +60,7 @@ WRITES = frozenset(
         "save",
         "append_turn",
         "claim_event",
+        "renew_event",
         "release_event",
         "set_reply",
         "issue_token",

@@ -68,6 +68,9 @@ AGENT_FALLBACK = "Sorry, I'm having trouble answering right now. Could you say t
 STREAM_TOKEN_TTL = 120.0
 BOT_ENDINGS = frozenset({"hangup-bot", "voicemail"})  # states in which we ended the call
 
+_Answered = tuple[WebhookReply | None, bool]
+"""A webhook's answer (None: a plain acknowledgement) and whether it is stored already."""
+
 Mode = Literal["conversation", "notify"]
 Media = Literal["markup", "stream"]
 
@@ -350,13 +353,23 @@ class ConversationEngine:
 
     # ------------------------------------------------------------------ webhooks
 
-    async def answer(self, event: CallEvent) -> WebhookReply | None:
-        """Apply one carrier event; give the carrier its answer when it waits for one.
+    async def answer(self, event: CallEvent) -> WebhookReply:
+        """Apply one carrier event and give the carrier its answer.
 
-        What the event changed is written once. On a markup carrier that write also caches the
-        rendered answer (one transaction), so a retry of this webhook gets the same answer; a
-        command carrier's state is written before its commands are sent.
+        What the event changed is written once, and the answer is stored under the event's id,
+        which marks the event done: a retry of this webhook gets the same answer and runs nothing.
+        On a markup carrier both go in one transaction; a command carrier's state is written
+        before its commands are sent, and the answer stored after, so a crash in between lets
+        the retry send them (their command ids make that safe).
         """
+        reply, stored = await self._answer_event(event)
+        if reply is None:
+            reply = self.carrier.responder.acknowledge()
+        if not stored:
+            await self.store.set_reply(event.event_id, reply.content_type, reply.body)
+        return reply
+
+    async def _answer_event(self, event: CallEvent) -> _Answered:
         if event.call_id:
             async with self._locks[event.call_id]:
                 record = await self._find(event)
@@ -373,11 +386,12 @@ class ConversationEngine:
             return await self._answer_incoming(event)
         _log.info("event %s for unknown call %s ignored", type(event).__name__, event.provider_call_id)
         if not event.expects_reply:
-            return None
+            return None, False
         unknown = CallRef(call_id="", provider_call_id=event.provider_call_id)
-        return await self.carrier.responder.respond(ReplyContext(call=unknown, event=event), [Hangup()])
+        hang_up = await self.carrier.responder.respond(ReplyContext(call=unknown, event=event), [Hangup()])
+        return hang_up, False
 
-    async def _answer_known(self, record: CallRecord, event: CallEvent) -> WebhookReply | None:
+    async def _answer_known(self, record: CallRecord, event: CallEvent) -> _Answered:
         if record.provider_call_id is None or (
             record.provisional_id and record.provider_call_id != event.provider_call_id
         ):
@@ -392,20 +406,20 @@ class ConversationEngine:
 
     async def _commit(
         self, record: CallRecord, event: CallEvent, actions: list[Action] | None, *, must_answer: bool = False
-    ) -> WebhookReply | None:
-        """Write the record once and give the answer (see :meth:`answer`)."""
+    ) -> _Answered:
+        """Write the record once and give the answer, stored with it on a markup carrier."""
         if actions is None:
             await self.store.save(record)
-            return None
+            return None, False
         context = ReplyContext(call=self._ref(record), event=event, must_answer=must_answer)
         if self.carrier.capabilities.commands:
             await self.store.save(record)  # persist before acting
-            return await self.carrier.responder.respond(context, actions)
+            return await self.carrier.responder.respond(context, actions), False
         reply = await self.carrier.responder.respond(context, actions)
         async with self.store.transaction() as batch:
             batch.save(record)
             batch.set_reply(event.event_id, reply.content_type, reply.body)
-        return reply
+        return reply, True
 
     async def _find(self, event: CallEvent) -> CallRecord | None:
         if event.call_id:
@@ -486,7 +500,7 @@ class ConversationEngine:
         self._transition(record, "answered")
         self._arm_timer(record)
 
-    async def _answer_incoming(self, event: CallStarted) -> WebhookReply | None:
+    async def _answer_incoming(self, event: CallStarted) -> _Answered:
         """A call we have no record of: an inbound call (or one placed outside the framework)."""
         cfg = self.config
         media: Media = "stream" if self.routes.stream_path else "markup"
@@ -571,7 +585,9 @@ class ConversationEngine:
             text = f"{text} [keypad: {event.digits}]".strip()
         if not text:
             return await self._no_input(record)
-        reply = await self.on_user_turn(record, text, confidence=event.confidence, source="gather")
+        reply = await self.on_user_turn(
+            record, text, confidence=event.confidence, source="gather", event_id=event.event_id
+        )
         if reply.end_call:
             return [self._say(reply.text), Hangup(after_playback=True)]
         return [self._gather(record, reply.text)]
@@ -599,16 +615,25 @@ class ConversationEngine:
     # ------------------------------------------------------------------ the one turn path
 
     async def on_user_turn(
-        self, record: CallRecord, text: str, *, confidence: float | None = None, source: str = "stream"
+        self,
+        record: CallRecord,
+        text: str,
+        *,
+        confidence: float | None = None,
+        source: str = "stream",
+        event_id: str | None = None,
     ) -> AgentReply:
         """Store the caller's words, ask the agent, store and return its reply.
 
         The user's words are persisted before the agent is asked, so a crash mid-turn loses
-        nothing the caller said.
+        nothing the caller said. ``event_id`` names the webhook that brought them: when the
+        carrier retries it after such a crash, the words are stored already and not added again.
         """
         started = time.perf_counter()
         record.no_input_count = 0
-        self._add_turn(record, "user", text)
+        if event_id is None or record.heard_event != event_id:
+            self._add_turn(record, "user", text)
+            record.heard_event = event_id
         self._transition(record, "listening")
         await self.store.save(record)  # the caller's words are safe before the agent is asked
         _log.info("call %s: user (%s) said %r", record.call_id, source, _log_text(text))

@@ -18,6 +18,7 @@ from litestar.types import ExceptionHandlersMap
 
 from telephony.providers import CallControlError, TelephonyError, WebhookRejected
 
+from .claims import StillRunning
 from .engine import CallLimitReached, CallNotFound, CallNotLive
 
 _log = logging.getLogger("telephony.server")
@@ -43,6 +44,7 @@ STATUSES: Final[tuple[tuple[type[TelephonyError], int], ...]] = (
     (CallNotLive, 409),
     (CallLimitReached, 429),
     (NotServing, 503),
+    (StillRunning, 503),
     # Anything else the framework raises on purpose is a refusal of what was asked.
     (TelephonyError, 400),
 )

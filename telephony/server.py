@@ -13,7 +13,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
@@ -27,6 +27,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from telephony.providers import WebhookRejected, WebhookReply, WebhookRequest
 
+from .claims import WebhookClaims
 from .config import E164, Config
 from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong
 from .routes import Routes, request_root_path
@@ -83,6 +84,17 @@ class _Served:
     runtime: Runtime
     streams: int = 0
     mount_warned: bool = False
+    claims: WebhookClaims = field(init=False)
+
+    def __post_init__(self) -> None:
+        config = self.runtime.config
+        lease = config.webhook_lease_ms / 1000
+        self.claims = WebhookClaims(
+            # A copy waits as long as the original's turn may take: the agent's limit, and a margin.
+            self.runtime.store,
+            lease_seconds=lease,
+            wait_seconds=config.response_timeout_ms / 1000 + lease,
+        )
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Served:
         # Litestar deep-copies ``opt`` into every handler; all of them must share this one.
@@ -187,20 +199,8 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
     event = carrier.parser.parse(hook)  # an adapter's failure is logged with its traceback, as a 500
     if event is None:  # authentic, but not an event we act on
         return _answer(carrier.responder.acknowledge())
-    store = runtime.store
-    if not await store.claim_event(event.event_id, event.call_id):
-        cached = await store.get_reply(event.event_id)
-        _log.info("duplicate webhook %s answered from cache", event.event_id[:12])
-        if cached is not None:
-            return Response(content=cached[1], media_type=cached[0], status_code=200)
-        return _answer(carrier.responder.acknowledge())
-    try:
-        answer = await runtime.engine.answer(event) or carrier.responder.acknowledge()
-    except Exception:
-        # Unclaim, so the carrier's retry of this webhook is handled instead of acknowledged.
-        await store.release_event(event.event_id)
-        raise
-    return _answer(answer)
+    answer = await _served(request).claims.handle(event, lambda: runtime.engine.answer(event))
+    return _answer(answer or carrier.responder.acknowledge())
 
 
 def _answer(answer: WebhookReply) -> Response[bytes]:
@@ -324,7 +324,7 @@ def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
         raise NotAuthorizedException("control API needs a valid bearer token")
 
 
-_INTERNAL_FIELDS = ("pending", "provisional_id")
+_INTERNAL_FIELDS = ("pending", "provisional_id", "heard_event")
 _COUNTERS = {  # typed fields, also shown under the ``metadata`` names clients already read
     "answered_by": "answeredBy",
     "turn_count": "turnCount",

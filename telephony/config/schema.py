@@ -228,6 +228,8 @@ class Config(_Section, frozen=True):
         stt: STT engine name (group ``telephony.stt``) or ``auto``.
         tts_engine: TTS engine name (group ``telephony.tts``, key ``ttsEngine``) or ``auto``.
         control_token: Bearer token for the control API (env ``TELEPHONY_CONTROL_TOKEN``).
+        webhook_lease_ms: How long a webhook's claim outlives its handler's last renewal: a
+            carrier retry after a crash waits at most this long before running the turn.
         carriers: Carrier adapter settings by carrier name, as written (``carriers.<name>``).
         engines: Engine settings by engine name, as written (``engines.<name>``).
         stt_legacy: The January ``stt: {provider, model}`` object, stored only.
@@ -278,6 +280,7 @@ class Config(_Section, frozen=True):
     stt: Name = "auto"
     tts_engine: Name = "auto"
     control_token: str | None = None
+    webhook_lease_ms: PositiveInt = 6_000
     no_input_retries: NonNegInt = 2
     gather_timeout_seconds: PositiveInt = 5
     language: Name = "en-US"

@@ -6,24 +6,27 @@ from pathlib import Path
 
 from .base import (
     ACTIVE_STATES,
+    DEFAULT_CLAIM_LEASE_SECONDS,
     DEFAULT_EVENT_RETENTION_SECONDS,
     TERMINAL_STATES,
     CallRecord,
     CallState,
     CallStore,
+    ClaimOutcome,
 )
-from .batch import EventAlreadyClaimed, WriteBatch
+from .batch import WriteBatch
 from .memory import MemoryCallStore
 from .sqlite import SqliteCallStore
 
 __all__ = [
     "ACTIVE_STATES",
+    "DEFAULT_CLAIM_LEASE_SECONDS",
     "DEFAULT_EVENT_RETENTION_SECONDS",
     "TERMINAL_STATES",
     "CallRecord",
     "CallState",
     "CallStore",
-    "EventAlreadyClaimed",
+    "ClaimOutcome",
     "MemoryCallStore",
     "SqliteCallStore",
     "WriteBatch",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 import msgspec
@@ -22,11 +23,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIVE_STATES",
+    "DEFAULT_CLAIM_LEASE_SECONDS",
     "DEFAULT_EVENT_RETENTION_SECONDS",
     "TERMINAL_STATES",
     "CallRecord",
     "CallState",
     "CallStore",
+    "ClaimOutcome",
     "decode_record",
     "encode_record",
     "hash_token",
@@ -35,6 +38,27 @@ __all__ = [
 
 DEFAULT_EVENT_RETENTION_SECONDS: Final[float] = 24 * 60 * 60
 """Carriers retry a webhook for minutes, not days, so a day of event ids is ample."""
+
+DEFAULT_CLAIM_LEASE_SECONDS: Final[float] = 6.0
+"""How long a webhook claim outlives its handler's last sign of life.
+
+The handler renews the lease while the turn runs, so only a dead handler's claim expires; a
+carrier's retry after a crash then waits at most this long before running the turn itself.
+"""
+
+
+class ClaimOutcome(StrEnum):
+    """What :meth:`CallStore.claim_event` found.
+
+    Attributes:
+        WON: The caller holds the claim now and must handle the event, then store its reply.
+        RUNNING: Another handler holds a live lease; wait for its reply (or for the lease to end).
+        DONE: The event was handled; its reply is in :meth:`CallStore.get_reply`.
+    """
+
+    WON = "won"
+    RUNNING = "running"
+    DONE = "done"
 
 
 class CallRecord(msgspec.Struct, kw_only=True):
@@ -62,6 +86,8 @@ class CallRecord(msgspec.Struct, kw_only=True):
         barge_ins: Times the caller interrupted the bot (stream mode).
         recordings: URLs of finished recordings.
         pending: Actions queued for a live markup call, served when the carrier fetches them.
+        heard_event: The webhook whose caller words were stored last, so its retry after a
+            crash does not store them twice.
         metadata: Free-form JSON-serializable extras from the API caller.
     """
 
@@ -89,6 +115,7 @@ class CallRecord(msgspec.Struct, kw_only=True):
     barge_ins: int = 0
     recordings: list[str] = msgspec.field(default_factory=list)
     pending: list[Action] = msgspec.field(default_factory=list)
+    heard_event: str | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
@@ -136,8 +163,8 @@ class CallStore(Protocol):
     def transaction(self) -> WriteBatch:
         """A batch of writes committed as one transaction when its ``async with`` block ends.
 
-        Use it to write everything one turn changes (record, transcript lines, cached reply,
-        optionally the event claim) with one commit instead of one per change. All or nothing:
+        Use it to write everything one turn changes (record, transcript lines, cached reply)
+        with one commit instead of one per change. All or nothing:
         see :class:`~telephony.store.WriteBatch` for the operations and the failure rules.
         """
         ...
@@ -150,11 +177,20 @@ class CallStore(Protocol):
         """Calls not yet terminal, optionally of one direction, for concurrency limits."""
         ...
 
-    async def claim_event(self, event_id: str, call_id: str | None) -> bool:
-        """Return True the first time ``event_id`` is seen and False for a carrier retry.
+    async def claim_event(
+        self, event_id: str, call_id: str | None, *, lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS
+    ) -> ClaimOutcome:
+        """Try to become the one handler of ``event_id``, for ``lease_seconds`` unless renewed.
 
+        Returns :attr:`ClaimOutcome.DONE` once a reply is stored for the event, else
+        :attr:`ClaimOutcome.RUNNING` while another claim's lease lasts, else takes the claim
+        (a first delivery, or a retry whose handler died) and returns :attr:`ClaimOutcome.WON`.
         Ids older than the retention window may be forgotten, so a very late retry counts as new.
         """
+        ...
+
+    async def renew_event(self, event_id: str, lease_seconds: float) -> bool:
+        """Extend a held claim's lease from now; False when it is unknown or already done."""
         ...
 
     async def release_event(self, event_id: str) -> None:
@@ -162,7 +198,10 @@ class CallStore(Protocol):
         ...
 
     async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
-        """Remember the answer to a webhook so a retry gets the same one (last write wins)."""
+        """Store the answer to a webhook, which marks it done: retries get the same answer.
+
+        Last write wins.
+        """
         ...
 
     async def get_reply(self, event_id: str) -> tuple[str, bytes] | None:

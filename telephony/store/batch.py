@@ -8,7 +8,6 @@ WAL. A :class:`WriteBatch` queues those writes and the store applies them togeth
 Usage, from code that holds the call's lock::
 
     async with store.transaction() as batch:
-        batch.claim_event(event_id, record.call_id)  # optional: makes the batch a retry guard
         batch.append_turn(record.call_id, Turn(speaker="user", text=text, at=now))
         batch.save(record)
         batch.set_reply(event_id, "application/xml", body)
@@ -30,25 +29,10 @@ from .base import CallRecord, decode_record, encode_record
 __all__ = [
     "AppendTurn",
     "BatchOperation",
-    "ClaimEvent",
-    "EventAlreadyClaimed",
-    "ReleaseEvent",
     "SaveRecord",
     "SetReply",
     "WriteBatch",
 ]
-
-
-class EventAlreadyClaimed(Exception):
-    """A batch's :meth:`WriteBatch.claim_event` found the event claimed: nothing was written.
-
-    Attributes:
-        event_id: The event whose claim failed.
-    """
-
-    def __init__(self, event_id: str) -> None:
-        super().__init__(f"event {event_id!r} was already claimed; the batch wrote nothing")
-        self.event_id = event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,22 +64,7 @@ class SetReply:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimEvent:
-    """Claim a webhook event, as :meth:`CallStore.claim_event`, or fail the whole batch."""
-
-    event_id: str
-    call_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseEvent:
-    """Forget a claim, as :meth:`CallStore.release_event`."""
-
-    event_id: str
-
-
-BatchOperation = SaveRecord | AppendTurn | SetReply | ClaimEvent | ReleaseEvent
+BatchOperation = SaveRecord | AppendTurn | SetReply
 """One queued write; backends apply them in the order they were queued."""
 
 
@@ -107,9 +76,8 @@ class WriteBatch:
     transaction or none (a custom store can reuse the dataclasses above to ``match`` on them).
 
     The whole batch is one transaction. If any operation fails (an :meth:`append_turn` to an
-    unknown call raises :class:`KeyError`, a :meth:`claim_event` for a seen event raises
-    :class:`EventAlreadyClaimed`), the error leaves the ``async with`` block and nothing in the
-    batch is written. If the block itself raises, the batch is dropped unwritten.
+    unknown call raises :class:`KeyError`), the error leaves the ``async with`` block and nothing
+    in the batch is written. If the block itself raises, the batch is dropped unwritten.
 
     Args:
         commit: The store's function that applies the operations in one transaction; it is
@@ -143,18 +111,6 @@ class WriteBatch:
     def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
         """Queue the cached answer to a webhook (last write wins, as in the store)."""
         self._queue(SetReply(event_id=event_id, content_type=content_type, body=bytes(body)))
-
-    def claim_event(self, event_id: str, call_id: str | None) -> None:
-        """Make the batch conditional on being the first to claim ``event_id``.
-
-        If the event was already claimed (a carrier retry), the commit raises
-        :class:`EventAlreadyClaimed` and writes nothing, so a retry can never apply a turn twice.
-        """
-        self._queue(ClaimEvent(event_id=event_id, call_id=call_id))
-
-    def release_event(self, event_id: str) -> None:
-        """Queue forgetting a claim, so the carrier's retry is handled afresh."""
-        self._queue(ReleaseEvent(event_id=event_id))
 
     async def __aenter__(self) -> WriteBatch:
         if self._done:

@@ -16,8 +16,10 @@ from telephony.providers import Turn
 
 from .base import (
     ACTIVE_STATES,
+    DEFAULT_CLAIM_LEASE_SECONDS,
     DEFAULT_EVENT_RETENTION_SECONDS,
     CallRecord,
+    ClaimOutcome,
     decode_record,
     encode_record,
     hash_token,
@@ -26,15 +28,18 @@ from .base import (
 from .batch import (
     AppendTurn,
     BatchOperation,
-    ClaimEvent,
-    EventAlreadyClaimed,
-    ReleaseEvent,
     SaveRecord,
     SetReply,
     WriteBatch,
 )
 
 __all__ = ["MemoryCallStore"]
+
+
+@dataclass(slots=True)
+class _Claim:
+    claimed_at: float
+    lease_until: float
 
 
 @dataclass(slots=True)
@@ -73,7 +78,7 @@ class MemoryCallStore:
         self._next_order = 0
         self._by_provider: dict[tuple[str, str], set[str]] = {}
         # Insertion order approximates claim time, so pruning can stop at the first fresh entry.
-        self._events: OrderedDict[str, float] = OrderedDict()
+        self._events: OrderedDict[str, _Claim] = OrderedDict()
         self._replies: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
         self._tokens: dict[str, _Token] = {}
         self._closed = False
@@ -158,31 +163,20 @@ class MemoryCallStore:
         self._check_open()
         return WriteBatch(self._commit)
 
-    def _check_batch(self, operations: tuple[BatchOperation, ...], now: float) -> None:
+    def _check_batch(self, operations: tuple[BatchOperation, ...]) -> None:
         """Raise what the batch would raise, before anything is changed, so a failure writes nothing."""
         known = set(self._calls)
-        claimed: set[str] = set()
-        released: set[str] = set()
         for operation in operations:
             match operation:
                 case SaveRecord(record=record):
                     known.add(record.call_id)
                 case AppendTurn(call_id=call_id) if call_id not in known:
                     raise KeyError(call_id)
-                case ClaimEvent(event_id=event_id):
-                    stored = event_id not in released and self._is_claimed(event_id, now)
-                    if event_id in claimed or stored:
-                        raise EventAlreadyClaimed(event_id)
-                    claimed.add(event_id)
-                case ReleaseEvent(event_id=event_id):
-                    claimed.discard(event_id)
-                    released.add(event_id)
 
     async def _commit(self, operations: tuple[BatchOperation, ...]) -> None:
         self._check_open()
         now = self._clock()
-        self._prune_events(now)
-        self._check_batch(operations, now)
+        self._check_batch(operations)
         for operation in operations:
             match operation:
                 case SaveRecord(encoded=encoded):
@@ -191,10 +185,6 @@ class MemoryCallStore:
                     self._calls[call_id].transcript.append(turn)
                 case SetReply(event_id=event_id, content_type=content_type, body=body):
                     self._set_reply(event_id, content_type, body, now)
-                case ClaimEvent(event_id=event_id):
-                    self._claim(event_id, now)
-                case ReleaseEvent(event_id=event_id):
-                    self._events.pop(event_id, None)
 
     async def list_calls(self, *, active_only: bool = False, limit: int = 100) -> list[CallRecord]:
         """Newest calls first, optionally only those still live."""
@@ -218,31 +208,38 @@ class MemoryCallStore:
 
     def _prune_events(self, now: float) -> None:
         cutoff = now - self._retention
-        while self._events and next(iter(self._events.values())) < cutoff:
+        while self._events and next(iter(self._events.values())).claimed_at < cutoff:
             self._events.popitem(last=False)
         while self._replies and next(iter(self._replies.values()))[2] < cutoff:
             self._replies.popitem(last=False)
-
-    def _is_claimed(self, event_id: str, now: float) -> bool:
-        seen_at = self._events.get(event_id)
-        return seen_at is not None and seen_at >= now - self._retention
-
-    def _claim(self, event_id: str, now: float) -> None:
-        self._events[event_id] = now
-        self._events.move_to_end(event_id)
 
     def _set_reply(self, event_id: str, content_type: str, body: bytes, now: float) -> None:
         self._replies[event_id] = (content_type, bytes(body), now)
         self._replies.move_to_end(event_id)
 
-    async def claim_event(self, event_id: str, call_id: str | None) -> bool:
-        """True the first time ``event_id`` is seen within the retention window."""
+    async def claim_event(
+        self, event_id: str, call_id: str | None, *, lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS
+    ) -> ClaimOutcome:
+        """Done if answered, running while another lease lasts, else claimed for ``lease_seconds``."""
         self._check_open()
         now = self._clock()
         self._prune_events(now)
-        if self._is_claimed(event_id, now):
+        if event_id in self._replies:
+            return ClaimOutcome.DONE
+        held = self._events.get(event_id)
+        if held is not None and held.lease_until > now:
+            return ClaimOutcome.RUNNING
+        self._events[event_id] = _Claim(claimed_at=now, lease_until=now + lease_seconds)
+        self._events.move_to_end(event_id)
+        return ClaimOutcome.WON
+
+    async def renew_event(self, event_id: str, lease_seconds: float) -> bool:
+        """Extend a held, unanswered claim's lease."""
+        self._check_open()
+        held = self._events.get(event_id)
+        if held is None or event_id in self._replies:
             return False
-        self._claim(event_id, now)
+        held.lease_until = self._clock() + lease_seconds
         return True
 
     async def release_event(self, event_id: str) -> None:
@@ -251,7 +248,7 @@ class MemoryCallStore:
         self._events.pop(event_id, None)
 
     async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
-        """Cache the answer given to ``event_id``."""
+        """Cache the answer given to ``event_id``, which marks it done."""
         self._check_open()
         self._set_reply(event_id, content_type, body, self._clock())
 

@@ -39,8 +39,10 @@ from telephony.providers import Turn
 
 from .base import (
     ACTIVE_STATES,
+    DEFAULT_CLAIM_LEASE_SECONDS,
     DEFAULT_EVENT_RETENTION_SECONDS,
     CallRecord,
+    ClaimOutcome,
     decode_record,
     encode_record,
     hash_token,
@@ -49,9 +51,6 @@ from .base import (
 from .batch import (
     AppendTurn,
     BatchOperation,
-    ClaimEvent,
-    EventAlreadyClaimed,
-    ReleaseEvent,
     SaveRecord,
     SetReply,
     WriteBatch,
@@ -75,7 +74,7 @@ CHECKPOINT_EVERY: Final = 500
 
 _T = TypeVar("_T")
 
-_SCHEMA_VERSION: Final = 1
+_SCHEMA_VERSION: Final = 2
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -93,7 +92,8 @@ CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at);
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
     call_id TEXT,
-    claimed_at REAL NOT NULL
+    claimed_at REAL NOT NULL,
+    lease_until REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_claimed ON events (claimed_at);
 CREATE TABLE IF NOT EXISTS replies (
@@ -191,12 +191,20 @@ def _prune_events(conn: sqlite3.Connection, cutoff: float) -> None:
     conn.execute("DELETE FROM replies WHERE stored_at < ?", (cutoff,))
 
 
-def _claim(conn: sqlite3.Connection, event_id: str, call_id: str | None, now: float) -> bool:
-    inserted = conn.execute(
-        "INSERT OR IGNORE INTO events (event_id, call_id, claimed_at) VALUES (?, ?, ?)",
-        (event_id, call_id, now),
+def _claim(
+    conn: sqlite3.Connection, event_id: str, call_id: str | None, now: float, lease_seconds: float
+) -> ClaimOutcome:
+    """Run inside ``BEGIN IMMEDIATE``, so two processes cannot both win an expired lease."""
+    if conn.execute("SELECT 1 FROM replies WHERE event_id = ?", (event_id,)).fetchone():
+        return ClaimOutcome.DONE
+    held = conn.execute("SELECT lease_until FROM events WHERE event_id = ?", (event_id,)).fetchone()
+    if held is not None and held[0] > now:
+        return ClaimOutcome.RUNNING
+    conn.execute(
+        "INSERT OR REPLACE INTO events (event_id, call_id, claimed_at, lease_until) VALUES (?, ?, ?, ?)",
+        (event_id, call_id, now, now + lease_seconds),
     )
-    return inserted.rowcount == 1
+    return ClaimOutcome.WON
 
 
 class SqliteCallStore:
@@ -263,6 +271,8 @@ class SqliteCallStore:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > _SCHEMA_VERSION:
                 raise RuntimeError(f"call store schema {version} is newer than this code ({_SCHEMA_VERSION})")
+            if version == 1:  # claims gained leases; old claims count as expired
+                conn.execute("ALTER TABLE events ADD COLUMN lease_until REAL NOT NULL DEFAULT 0")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -369,11 +379,8 @@ class SqliteCallStore:
 
     async def _commit(self, operations: tuple[BatchOperation, ...]) -> None:
         now = self._clock()
-        cutoff = now - self._retention
-        prune = self._prune_due(now)
 
         def apply(conn: sqlite3.Connection) -> None:
-            pruned = not prune
             for operation in operations:
                 match operation:
                     case SaveRecord(record=record, encoded=encoded):
@@ -382,18 +389,8 @@ class SqliteCallStore:
                         _append(conn, call_id, turn)
                     case SetReply(event_id=event_id, content_type=content_type, body=body):
                         conn.execute(_SET_REPLY, (event_id, content_type, body, now))
-                    case ClaimEvent(event_id=event_id, call_id=call_id):
-                        if not pruned:
-                            _prune_events(conn, cutoff)
-                            pruned = True
-                        if not _claim(conn, event_id, call_id, now):
-                            raise EventAlreadyClaimed(event_id)
-                    case ReleaseEvent(event_id=event_id):
-                        conn.execute(_RELEASE, (event_id,))
 
         await self._run(lambda conn: _in_transaction(conn, apply))
-        if prune and any(isinstance(operation, ClaimEvent) for operation in operations):
-            self._pruned_at = now
 
     def _prune_due(self, now: float) -> bool:
         """Whether this claim should also sweep expired events (at most once a minute)."""
@@ -432,21 +429,37 @@ class SqliteCallStore:
 
     # ------------------------------------------------------------------ webhook dedupe
 
-    async def claim_event(self, event_id: str, call_id: str | None) -> bool:
-        """True the first time ``event_id`` is seen within the retention window."""
+    async def claim_event(
+        self, event_id: str, call_id: str | None, *, lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS
+    ) -> ClaimOutcome:
+        """Done if answered, running while another lease lasts, else claimed for ``lease_seconds``."""
         now = self._clock()
         cutoff = now - self._retention
         prune = self._prune_due(now)
 
-        def claim(conn: sqlite3.Connection) -> bool:
+        def claim(conn: sqlite3.Connection) -> ClaimOutcome:
             if prune:
                 _prune_events(conn, cutoff)
-            return _claim(conn, event_id, call_id, now)
+            return _claim(conn, event_id, call_id, now, lease_seconds)
 
-        claimed = await self._run(lambda conn: _in_transaction(conn, claim))
+        outcome = await self._run(lambda conn: _in_transaction(conn, claim))
         if prune:
             self._pruned_at = now
-        return claimed
+        return outcome
+
+    async def renew_event(self, event_id: str, lease_seconds: float) -> bool:
+        """Extend a held, unanswered claim's lease."""
+        params = (self._clock() + lease_seconds, event_id, event_id)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            renewed = conn.execute(
+                "UPDATE events SET lease_until = ? WHERE event_id = ?"
+                " AND NOT EXISTS (SELECT 1 FROM replies WHERE event_id = ?)",
+                params,
+            )
+            return renewed.rowcount == 1
+
+        return await self._run(work)
 
     async def release_event(self, event_id: str) -> None:
         """Forget a failed claim."""

@@ -38,7 +38,9 @@ async def test_notify_call_hangs_up_when_playback_is_confirmed() -> None:
     runtime = _runtime()
     async with runtime.running():
         await _notify_call(runtime)
-        assert await runtime.engine.answer(PlaybackFinished(provider_call_id="LC1", event_id="e1")) is None
+        answer = await runtime.engine.answer(PlaybackFinished(provider_call_id="LC1", event_id="e1"))
+        assert json.loads(answer.body)["actions"] == []  # a plain acknowledgement, stored as e1's answer
+        assert await runtime.store.get_reply("e1") == (answer.content_type, answer.body)
         for _ in range(50):
             record = await runtime.store.get("c1")
             if record is not None and record.terminal:

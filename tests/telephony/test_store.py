@@ -15,7 +15,7 @@ from telephony.store import (
     TERMINAL_STATES,
     CallRecord,
     CallStore,
-    EventAlreadyClaimed,
+    ClaimOutcome,
     MemoryCallStore,
     SqliteCallStore,
     open_store,
@@ -234,7 +234,6 @@ async def test_batch_writes_everything_at_block_end(store: CallStore) -> None:
     current.metadata["gatherSeq"] = 2
 
     async with store.transaction() as batch:
-        batch.claim_event("evt-1", "c1")
         batch.append_turn("c1", turn("hi", 1.0))
         batch.save(current)
         batch.append_turn("c1", turn("hello, how can I help?", 2.0, "bot"))
@@ -250,7 +249,7 @@ async def test_batch_writes_everything_at_block_end(store: CallStore) -> None:
     # The save replaced the record (whose copy had no turns); later appends build on it.
     assert [t.text for t in loaded.transcript] == ["hello, how can I help?"]
     assert await store.get_reply("evt-1") == ("application/xml", b"<Response/>")
-    assert await store.claim_event("evt-1", "c1") is False
+    assert await store.claim_event("evt-1", "c1") is ClaimOutcome.DONE
 
 
 async def test_batch_can_create_a_call_and_index_its_carrier_id(store: CallStore) -> None:
@@ -278,46 +277,11 @@ async def test_failed_operation_writes_nothing(store: CallStore) -> None:
         async with store.transaction() as batch:
             batch.save(changed)
             batch.set_reply("evt-1", "text/plain", b"ok")
-            batch.claim_event("evt-1", "c1")
             batch.append_turn("missing", turn("lost"))
     loaded = await store.get("c1")
     assert loaded is not None and loaded.state == "initiated"
     assert await store.get_reply("evt-1") is None
-    assert await store.claim_event("evt-1", "c1") is True
-
-
-async def test_batch_claim_of_a_seen_event_writes_nothing(store: CallStore) -> None:
-    await store.create(record("c1"))
-    assert await store.claim_event("evt-1", "c1") is True
-    with pytest.raises(EventAlreadyClaimed) as raised:
-        async with store.transaction() as batch:
-            batch.append_turn("c1", turn("said twice"))
-            batch.claim_event("evt-1", "c1")
-    assert raised.value.event_id == "evt-1"
-    loaded = await store.get("c1")
-    assert loaded is not None and loaded.transcript == []
-
-    # The same event twice in one batch is a duplicate too.
-    with pytest.raises(EventAlreadyClaimed):
-        async with store.transaction() as batch:
-            batch.claim_event("evt-2", "c1")
-            batch.claim_event("evt-2", "c1")
-    assert await store.claim_event("evt-2", "c1") is True
-
-
-async def test_batch_claim_respects_retention_and_release(store: CallStore, clock: FakeClock) -> None:
-    assert await store.claim_event("evt-1", None) is True
-    clock.now += RETENTION + 1
-    async with store.transaction() as batch:
-        batch.claim_event("evt-1", None)  # expired: claimable again
-    assert await store.claim_event("evt-1", None) is False
-
-    async with store.transaction() as batch:
-        batch.release_event("evt-1")
-        batch.claim_event("evt-1", None)  # released earlier in the same batch
-    async with store.transaction() as batch:
-        batch.release_event("evt-1")
-    assert await store.claim_event("evt-1", None) is True
+    assert await store.claim_event("evt-1", "c1") is ClaimOutcome.WON
 
 
 async def test_error_inside_the_block_drops_the_batch(store: CallStore) -> None:
@@ -369,28 +333,67 @@ async def test_closed_store_refuses_batches(store: CallStore) -> None:
 # ---------------------------------------------------------------------- webhook dedupe
 
 
-async def test_claim_event_dedupes(store: CallStore) -> None:
-    assert await store.claim_event("evt-1", "c1") is True
-    assert await store.claim_event("evt-1", "c1") is False
-    assert await store.claim_event("evt-1", None) is False
-    assert await store.claim_event("evt-2", None) is True
+LEASE = 6.0
+
+
+async def test_a_claim_is_held_while_its_lease_lasts(store: CallStore, clock: FakeClock) -> None:
+    assert await store.claim_event("evt-1", "c1", lease_seconds=LEASE) is ClaimOutcome.WON
+    assert await store.claim_event("evt-1", "c1", lease_seconds=LEASE) is ClaimOutcome.RUNNING
+    assert await store.claim_event("evt-1", None) is ClaimOutcome.RUNNING
+    assert await store.claim_event("evt-2", None) is ClaimOutcome.WON
+    clock.now += LEASE - 1
+    assert await store.claim_event("evt-1", "c1") is ClaimOutcome.RUNNING
+
+
+async def test_a_renewed_lease_outlives_its_first_term(store: CallStore, clock: FakeClock) -> None:
+    assert await store.claim_event("evt-1", "c1", lease_seconds=LEASE) is ClaimOutcome.WON
+    for _ in range(5):
+        clock.now += LEASE - 1
+        assert await store.renew_event("evt-1", LEASE) is True
+    assert await store.claim_event("evt-1", "c1", lease_seconds=LEASE) is ClaimOutcome.RUNNING
+    assert await store.renew_event("never-claimed", LEASE) is False
+
+
+async def test_an_unrenewed_lease_runs_out_and_the_claim_can_be_taken_over(
+    store: CallStore, clock: FakeClock
+) -> None:
+    # The handler died mid-turn: its lease is not renewed, and the carrier's retry takes over.
+    assert await store.claim_event("evt-1", "c1", lease_seconds=LEASE) is ClaimOutcome.WON
+    clock.now += LEASE + 0.5
+    assert await store.claim_event("evt-1", "c1", lease_seconds=LEASE) is ClaimOutcome.WON
+    assert await store.claim_event("evt-1", "c1", lease_seconds=LEASE) is ClaimOutcome.RUNNING
+
+
+async def test_a_stored_reply_marks_the_event_done(store: CallStore, clock: FakeClock) -> None:
+    assert await store.claim_event("evt-1", "c1", lease_seconds=LEASE) is ClaimOutcome.WON
+    await store.set_reply("evt-1", "application/xml", b"<Response/>")
+    assert await store.claim_event("evt-1", "c1") is ClaimOutcome.DONE
+    assert await store.renew_event("evt-1", LEASE) is False
+    clock.now += LEASE * 10  # done stays done after the lease, for the retention window
+    assert await store.claim_event("evt-1", "c1") is ClaimOutcome.DONE
+    # A reply written by a batch (a markup turn's transaction) marks it done the same way.
+    assert await store.claim_event("evt-2", "c1") is ClaimOutcome.WON
+    async with store.transaction() as batch:
+        batch.set_reply("evt-2", "application/xml", b"<Response/>")
+    assert await store.claim_event("evt-2", "c1") is ClaimOutcome.DONE
 
 
 async def test_released_event_can_be_claimed_again(store: CallStore) -> None:
-    assert await store.claim_event("ev-9", None) is True
+    assert await store.claim_event("ev-9", None) is ClaimOutcome.WON
     await store.release_event("ev-9")
-    assert await store.claim_event("ev-9", None) is True
-    assert await store.claim_event("ev-9", None) is False
+    assert await store.claim_event("ev-9", None) is ClaimOutcome.WON
+    assert await store.claim_event("ev-9", None) is ClaimOutcome.RUNNING
     await store.release_event("never-claimed")  # releasing nothing is harmless
 
 
-async def test_claimed_events_expire_after_retention(store: CallStore, clock: FakeClock) -> None:
-    assert await store.claim_event("evt-1", "c1") is True
+async def test_done_events_are_forgotten_after_retention(store: CallStore, clock: FakeClock) -> None:
+    assert await store.claim_event("evt-1", "c1") is ClaimOutcome.WON
+    await store.set_reply("evt-1", "text/plain", b"")
     clock.now += RETENTION / 2
-    assert await store.claim_event("evt-1", "c1") is False
-    clock.now += RETENTION + 1
-    assert await store.claim_event("evt-1", "c1") is True
-    assert await store.claim_event("evt-1", "c1") is False
+    assert await store.claim_event("evt-1", "c1") is ClaimOutcome.DONE
+    clock.now += RETENTION + 61  # past retention and the sweep interval
+    assert await store.claim_event("evt-1", "c1") is ClaimOutcome.WON
+    assert await store.get_reply("evt-1") is None
 
 
 async def test_reply_cache(store: CallStore) -> None:
@@ -457,7 +460,7 @@ async def test_sqlite_survives_reopen(tmp_path: Path, clock: FakeClock) -> None:
     await first.create(record("c1", provider_call_id="CA1", state="active"))
     await first.append_turn("c1", turn("hello", 1.0, "bot"))
     await first.append_turn("c1", turn("hi", 2.0))
-    assert await first.claim_event("evt-1", "c1") is True
+    assert await first.claim_event("evt-1", "c1") is ClaimOutcome.WON
     await first.set_reply("evt-1", "application/xml", b"<Response/>")
     kept = await first.issue_token("c1", ttl_seconds=600)
     spent = await first.issue_token("c1", ttl_seconds=600)
@@ -474,7 +477,7 @@ async def test_sqlite_survives_reopen(tmp_path: Path, clock: FakeClock) -> None:
         by_provider = await second.get_by_provider_id("twilio", "CA1")
         assert by_provider == loaded
         assert await second.count_active() == 1
-        assert await second.claim_event("evt-1", "c1") is False
+        assert await second.claim_event("evt-1", "c1") is ClaimOutcome.DONE
         assert await second.get_reply("evt-1") == ("application/xml", b"<Response/>")
         assert await second.consume_token(spent, "c1") is False
         assert await second.consume_token(kept, "c1") is True
@@ -532,8 +535,8 @@ async def test_two_sqlite_stores_on_one_directory_share_calls(tmp_path: Path) ->
         seen_by_first = await first.get("c1")
         assert seen_by_first is not None and len(seen_by_first.transcript) == 20
         assert seen_by_first == await second.get("c1")
-        assert await first.claim_event("evt-1", "c1") is True
-        assert await second.claim_event("evt-1", "c1") is False
+        assert await first.claim_event("evt-1", "c1") is ClaimOutcome.WON
+        assert await second.claim_event("evt-1", "c1") is ClaimOutcome.RUNNING
     finally:
         await first.close()
         await second.close()
@@ -550,7 +553,7 @@ async def main() -> None:
     for i in range(int(sys.argv[2])):
         async with store.transaction() as batch:
             batch.append_turn("c1", Turn(speaker="user", text=f"other {i}", at=float(i)))
-            batch.claim_event(f"other-evt-{i}", "c1")
+            batch.set_reply(f"other-evt-{i}", "text/plain", b"ok")
     if sys.argv[3] == "kill":
         os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint: the WAL holds the commits
     await store.close()
@@ -582,7 +585,7 @@ async def test_sqlite_shared_with_another_process(tmp_path: Path) -> None:
         assert loaded is not None
         texts = sorted(t.text for t in loaded.transcript)
         assert texts == sorted([f"mine {i}" for i in range(mine)] + [f"other {i}" for i in range(20)])
-        assert await store.claim_event("other-evt-19", "c1") is False
+        assert await store.claim_event("other-evt-19", "c1") is ClaimOutcome.DONE
     finally:
         await store.close()
 
@@ -600,9 +603,31 @@ async def test_sqlite_commits_survive_a_killed_process(tmp_path: Path) -> None:
         loaded = await reopened.get("c1")
         assert loaded is not None
         assert [t.text for t in loaded.transcript] == [f"other {i}" for i in range(5)]
-        assert await reopened.claim_event("other-evt-4", "c1") is False
+        assert await reopened.claim_event("other-evt-4", "c1") is ClaimOutcome.DONE
     finally:
         await reopened.close()
+
+
+async def test_sqlite_upgrades_a_first_version_file(tmp_path: Path, clock: FakeClock) -> None:
+    # A file written before claims had leases: its claims count as expired, its replies as done.
+    conn = sqlite3.connect(tmp_path / "calls.sqlite3")
+    conn.executescript(
+        "CREATE TABLE events (event_id TEXT PRIMARY KEY, call_id TEXT, claimed_at REAL NOT NULL);"
+        "CREATE TABLE replies (event_id TEXT PRIMARY KEY, content_type TEXT NOT NULL,"
+        " body BLOB NOT NULL, stored_at REAL NOT NULL);"
+        f"INSERT INTO events VALUES ('old-running', NULL, {clock.now});"
+        f"INSERT INTO events VALUES ('old-done', NULL, {clock.now});"
+        f"INSERT INTO replies VALUES ('old-done', 'text/plain', x'6f6b', {clock.now});"
+        "PRAGMA user_version = 1;"
+    )
+    conn.close()
+    store = SqliteCallStore(tmp_path, clock=clock)
+    try:
+        assert await store.claim_event("old-running", None) is ClaimOutcome.WON
+        assert await store.claim_event("old-done", None) is ClaimOutcome.DONE
+        assert await store.get_reply("old-done") == ("text/plain", b"ok")
+    finally:
+        await store.close()
 
 
 async def test_sqlite_does_not_store_raw_tokens(tmp_path: Path) -> None:
