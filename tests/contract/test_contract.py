@@ -8,9 +8,11 @@ outbound, notify, silence) run over the same carriers in ``tests/telephony/test_
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import respx
 from litestar.exceptions import WebSocketDisconnect
@@ -18,6 +20,8 @@ from litestar.testing import TestClient
 
 from telephony.audio import ulaw_to_pcm16
 from telephony.providers import (
+    AgentReply,
+    AgentRequest,
     AudioReceived,
     ClearAudio,
     MarkReached,
@@ -295,3 +299,34 @@ def test_a_restart_mid_call_loses_nothing(kit: CarrierKit, answer: str, tmp_path
         ("user", words),
         ("bot", reply),
     ]
+
+
+# ---------------------------------------------------------------- 6. copies of a webhook
+
+
+class _ThinkingAgent:
+    """Takes long enough over its answer for every copy of the webhook to arrive meanwhile."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def reply(self, request: AgentRequest) -> AgentReply:
+        self.asked.append(request.transcript[-1].text)
+        await anyio.sleep(0.5)
+        return AgentReply(text="Let me think. Noon.")
+
+
+def test_copies_of_a_turn_run_it_once_and_all_get_its_answer(kit: CarrierKit) -> None:
+    agent = _ThinkingAgent()
+    with kit_app(kit, kit.config(), agent=agent) as (client, _):
+        kit.heard(kit.call_started().post(client))
+        hook = kit.said("What time is it?")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            copies = list(pool.map(lambda _: hook.post(client), range(8)))
+        late = hook.post(client)
+        heard = kit.heard(late)
+        call = _the_call(client)
+    assert agent.asked == ["What time is it?"], "the agent runs once for the turn"
+    assert {(copy.status_code, copy.content) for copy in copies} == {(200, late.content)}
+    assert heard.count("Let me think. Noon.") == 1, "the reply is given once, to every copy alike"
+    assert _user_lines(call) == ["What time is it?"]
