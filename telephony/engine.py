@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import defaultdict
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -67,6 +67,27 @@ NO_INPUT_GOODBYE = "I haven't heard anything, so I'll hang up now. Goodbye!"
 AGENT_FALLBACK = "Sorry, I'm having trouble answering right now. Could you say that again?"
 STREAM_TOKEN_TTL = 120.0
 BOT_ENDINGS = frozenset({"hangup-bot", "voicemail"})  # states in which we ended the call
+
+
+class CallLocks:
+    """One lock per call, forgotten as soon as no task holds or awaits it.
+
+    A server runs for months and sees calls come and go; a plain dict of locks would keep one
+    per call ever seen.
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __getitem__(self, call_id: str) -> asyncio.Lock:
+        lock = self._locks.get(call_id)
+        if lock is None:
+            lock = self._locks[call_id] = asyncio.Lock()
+        return lock
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
 
 _Answered = tuple[WebhookReply | None, bool]
 """A webhook's answer (None: a plain acknowledgement) and whether it is stored already."""
@@ -143,7 +164,7 @@ class ConversationEngine:
         self.agent = agent
         self.routes = routes
         self._clock = clock
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = CallLocks()
         self._timers: dict[str, anyio.CancelScope] = {}
         self._listening: dict[str, anyio.CancelScope] = {}
         self._group: TaskGroup | None = None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 
 from telephony.config import config_from_mapping
+from telephony.engine import CallLocks
 from telephony.providers import CallEnded, CarrierContext, NoInput, PlaybackFinished, load
 from telephony.runtime import Runtime
 from telephony.store import CallRecord, MemoryCallStore
@@ -100,3 +102,22 @@ def test_silence_timeout_reaches_bundled_recognizers() -> None:
     config = config_from_mapping({"silenceTimeoutMs": 1200}, env={})
     stt = load_stt(config)
     assert stt.vad.silence_ms == 1200  # type: ignore[attr-defined]
+
+
+async def test_per_call_locks_are_forgotten_once_unused() -> None:
+    locks = CallLocks()
+    first = locks["c1"]
+    assert locks["c1"] is first, "one lock per call while it is in use"
+    async with locks["c2"]:
+        waiter = asyncio.ensure_future(_hold(locks, "c2"))
+        await asyncio.sleep(0)
+        assert len(locks) == 2
+    await waiter
+    del first
+    gc.collect()
+    assert len(locks) == 0, "no lock is kept for a call nobody is working on"
+
+
+async def _hold(locks: CallLocks, call_id: str) -> None:
+    async with locks[call_id]:
+        await asyncio.sleep(0)
