@@ -21,6 +21,7 @@ from ._actions import (
     SendDigits,
     Transfer,
 )
+from ._cause import failure_cause
 from ._contracts import (
     Agent,
     AgentReply,
@@ -109,6 +110,7 @@ __all__ = [
     "RetryPolicy",
     "retry_after_seconds",
     "retry_transient",
+    "failure_cause",
     "DialectSession",
     "Dialect",
     "audio_format",
