@@ -410,8 +410,9 @@ class StreamSession:
             with anyio.move_on_after(1.0), contextlib.suppress(Exception):
                 await transcriber.aclose()
             self._recognizer_failure = None
-            if self._caller_speaking:
-                await self._words_lost("the recognizer failed mid-utterance")
+            if self._caller_speaking or (self._playing is None and self._queue.empty()):
+                # The caller was talking, or may have been (it was their turn): ask again.
+                await self._words_lost("the recognizer failed during the caller's turn")
 
     async def _open_recognizer(self) -> TranscriptionStream | None:
         """A new recognizer, retried with growing waits until one opens or the stream closes."""
