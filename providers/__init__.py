@@ -21,6 +21,7 @@ from ._actions import (
     SendDigits,
     Transfer,
 )
+from ._cause import failure_cause
 from ._contracts import (
     Agent,
     AgentReply,
@@ -98,12 +99,18 @@ from ._media import (
 )
 from ._media_session import Dialect, DialectSession
 from ._registry import AGENTS, CARRIERS, STT, TTS, available, load, settings_schema
+from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after_seconds, retry_transient
 from ._security import require_header, signatures_match, warn_verification_skipped
 from ._segmenter import EnergyVad, SegmentingTranscriptionStream, Transcribe, VadEvent, VadSettings
 from ._settings import SettingsSchema, declare_settings, declared_settings, parse_settings
 
 __all__ = [
     "MarkupResponder",
+    "DEFAULT_RETRY",
+    "RetryPolicy",
+    "retry_after_seconds",
+    "retry_transient",
+    "failure_cause",
     "DialectSession",
     "Dialect",
     "audio_format",

@@ -176,10 +176,14 @@ class CarrierCapabilities(msgspec.Struct, frozen=True, kw_only=True):
             the engine then acts on a live call through the responder instead of a redirect.
         reports_silence: A gather that hears nothing comes back as a no-input event. When
             False, the engine keeps a listening timer and re-prompts on its own.
+        webhook_timeout_seconds: How long the carrier waits for a webhook's answer before it
+            gives up on it (Twilio and Plivo: 15 s), or None when no answer is waited for. The
+            engine answers a caller's turn well within it, with the fallback line if need be.
     """
 
     commands: bool = False
     reports_silence: bool = True
+    webhook_timeout_seconds: float | None = None
 
 
 class Carrier(Protocol):
@@ -252,9 +256,13 @@ class TextToSpeech(Protocol):
 
 
 class TranscriptEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """Something the recognizer noticed in the caller's audio."""
+    """Something the recognizer noticed in the caller's audio.
 
-    kind: Literal["speech_started", "partial", "final"]
+    ``failed`` says an utterance could not be recognized (the engine raised or took too long):
+    the caller's words are lost, ``text`` holds the cause, and the caller is asked again.
+    """
+
+    kind: Literal["speech_started", "partial", "final", "failed"]
     text: str = ""
     confidence: float | None = None
 

@@ -27,12 +27,33 @@ class MediaRejected(TelephonyError):
 
 
 class CallControlError(TelephonyError):
-    """A carrier REST command failed for a reason other than "the call already ended"."""
+    """A carrier REST command failed for a reason other than "the call already ended".
 
-    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+    Args:
+        message: What failed, secret-free (it is logged).
+        status: The HTTP status the carrier answered with, if it answered.
+        code: The carrier's own error code, if it gave one.
+        transient: Whether repeating the request may succeed: by default true for a 5xx or
+            429 answer; adapters pass true for a request that never reached the carrier.
+        retry_after: Seconds the carrier asked us to wait (its ``Retry-After``), if it did.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        transient: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.transient = (
+            (status is not None and (status >= 500 or status == 429)) if transient is None else transient
+        )
+        self.retry_after = retry_after
 
 
 class AdapterNotFound(TelephonyError):

@@ -18,6 +18,7 @@ from typing import Annotated, Literal, TypeAlias
 
 import msgspec
 
+from ._cause import failure_cause
 from ._contracts import TranscriptEvent
 
 with warnings.catch_warnings():
@@ -167,13 +168,24 @@ class SegmentingTranscriptionStream:
     slow recognizer cannot stall the media loop. ``events`` has a single consumer.
 
     Args:
-        transcribe: Recognizes one utterance; its exceptions are logged and the utterance dropped.
+        transcribe: Recognizes one utterance. When it raises or takes longer than
+            ``timeout_seconds``, the utterance is dropped, the cause logged, and a ``failed``
+            event tells the listener the caller's words were lost.
         sample_rate: Rate of the PCM16 given to :meth:`send` and passed on to ``transcribe``.
         vad: Segmentation thresholds.
+        timeout_seconds: The longest one utterance's recognition may take.
     """
 
-    def __init__(self, transcribe: Transcribe, sample_rate: int, *, vad: VadSettings | None = None) -> None:
+    def __init__(
+        self,
+        transcribe: Transcribe,
+        sample_rate: int,
+        *,
+        vad: VadSettings | None = None,
+        timeout_seconds: float = 8.0,
+    ) -> None:
         self._transcribe = transcribe
+        self._timeout = timeout_seconds
         self._sample_rate = sample_rate
         self._vad = EnergyVad(sample_rate, vad)
         self._events: asyncio.Queue[TranscriptEvent | None] = asyncio.Queue()
@@ -220,10 +232,18 @@ class SegmentingTranscriptionStream:
     async def _run(self) -> None:
         while (pcm := await self._utterances.get()) is not None:
             try:
-                text, confidence = await self._transcribe(pcm, self._sample_rate)
-            except Exception:
+                text, confidence = await asyncio.wait_for(
+                    self._transcribe(pcm, self._sample_rate), self._timeout
+                )
+            except Exception as exc:  # TimeoutError included: the caller must be asked again
                 seconds = len(pcm) / 2 / self._sample_rate
-                logger.exception("transcription failed; dropped a %.1f s utterance", seconds)
+                why = (
+                    f"no result in {self._timeout:g} s"
+                    if isinstance(exc, TimeoutError)
+                    else failure_cause(exc)
+                )
+                logger.warning("transcription failed (%s); dropped a %.1f s utterance", why, seconds)
+                self._events.put_nowait(TranscriptEvent(kind="failed", text=why))
                 continue
             text = text.strip()
             if text:

@@ -49,6 +49,7 @@ from telephony.providers import (
     Turn,
     UserInput,
     WebhookReply,
+    failure_cause,
 )
 
 from .policy import inbound_allowed
@@ -66,6 +67,7 @@ REPROMPT = "Sorry, I didn't catch that. Could you say it again?"
 NO_INPUT_GOODBYE = "I haven't heard anything, so I'll hang up now. Goodbye!"
 AGENT_FALLBACK = "Sorry, I'm having trouble answering right now. Could you say that again?"
 STREAM_TOKEN_TTL = 120.0
+WEBHOOK_MARGIN_SECONDS = 3.0  # what answering a turn takes besides the agent: store, render, network
 BOT_ENDINGS = frozenset({"hangup-bot", "voicemail"})  # states in which we ended the call
 
 
@@ -666,14 +668,18 @@ class ConversationEngine:
             direction=record.direction,
             purpose=record.message,
         )
+        deadline = self.reply_deadline(source)
+        answered: AgentReply | None = None
         try:
-            with anyio.fail_after(self.config.response_timeout_ms / 1000):
-                reply = await self.agent.reply(request)
+            with anyio.move_on_after(deadline):
+                answered = await self.agent.reply(request)
+            if answered is None:
+                _log.warning("call %s: no agent reply in %.1f s; using fallback", record.call_id, deadline)
         except Exception as exc:  # the caller must hear something, whatever the agent did
             _log.warning(
-                "call %s: agent failed (%s); using fallback reply", record.call_id, type(exc).__name__
+                "call %s: agent failed (%s); using fallback reply", record.call_id, failure_cause(exc)
             )
-            reply = AgentReply(text=AGENT_FALLBACK)
+        reply = answered or AgentReply(text=AGENT_FALLBACK)
         if not reply.text.strip():
             reply = AgentReply(text=AGENT_FALLBACK, end_call=reply.end_call)
         self._add_turn(record, "bot", reply.text)
@@ -684,6 +690,19 @@ class ConversationEngine:
             record.end_reason = "hangup-bot"
         self._transition(record, "hangup-bot" if reply.end_call and source == "gather" else "speaking")
         return reply
+
+    def reply_deadline(self, source: str) -> float:
+        """Seconds the agent may take for one turn before the caller hears the fallback line.
+
+        ``responseTimeoutMs``, and for a turn that came in a webhook (``gather``), short enough
+        that the answer reaches the carrier before it gives up on the webhook; a stream turn is
+        not held to that, since its caller hears a holding line meanwhile.
+        """
+        seconds = self.config.response_timeout_ms / 1000
+        limit = self.carrier.capabilities.webhook_timeout_seconds
+        if source == "gather" and limit is not None:
+            seconds = min(seconds, max(1.0, limit - WEBHOOK_MARGIN_SECONDS))
+        return seconds
 
     # ------------------------------------------------------------------ streams
 

@@ -3,6 +3,10 @@
 The carrier streams caller audio; we transcribe it, route each final transcript through the
 engine's single turn path, speak the reply as paced 20 ms frames with marks, and clear the
 carrier's buffer when the caller talks over us (barge-in).
+
+Speech engines fail, and a call must outlive them: a slow agent is covered by a holding line,
+a line that cannot be synthesized by a fallback line rendered ahead of time, and a recognizer
+that fails is replaced while the caller is asked to repeat what was lost.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Protocol
 
 import anyio
@@ -33,10 +38,14 @@ from telephony.providers import (
     SpeechToText,
     StreamStarted,
     StreamStopped,
+    SynthesizedAudio,
     TextToSpeech,
+    TranscriptEvent,
     TranscriptionStream,
+    failure_cause,
 )
 
+from . import fallback_audio
 from .audio import OutboundEncoder, Transcoder
 from .engine import ConversationEngine
 from .store import CallRecord
@@ -45,6 +54,10 @@ _log = logging.getLogger("telephony.stream")
 
 POLICY_VIOLATION = 1008
 MAX_UTTERANCE_SECONDS = 15.0  # the segmenter's default cap on one utterance
+HOLDING_LINE = "One moment, please."
+TTS_FALLBACK = "Sorry, I couldn't say that. Could you ask me again?"
+RECOGNIZER_SEND_SECONDS = 2.0  # feeding audio never takes this long unless the recognizer hangs
+RECOGNIZER_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between attempts to open a new recognizer
 
 
 class FrameSocket(Protocol):
@@ -66,10 +79,11 @@ class FrameSocket(Protocol):
 class _Utterance:
     """One reply being played: its text, how much audio went out, and whether it was heard."""
 
-    def __init__(self, text: str, mark: str, hang_up_after: bool) -> None:
+    def __init__(self, text: str, mark: str, hang_up_after: bool, *, holding: bool = False) -> None:
         self.text = text
         self.mark = mark
         self.hang_up_after = hang_up_after
+        self.holding = holding  # a holding line: the caller's turn does not start when it ends
         self.sent_ms = 0.0
         self.started_at: float | None = None
         self.interrupted = False
@@ -109,6 +123,9 @@ class StreamSession:
         self._marks = 0
         self._group: TaskGroup | None = None
         self._transcriber: TranscriptionStream | None = None
+        self._recognizer_scope: anyio.CancelScope | None = None
+        self._recognizer_failure: str | None = None
+        self._caller_speaking = False
         self._closed = asyncio.Event()
 
     # ------------------------------------------------------------------ handshake
@@ -166,19 +183,23 @@ class StreamSession:
     async def _serve(self, record: CallRecord, start: StreamStarted) -> None:
         self.media = self.codec.session(start)
         self.engine.attach_stream(record.call_id, self)
-        self._transcriber = await self.stt.open_stream(language=self.engine.config.language)
+        try:
+            self._transcriber = await self.stt.open_stream(language=self.engine.config.language)
+        except Exception as exc:  # the recognizer loop keeps trying; the greeting goes out anyway
+            _log.warning("call %s: speech recognizer failed to open (%s)", record.call_id, failure_cause(exc))
         inbound = Transcoder(start.audio_format, self.stt.sample_rate)
         # Playback, recognition and turns belong to this stream: they end with it.
         async with anyio.create_task_group() as group:
             self._group = group
+            group.start_soon(fallback_audio.prepare, self.tts, TTS_FALLBACK)
             group.start_soon(self._play_loop)
-            group.start_soon(self._transcript_loop, self._transcriber)
+            group.start_soon(self._recognize)
             await self._opening(record)
             await self._receive_loop(record, inbound)
             group.cancel_scope.cancel()
 
     async def _receive_loop(self, record: CallRecord, inbound: Transcoder) -> None:
-        assert self.media is not None and self._transcriber is not None
+        assert self.media is not None
         while not self._closed.is_set():
             frame = await self.socket.receive()
             if frame is None:
@@ -190,7 +211,7 @@ class StreamSession:
                 continue
             match event:
                 case AudioReceived(payload=payload):
-                    await self._transcriber.send(inbound.to_pcm(payload))
+                    await self._feed(inbound.to_pcm(payload))
                 case DigitReceived(digit=digit):
                     self._stop_listening()
                     self._spawn_turn(f"[keypad: {digit}]")
@@ -208,11 +229,11 @@ class StreamSession:
 
     # ------------------------------------------------------------------ speaking
 
-    async def speak(self, text: str, *, hang_up_after: bool = False) -> None:
+    async def speak(self, text: str, *, hang_up_after: bool = False, holding: bool = False) -> None:
         """Queue ``text`` for playback; the caller of this has already stored it in the transcript."""
         self._stop_listening()
         self._marks += 1
-        await self._queue.put(_Utterance(text, f"u{self._marks}", hang_up_after))
+        await self._queue.put(_Utterance(text, f"u{self._marks}", hang_up_after, holding=holding))
 
     @property
     def _playback_format(self) -> AudioFormat:
@@ -236,10 +257,63 @@ class StreamSession:
                     self._playing = None
 
     async def _play(self, utterance: _Utterance) -> None:
+        """Speak one line, or the fallback line if it cannot be synthesized; then mark its end."""
+        utterance.started_at = time.monotonic()
+        try:
+            async with contextlib.aclosing(self._synthesize(utterance.text)) as chunks:
+                await self._send_audio(utterance, chunks)
+        except Exception as exc:  # TimeoutError included: a stalled engine fails the line too
+            if utterance.interrupted:
+                return
+            await self._play_fallback(utterance, exc)
+        if utterance.interrupted:
+            return
+        await self._send(SendMark(name=utterance.mark))
+        await utterance.done.wait()
+
+    async def _synthesize(self, text: str) -> AsyncGenerator[SynthesizedAudio, None]:
+        """The engine's audio for ``text``; each chunk must come within ``ttsTimeoutMs``."""
+        limit = self.engine.config.tts_timeout_ms / 1000
+        source = aiter(self.tts.synthesize(text))
+        try:
+            while True:
+                with anyio.fail_after(limit):
+                    try:
+                        chunk = await anext(source)
+                    except StopAsyncIteration:
+                        return
+                yield chunk
+        finally:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+    async def _play_fallback(self, utterance: _Utterance, exc: Exception) -> None:
+        """The line failed: say the fallback line instead, from audio rendered ahead of time.
+
+        A goodbye that fails is not replaced (the call ends after it all the same), and with
+        no fallback audio the line's mark still goes out, so the caller's turn still starts.
+        """
+        why = f"no audio in {self.engine.config.tts_timeout_ms} ms" if isinstance(exc, TimeoutError) else None
+        _log.warning(
+            "call %s: speech synthesis failed (%s); %s",
+            self.call_id,
+            why or failure_cause(exc),
+            "ending as planned" if utterance.hang_up_after else "saying the fallback line",
+        )
+        if utterance.hang_up_after:
+            return
+        audio = fallback_audio.cached(self.tts, TTS_FALLBACK)
+        if audio is None:
+            _log.error("call %s: no fallback audio either; the caller hears nothing this turn", self.call_id)
+            return
+        await self._send_audio(utterance, _replay(audio))
+
+    async def _send_audio(self, utterance: _Utterance, chunks: AsyncIterator[SynthesizedAudio]) -> None:
         encoder: OutboundEncoder | None = None
         frame_ms = 20.0
-        utterance.started_at = time.monotonic()
-        async for chunk in self.tts.synthesize(utterance.text):
+        async for chunk in chunks:
             if encoder is None:
                 encoder = OutboundEncoder(chunk.sample_rate, self._playback_format)
             for frame in encoder.feed(chunk.pcm):
@@ -254,8 +328,6 @@ class StreamSession:
             for frame in encoder.flush():
                 await self._send(SendAudio(payload=frame))
                 utterance.sent_ms += frame_ms
-        await self._send(SendMark(name=utterance.mark))
-        await utterance.done.wait()
 
     async def _pace(self, utterance: _Utterance) -> None:
         assert utterance.started_at is not None
@@ -271,7 +343,7 @@ class StreamSession:
         self._playing = None
         if utterance.hang_up_after and self.call_id is not None:
             self.engine.spawn(self._hang_up())
-        elif self._queue.empty() and self.call_id is not None:
+        elif self._queue.empty() and not utterance.holding and self.call_id is not None:
             self.engine.listen(self.call_id)
 
     # ------------------------------------------------------------------ silence
@@ -303,16 +375,117 @@ class StreamSession:
 
     # ------------------------------------------------------------------ listening
 
-    async def _transcript_loop(self, transcriber: TranscriptionStream) -> None:
-        async for event in transcriber.events():
-            if event.kind == "speech_started" and self.call_id is not None:
-                # Sound that never becomes words must not leave the call waiting forever:
-                # allow the longest utterance, then treat it as silence.
-                self.engine.listen(self.call_id, extra_seconds=MAX_UTTERANCE_SECONDS)
-                await self._barge_in()
-            elif event.kind == "final" and event.text.strip():
-                self._stop_listening()
-                await self._turn(event.text.strip(), event.confidence)
+    async def _feed(self, pcm: bytes) -> None:
+        """Give the recognizer caller audio; one that fails or hangs is replaced (audio meanwhile is lost)."""
+        transcriber = self._transcriber
+        if transcriber is None or self._recognizer_failure is not None:
+            return
+        try:
+            with anyio.fail_after(RECOGNIZER_SEND_SECONDS):
+                await transcriber.send(pcm)
+        except Exception as exc:
+            self._recognizer_failed(
+                f"no room for audio in {RECOGNIZER_SEND_SECONDS:g} s"
+                if isinstance(exc, TimeoutError)
+                else failure_cause(exc)
+            )
+
+    def _recognizer_failed(self, why: str) -> None:
+        if self._recognizer_failure is None:
+            self._recognizer_failure = why
+        if self._recognizer_scope is not None:
+            self._recognizer_scope.cancel()
+
+    async def _recognize(self) -> None:
+        """Run the recognizer for the life of the stream, replacing it whenever it fails."""
+        while not self._closed.is_set():
+            transcriber = self._transcriber or await self._open_recognizer()
+            if transcriber is None:
+                return  # the stream closed while we were trying
+            why = await self._transcript_loop(transcriber)
+            if self._closed.is_set():
+                return
+            _log.warning("call %s: speech recognizer failed (%s); replacing it", self.call_id, why)
+            self._transcriber = None
+            with anyio.move_on_after(1.0), contextlib.suppress(Exception):
+                await transcriber.aclose()
+            self._recognizer_failure = None
+            if self._caller_speaking or (self._playing is None and self._queue.empty()):
+                # The caller was talking, or may have been (it was their turn): ask again.
+                await self._words_lost("the recognizer failed during the caller's turn")
+
+    async def _open_recognizer(self) -> TranscriptionStream | None:
+        """A new recognizer, retried with growing waits until one opens or the stream closes."""
+        attempt = 0
+        while not self._closed.is_set():
+            try:
+                self._transcriber = await self.stt.open_stream(language=self.engine.config.language)
+                return self._transcriber
+            except Exception as exc:
+                wait = RECOGNIZER_RETRY_SECONDS[min(attempt, len(RECOGNIZER_RETRY_SECONDS) - 1)]
+                attempt += 1
+                _log.warning(
+                    "call %s: speech recognizer failed to open (%s); trying again in %g s",
+                    self.call_id,
+                    failure_cause(exc),
+                    wait,
+                )
+                with anyio.move_on_after(wait):
+                    await self._closed.wait()
+        return None
+
+    async def _transcript_loop(self, transcriber: TranscriptionStream) -> str:
+        """Act on the recognizer's events until it fails; return why it stopped.
+
+        Only the wait for the next event can be cut short by a failure seen elsewhere (audio it
+        would not take), so a turn being answered is never cancelled by it.
+        """
+        events = aiter(transcriber.events())
+        try:
+            while self._recognizer_failure is None:
+                with anyio.CancelScope() as scope:
+                    self._recognizer_scope = scope
+                    try:
+                        event = await anext(events)
+                    except StopAsyncIteration:
+                        return "its events ended"
+                    except Exception as exc:
+                        return failure_cause(exc)
+                    finally:
+                        self._recognizer_scope = None
+                if not scope.cancelled_caught:
+                    await self._on_transcript(event)
+            return self._recognizer_failure or "it failed"
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                with anyio.move_on_after(1.0), contextlib.suppress(Exception):
+                    await aclose()
+
+    async def _on_transcript(self, event: TranscriptEvent) -> None:
+        if event.kind == "speech_started" and self.call_id is not None:
+            self._caller_speaking = True
+            # Sound that never becomes words must not leave the call waiting forever:
+            # allow the longest utterance, then treat it as silence.
+            self.engine.listen(self.call_id, extra_seconds=MAX_UTTERANCE_SECONDS)
+            await self._barge_in()
+        elif event.kind == "final" and event.text.strip():
+            self._caller_speaking = False
+            self._stop_listening()
+            await self._turn(event.text.strip(), event.confidence)
+        elif event.kind == "failed":
+            await self._words_lost(event.text or "recognition failed")
+
+    async def _words_lost(self, why: str) -> None:
+        """What the caller said could not be recognized: treat the turn as no input, and ask again."""
+        self._caller_speaking = False
+        if self.call_id is None:
+            return
+        _log.warning("call %s: the caller's words were lost (%s); asking again", self.call_id, why)
+        self._stop_listening()
+        line = await self.engine.silence(self.call_id)
+        if line is not None:
+            await self.speak(line[0], hang_up_after=line[1])
 
     def _spawn_turn(self, text: str) -> None:
         if self._group is not None:
@@ -327,9 +500,21 @@ class StreamSession:
     async def _turn(self, text: str, confidence: float | None) -> None:
         if self.call_id is None:
             return
-        reply = await self.engine.user_turn(self.call_id, text, confidence=confidence)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._hold)
+            reply = await self.engine.user_turn(self.call_id, text, confidence=confidence)
+            group.cancel_scope.cancel()
         if reply is not None:
             await self.speak(reply.text, hang_up_after=reply.end_call)
+
+    async def _hold(self) -> None:
+        """The agent is still thinking after ``holdingLineAfterMs``: tell the caller so."""
+        delay = self.engine.config.holding_line_after_ms / 1000
+        if delay <= 0:
+            return
+        await anyio.sleep(delay)
+        _log.info("call %s: no agent reply after %g s; saying the holding line", self.call_id, delay)
+        await self.speak(HOLDING_LINE, holding=True)
 
     # ------------------------------------------------------------------ teardown
 
@@ -351,7 +536,15 @@ class StreamSession:
         self._closed.set()
         self._stop_listening()
         if self._transcriber is not None:
-            await self._transcriber.aclose()
+            try:
+                await self._transcriber.aclose()
+            except Exception as exc:  # the call still ends cleanly
+                _log.warning("call %s: closing the recognizer failed (%s)", self.call_id, failure_cause(exc))
         if self.call_id is not None:
             self.engine.detach_stream(self.call_id, self)
             await self.engine.stream_ended(self.call_id)
+
+
+async def _replay(audio: tuple[SynthesizedAudio, ...]) -> AsyncIterator[SynthesizedAudio]:
+    for chunk in audio:
+        yield chunk

@@ -60,7 +60,7 @@ class PlivoCarrier:
     """
 
     name = "plivo"
-    capabilities = CarrierCapabilities(commands=False, reports_silence=True)
+    capabilities = CarrierCapabilities(commands=False, reports_silence=True, webhook_timeout_seconds=15.0)
 
     def __init__(
         self, settings: PlivoSettings, context: CarrierContext, *, signer: V3Signer | None = None

@@ -14,7 +14,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from telephony.providers import CallControlError, CallRef, DialCallbacks, PlacedCall
+from telephony.providers import (
+    DEFAULT_RETRY,
+    CallControlError,
+    CallRef,
+    DialCallbacks,
+    PlacedCall,
+    RetryPolicy,
+    retry_after_seconds,
+    retry_transient,
+)
 
 from ._xml import plivo_number
 
@@ -31,11 +40,19 @@ class PlivoCallControl:
         auth_token: The account's auth token (Basic auth password).
         base_url: Replaces the scheme and host of every request when set.
         timeout: Seconds per request.
+        retry: How a hang-up is retried on network errors, 5xx and 429.
     """
 
     def __init__(
-        self, *, auth_id: str, auth_token: str, base_url: str | None = None, timeout: float = 15.0
+        self,
+        *,
+        auth_id: str,
+        auth_token: str,
+        base_url: str | None = None,
+        timeout: float = 15.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
+        self._retry = retry
         self._auth = httpx.BasicAuth(auth_id, auth_token)
         self._account = f"/v1/Account/{auth_id}"
         origin = urlsplit((base_url or API).rstrip("/"))
@@ -56,7 +73,9 @@ class PlivoCallControl:
         try:
             response = await self._http().request(method, url, json=json)
         except httpx.TransportError as exc:
-            raise CallControlError(f"cannot reach the Plivo API: {type(exc).__name__}") from None
+            raise CallControlError(
+                f"cannot reach the Plivo API: {type(exc).__name__}", transient=True
+            ) from None
         # Method, resource and status only: bodies carry phone numbers.
         _log.debug("%s %s -> %s", method, path.split("/")[1] if "/" in path else path, response.status_code)
         if gone_ok and response.status_code == 404:
@@ -65,6 +84,7 @@ class PlivoCallControl:
             raise CallControlError(
                 f"Plivo API error {response.status_code}: {_error_text(response)}",
                 status=response.status_code,
+                retry_after=retry_after_seconds(response.headers),
             )
         return response
 
@@ -115,8 +135,13 @@ class PlivoCallControl:
         resource then.
         """
         uuid = _uuid(call)
-        if await self._request("DELETE", f"/Call/{uuid}/", gone_ok=True) is None:
-            await self._request("DELETE", f"/Request/{uuid}/", gone_ok=True)
+
+        async def attempt() -> None:
+            if await self._request("DELETE", f"/Call/{uuid}/", gone_ok=True) is None:
+                await self._request("DELETE", f"/Request/{uuid}/", gone_ok=True)
+
+        # Deleting a deleted call is a 404, which counts as done: safe to repeat.
+        await retry_transient(attempt, what="Plivo hang-up", call_id=call.call_id, policy=self._retry)
 
     async def aclose(self) -> None:
         """Close the pooled client."""

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from telephony.providers import CallControlError, CallRef
+from telephony.providers import CallControlError, CallRef, retry_after_seconds
 
 _log = logging.getLogger("telephony.telnyx.http")
 
@@ -55,7 +55,9 @@ class TelnyxApi:
         try:
             response = await self._http.post(path, json=dict(body))
         except httpx.HTTPError as exc:
-            raise CallControlError(f"cannot reach the Telnyx API ({what}): {type(exc).__name__}") from None
+            raise CallControlError(
+                f"cannot reach the Telnyx API ({what}): {type(exc).__name__}", transient=True
+            ) from None
         _log.debug("POST %s -> %s", urlsplit(str(response.request.url)).path, response.status_code)
         if response.is_error:
             code, title = _error(response)
@@ -66,6 +68,7 @@ class TelnyxApi:
                 f"Telnyx {what} failed with HTTP {response.status_code} ({detail})",
                 status=response.status_code,
                 code=int(code) if code and code.isdigit() else None,
+                retry_after=retry_after_seconds(response.headers),
             )
         try:
             data = response.json().get("data") if response.content else None

@@ -5,7 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from telephony.providers import CallControlError, CallIdentity, CallRef, DialCallbacks, PlacedCall
+from telephony.providers import (
+    DEFAULT_RETRY,
+    CallControlError,
+    CallIdentity,
+    CallRef,
+    DialCallbacks,
+    PlacedCall,
+    RetryPolicy,
+    retry_transient,
+)
 
 from ._api import TelnyxApi
 from ._responder import PLAYBACK_CODEC
@@ -17,10 +26,12 @@ class TelnyxCallControl:
     Args:
         api: The shared REST client.
         connection_id: The Call Control application's id, required by Dial.
+        retry: How a hang-up is retried on network errors, 5xx and 429.
     """
 
-    def __init__(self, api: TelnyxApi, *, connection_id: str) -> None:
+    def __init__(self, api: TelnyxApi, *, connection_id: str, retry: RetryPolicy = DEFAULT_RETRY) -> None:
         self._api = api
+        self._retry = retry
         self._connection_id = connection_id
 
     async def place_call(self, call: CallRef, callbacks: DialCallbacks) -> PlacedCall:
@@ -62,7 +73,12 @@ class TelnyxCallControl:
     async def hangup(self, call: CallRef) -> None:
         """Hang up; a call that has already ended (error 90018) counts as hung up."""
         body = {"client_state": CallIdentity(call_id=call.call_id).client_state()}
-        await self._api.command(call, "hangup", body, gone_ok=True)
+
+        async def attempt() -> None:
+            await self._api.command(call, "hangup", body, gone_ok=True)
+
+        # Hanging up an ended call is error 90018, which counts as done: safe to repeat.
+        await retry_transient(attempt, what="Telnyx hang-up", call_id=call.call_id, policy=self._retry)
 
     async def aclose(self) -> None:
         """Close the shared HTTP client."""

@@ -58,7 +58,7 @@ class TwilioCarrier:
     """The four Twilio contracts bundled under the name ``twilio``."""
 
     name = "twilio"
-    capabilities = CarrierCapabilities(commands=False, reports_silence=True)
+    capabilities = CarrierCapabilities(commands=False, reports_silence=True, webhook_timeout_seconds=15.0)
 
     def __init__(self, settings: TwilioSettings, context: CarrierContext) -> None:
         webhooks = TwilioWebhooks(settings.auth_token, skip_verification=context.skip_signature_verification)

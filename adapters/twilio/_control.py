@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from telephony.providers import CallControlError, CallRef, DialCallbacks, PlacedCall
+from telephony.providers import (
+    DEFAULT_RETRY,
+    CallControlError,
+    CallRef,
+    DialCallbacks,
+    PlacedCall,
+    RetryPolicy,
+    retry_transient,
+)
 
 from ._http import HttpxTwilioClient
 from ._twiml import render_twiml
@@ -14,7 +22,15 @@ _STATUS_EVENTS: Final = ["initiated", "ringing", "answered", "completed"]
 
 
 class TwilioCallControl:
-    """Place, redirect and hang up calls. The SDK is imported on first use (it is slow to import)."""
+    """Place, redirect and hang up calls. The SDK is imported on first use (it is slow to import).
+
+    Args:
+        account_sid: The account; with ``auth_token``, required once a request is made.
+        auth_token: The account's auth token.
+        base_url: Replaces the scheme and host of every SDK request when set.
+        default_voice: The voice of inline TwiML.
+        retry: How a hang-up is retried on network errors, 5xx and 429.
+    """
 
     def __init__(
         self,
@@ -23,8 +39,10 @@ class TwilioCallControl:
         auth_token: str | None,
         base_url: str | None = None,
         default_voice: str | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._account_sid = account_sid
+        self._retry = retry
         self._auth_token = auth_token
         self._base_url = base_url
         self._voice = default_voice
@@ -80,7 +98,12 @@ class TwilioCallControl:
 
     async def hangup(self, call: CallRef) -> None:
         sid = _sid(call)
-        await self._call(self._rest().calls(sid).update_async(status="completed"), ignore_gone=True)
+
+        async def attempt() -> None:
+            await self._call(self._rest().calls(sid).update_async(status="completed"), ignore_gone=True)
+
+        # Completing a completed call changes nothing, so a lost answer is safe to repeat.
+        await retry_transient(attempt, what="Twilio hang-up", call_id=call.call_id, policy=self._retry)
 
     async def aclose(self) -> None:
         if self._http is not None:

@@ -13,7 +13,7 @@ import httpx
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 
-from telephony.providers import CallControlError
+from telephony.providers import CallControlError, retry_after_seconds
 
 _log = logging.getLogger("telephony.twilio.http")
 
@@ -61,9 +61,18 @@ class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]
                 follow_redirects=allow_redirects,
             )
         except httpx.TransportError as exc:
-            raise CallControlError(f"cannot reach the Twilio API: {type(exc).__name__}") from None
+            raise CallControlError(
+                f"cannot reach the Twilio API: {type(exc).__name__}", transient=True
+            ) from None
         # Only method, path and status: query strings and bodies may carry phone numbers.
         _log.debug("%s %s -> %s", method.upper(), urlsplit(url).path, response.status_code)
+        if response.status_code >= 500 or response.status_code == 429:
+            # Raised here, not by the SDK, so the carrier's Retry-After reaches the retry loop.
+            raise CallControlError(
+                f"Twilio API answered HTTP {response.status_code} ({response.reason_phrase})",
+                status=response.status_code,
+                retry_after=retry_after_seconds(response.headers),
+            )
         return Response(response.status_code, response.text, response.headers)
 
     async def aclose(self) -> None:

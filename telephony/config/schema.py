@@ -283,6 +283,8 @@ class Config(_Section, frozen=True):
     webhook_lease_ms: PositiveInt = 6_000
     no_input_retries: NonNegInt = 2
     gather_timeout_seconds: PositiveInt = 5
+    holding_line_after_ms: NonNegInt = 1_500
+    tts_timeout_ms: PositiveInt = 2_500
     language: Name = "en-US"
     carriers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     engines: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)

@@ -163,6 +163,26 @@ async def test_stt_stream_contract_and_silence(stt: PocketsphinxSTT) -> None:
         await stt.transcribe(b"\x00\x00" * 800, 8000)
 
 
+async def test_a_dead_worker_loses_one_utterance_with_a_failed_event_then_recognition_resumes(
+    stt: PocketsphinxSTT,
+) -> None:
+    pcm = to_16k(await synthesize(EspeakTTS(), "one two three")) + b"\x00\x00" * 16000
+    stream = await stt.open_stream()  # starts the worker
+    assert stt._pool is not None
+    for process in list(stt._pool._processes.values()):  # type: ignore[attr-defined]
+        process.kill()  # as the out-of-memory killer would
+        process.join(10)
+    for i in range(0, len(pcm), 640):
+        await stream.send(pcm[i : i + 640])
+    await stream.aclose()
+    events = [e for e in [e async for e in stream.events()] if e.kind != "speech_started"]
+    assert [(e.kind, e.text) for e in events] == [
+        ("failed", "RuntimeError: the pocketsphinx worker process died")
+    ]
+    finals = await recognize(stt, pcm)  # a fresh worker serves the next utterance
+    assert len(finals) == 1 and {"one", "two", "three"} & set(finals[0].split())
+
+
 async def test_recognition_does_not_block_the_event_loop(stt: PocketsphinxSTT) -> None:
     pcm = to_16k(await synthesize(EspeakTTS(), "one two three four five"))
     await stt.open_stream()  # loads the model

@@ -69,6 +69,7 @@ from telephony.providers import (
     RecordingReady,
     Redirect,
     Reject,
+    RetryPolicy,
     Say,
     SendAudio,
     SendDigits,
@@ -906,7 +907,7 @@ async def test_hangup_before_the_call_uuid_is_known_cancels_the_request(no_netwo
 
 async def test_hangup_failures_are_errors(no_network: respx.MockRouter) -> None:
     no_network.delete(f"{CALLS}{CALL_UUID}/").mock(return_value=httpx.Response(500))
-    control = _control()
+    control = PlivoCallControl(auth_id=AUTH_ID, auth_token=AUTH_TOKEN, retry=RetryPolicy(attempts=1))
     with pytest.raises(CallControlError, match="500"):
         await control.hangup(REF)
     with pytest.raises(CallControlError, match="no Plivo CallUUID"):

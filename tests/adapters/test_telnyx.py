@@ -73,6 +73,7 @@ from telephony.providers import (
     Redirect,
     Reject,
     ReplyContext,
+    RetryPolicy,
     Say,
     SendAudio,
     SendDigits,
@@ -691,7 +692,9 @@ async def test_a_refused_command_is_a_clear_secret_free_error(no_network: respx.
 async def test_an_unreachable_api_is_a_clear_error(no_network: respx.MockRouter) -> None:
     no_network.post(url__startswith=API).mock(side_effect=httpx.ConnectError("boom"))
     with pytest.raises(CallControlError, match="cannot reach the Telnyx API \\(hangup\\): ConnectError"):
-        await TelnyxCallControl(TelnyxApi(API_KEY), connection_id=CONNECTION_ID).hangup(CALL)
+        await TelnyxCallControl(
+            TelnyxApi(API_KEY), connection_id=CONNECTION_ID, retry=RetryPolicy(attempts=1)
+        ).hangup(CALL)
 
 
 async def test_hangup_is_idempotent_on_90018(no_network: respx.MockRouter) -> None:

@@ -322,8 +322,9 @@ async def test_base_url_points_the_sdk_elsewhere(respx_mock: respx.MockRouter) -
 
 async def test_network_failure_is_a_clear_call_control_error(no_network: respx.MockRouter) -> None:
     no_network.post(f"{API}/CA42.json").mock(side_effect=httpx.ConnectError("refused"))
-    control = TwilioCallControl(account_sid="AC123", auth_token="tok")
-    from telephony.providers import CallControlError
+    from telephony.providers import CallControlError, RetryPolicy
+
+    control = TwilioCallControl(account_sid="AC123", auth_token="tok", retry=RetryPolicy(attempts=1))
 
     with pytest.raises(CallControlError, match="cannot reach the Twilio API"):
         await control.hangup(CallRef(call_id="c1", provider_call_id="CA42"))
