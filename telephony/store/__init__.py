@@ -15,6 +15,7 @@ from .base import (
 from .batch import EventAlreadyClaimed, WriteBatch
 from .memory import MemoryCallStore
 from .sqlite import SqliteCallStore
+from .timed import TimedStore
 
 __all__ = [
     "ACTIVE_STATES",
@@ -26,6 +27,7 @@ __all__ = [
     "EventAlreadyClaimed",
     "MemoryCallStore",
     "SqliteCallStore",
+    "TimedStore",
     "WriteBatch",
     "open_store",
 ]
