@@ -111,10 +111,14 @@ class Metrics:
             buckets=_STORE_BUCKETS,
             registry=registry,
         )
+        self._store_children: dict[str, Histogram] = {}
 
     def observe_store(self, operation: str, seconds: float) -> None:
         """Record one store operation (the callback :class:`~telephony.store.TimedStore` calls)."""
-        self.store_latency.labels(operation).observe(seconds)
+        child = self._store_children.get(operation)
+        if child is None:  # a turn makes several store calls: look each label up once
+            child = self._store_children[operation] = self.store_latency.labels(operation)
+        child.observe(seconds)
 
     def rejected(self, status: int) -> None:
         """Count one refused request."""

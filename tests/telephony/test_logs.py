@@ -9,15 +9,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import respx
+from conftest import TWILIO_CALLS
 from plivo_helpers import AUTH_TOKEN as PLIVO_AUTH_TOKEN
 from telnyx_helpers import API_KEY as TELNYX_API_KEY
 from test_conversations import CALLER, OUR_NUMBER, SCRIPT, _carrier_serving, _ended
 from test_stream_seed import CONNECTED, _connect_stream, _start, _until
 from test_stream_turns import ScriptedSTT, _ack, _speak
 from twilio_helpers import AUTH_TOKEN as TWILIO_AUTH_TOKEN
-from twilio_helpers import WEBHOOK_URL, incoming_call, post_signed, twilio_app, twilio_config, twiml
+from twilio_helpers import CALL_SID, WEBHOOK_URL, incoming_call, post_signed, twilio_app, twilio_config, twiml
 
 from telephony.config import config_from_mapping
 from telephony.logs import (
@@ -222,3 +224,14 @@ def test_the_log_format_comes_from_the_config_or_its_environment_variable() -> N
     assert config_from_mapping({}, env={"TELEPHONY_LOG_FORMAT": "json"}).logging.format == "json"
     written = config_from_mapping({"logging": {"format": "text"}}, env={"TELEPHONY_LOG_FORMAT": "json"})
     assert written.logging.format == "text", "a value in the file wins"
+
+
+def test_a_control_request_about_a_call_names_it_in_its_lines(
+    twilio_api: respx.MockRouter, logged: Records
+) -> None:
+    twilio_api.post(f"{TWILIO_CALLS}/{CALL_SID}.json").mock(return_value=httpx.Response(500, json={}))
+    with twilio_app(twilio_config()) as client:
+        call_id = _gather_turn(client, "Hello.")
+        assert client.post(f"/api/calls/{call_id}/end").status_code == 502
+    failed = [r for r in logged() if r.name == "telephony.server" and r.levelno == logging.ERROR]
+    assert failed and {(r.call_id, r.carrier) for r in failed} == {(call_id, "twilio")}  # type: ignore[attr-defined]
