@@ -123,7 +123,7 @@ def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str
     if status >= 500:
         _log.error("%s %s: %s", request.method, request.url.path, exc)
     else:
-        log_refusal(request.scope, "%s %s refused (%s): %s", request.method, request.url.path, status, exc)
+        log_refusal(request.scope, "%s %r refused (%s): %s", request.method, request.url.path, status, exc)
     return status, str(exc)
 
 

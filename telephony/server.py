@@ -128,7 +128,7 @@ def _counting_refusals(scope: Scope, send: Send, metrics: Metrics) -> Send:
             status = message["status"]
             metrics.rejected(status)
             if status < 500:
-                log_refusal(scope, "%s %s refused (%s)", scope.get("method"), scope["path"], status)
+                log_refusal(scope, "%s %r refused (%s)", scope.get("method"), scope["path"], status)
         await send(message)
 
     return counted
