@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from telephony.providers import TelephonyError
 
 from .config import Config, ConfigError, load_config
+from .logs import configure_logging
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -31,6 +33,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import create_app, server_limits
 
     config = _config(args)
+    # The config (or TELEPHONY_LOG_FORMAT through it) picks the format and level now it is read.
+    configure_logging(config.logging.level, config.logging.format)
     app = create_app(config)
     log = logging.getLogger("telephony")
     log.info("listening on http://%s:%s", config.serve.bind, config.serve.port)
@@ -124,10 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one CLI command; returns the process exit code (2 for a config error)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if args.command == "serve" else logging.WARNING
+    configure_logging(level, "json" if os.environ.get("TELEPHONY_LOG_FORMAT") == "json" else "text")
     try:
         code: int = args.handler(args)
     except ConfigError as exc:

@@ -52,6 +52,8 @@ from telephony.providers import (
     failure_cause,
 )
 
+from .logs import bind_call, call_context
+from .metrics import Metrics
 from .policy import inbound_allowed
 from .routes import Routes
 from .states import CallState, is_terminal, next_state
@@ -143,7 +145,7 @@ async def _guarded(coro: Coroutine[Any, Any, object]) -> None:
 
 
 def _log_text(text: str) -> str:
-    """Transcripts in logs are capped: they are personal data, and long lines hide the rest."""
+    """Transcripts in logs are capped (long lines hide the rest), and logged at DEBUG only: personal data."""
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -159,8 +161,10 @@ class ConversationEngine:
         agent: Agent,
         routes: Routes,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics or Metrics()
         self.carrier = carrier
         self.store = store
         self.agent = agent
@@ -193,8 +197,9 @@ class ConversationEngine:
         reaped = []
         for record in await self.store.list_calls(active_only=True, limit=10_000):
             if record.created_at < cutoff:
-                _log.info("call %s: stale (state %s); ending it", record.call_id, record.state)
-                await self.end_call(record.call_id, reason="timeout", force=True)
+                with call_context(record.call_id, record.provider):
+                    _log.info("call %s: stale (state %s); ending it", record.call_id, record.state)
+                    await self.end_call(record.call_id, reason="timeout", force=True)
                 reaped.append(record.call_id)
         return reaped
 
@@ -308,7 +313,8 @@ class ConversationEngine:
                 return
             if table.get(call_id) is scope:
                 del table[call_id]
-            await action()
+            with call_context(call_id, self.carrier.name):  # a timer armed at start-up knows no call
+                await action()
 
         self.spawn(timer())
 
@@ -415,6 +421,7 @@ class ConversationEngine:
         return hang_up, False
 
     async def _answer_known(self, record: CallRecord, event: CallEvent) -> _Answered:
+        bind_call(record.call_id)  # for the rest of this webhook's lines
         if record.provider_call_id is None or (
             record.provisional_id and record.provider_call_id != event.provider_call_id
         ):
@@ -539,6 +546,7 @@ class ConversationEngine:
             message=cfg.inbound_greeting,
             created_at=self._clock(),
         )
+        bind_call(record.call_id)
         inbound = event.direction == "inbound"
         if inbound:
             refusal = await self._screen_inbound(event)
@@ -659,7 +667,8 @@ class ConversationEngine:
             record.heard_event = event_id
         self._transition(record, "listening")
         await self.store.save(record)  # the caller's words are safe before the agent is asked
-        _log.info("call %s: user (%s) said %r", record.call_id, source, _log_text(text))
+        # What was said is personal data: DEBUG only. INFO tells that a turn happened.
+        _log.debug("call %s: user (%s) said %r", record.call_id, source, _log_text(text))
         request = AgentRequest(
             call_id=record.call_id,
             transcript=tuple(record.transcript),
@@ -683,9 +692,21 @@ class ConversationEngine:
         if not reply.text.strip():
             reply = AgentReply(text=AGENT_FALLBACK, end_call=reply.end_call)
         self._add_turn(record, "bot", reply.text)
-        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        elapsed = time.perf_counter() - started
+        latency_ms = round(elapsed * 1000, 1)
         record.turn_count += 1
         record.last_turn_latency_ms = latency_ms
+        self.metrics.turn_latency.labels(record.provider, record.media).observe(elapsed)
+        _log.debug("call %s: agent replied %r", record.call_id, _log_text(reply.text))
+        _log.info(
+            "call %s: turn %d (%s, %d chars heard) answered in %.0f ms (%d chars)",
+            record.call_id,
+            record.turn_count,
+            source,
+            len(text),
+            latency_ms,
+            len(reply.text),
+        )
         if reply.end_call:
             record.end_reason = "hangup-bot"
         self._transition(record, "hangup-bot" if reply.end_call and source == "gather" else "speaking")

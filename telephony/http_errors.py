@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from litestar import Request, Response
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from litestar.types import ExceptionHandlersMap
+from litestar.types import ExceptionHandlersMap, Scope
 
 from telephony.providers import CallControlError, TelephonyError, WebhookRejected
 
@@ -98,6 +98,21 @@ class _RateLimitedLog:
 
 _REJECTIONS = _RateLimitedLog(_log)
 
+_REFUSAL_LOGGED: Final = "telephony.refusal_logged"
+"""Scope key: this request's refusal has been logged already, with its reason."""
+
+
+def log_refusal(scope: Scope, message: str, *args: object) -> None:
+    """Log a refused request at most once, within the shared budget of ten lines a minute.
+
+    The error handlers log the refusals they answer, with the reason; the server's middleware
+    then logs, by method, path and status, the 4xx answers refused elsewhere (guards, body
+    limits). Errors (5xx) are logged in full where they happen, never held back.
+    """
+    if not scope.get(_REFUSAL_LOGGED):
+        scope[_REFUSAL_LOGGED] = True  # type: ignore[typeddict-unknown-key]
+        _REJECTIONS.warning(message, *args)
+
 
 def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str]:
     status = status_for(exc)
@@ -105,10 +120,12 @@ def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str
         _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return status, "internal error; the server log has the details"
     if isinstance(exc, WebhookRejected):
-        _REJECTIONS.warning("webhook rejected (%s): %s", status, exc.reason)
+        log_refusal(request.scope, "webhook rejected (%s): %s", status, exc.reason)
         return status, exc.reason
     if status >= 500:
         _log.error("%s %s: %s", request.method, request.url.path, exc)
+    else:
+        log_refusal(request.scope, "%s %r refused (%s): %s", request.method, request.url.path, status, exc)
     return status, str(exc)
 
 

@@ -6,17 +6,18 @@ import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from telephony.providers import Agent, Carrier, CarrierContext, SpeechToText, TelephonyError, TextToSpeech
 
 from .config import Config, ConfigError
 from .engine import ConversationEngine
+from .metrics import Metrics
 from .plugins import load_agent, load_carrier, load_stt, load_tts
 from .routes import Routes
 from .startup import usable_store_dir
-from .store import CallStore, open_store
+from .store import CallStore, TimedStore, open_store
 from .urls import public_base, redact
 
 _log = logging.getLogger("telephony")
@@ -98,6 +99,7 @@ class Runtime:
     stt: SpeechToText | None
     engine: ConversationEngine
     state: Literal["built", "running", "closed"] = "built"
+    metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
     def build(
@@ -158,9 +160,13 @@ class Runtime:
         except Exception as exc:
             what = "streaming is enabled but its speech engines" if config.streaming.enabled else "an engine"
             raise ConfigError(f"cannot start: {what} could not be loaded: {exc}") from exc
-        store = store or open_store("sqlite", usable_store_dir(config))
-        engine = ConversationEngine(config=config, carrier=carrier, store=store, agent=agent, routes=routes)
-        return cls(config, routes, carrier, store, agent, tts, stt, engine)
+        metrics = Metrics()
+        # Timed whatever the backend, so /metrics shows store latency for a custom store too.
+        timed = TimedStore(store or open_store("sqlite", usable_store_dir(config)), metrics.observe_store)
+        engine = ConversationEngine(
+            config=config, carrier=carrier, store=timed, agent=agent, routes=routes, metrics=metrics
+        )
+        return cls(config, routes, carrier, timed, agent, tts, stt, engine, metrics=metrics)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Runtime]:

@@ -23,13 +23,15 @@ from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, WebSocketDisconnect
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from telephony.providers import WebhookRejected, WebhookReply, WebhookRequest
 
 from .claims import WebhookClaims
 from .config import E164, Config
-from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong
+from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong, log_refusal
+from .logs import bind_call, call_context
+from .metrics import CONTENT_TYPE, Metrics
 from .routes import Routes, request_root_path
 from .runtime import Runtime, is_loopback_address
 from .store import CallRecord
@@ -124,34 +126,67 @@ def _runtime(connection: ASGIConnection[Any, Any, Any, Any]) -> Runtime:
     return _served(connection).runtime
 
 
+def _path_call_id(scope: Scope) -> str | None:
+    """The ``call_id`` path parameter, if it looks like a call id (it is logged with every line)."""
+    value = scope.get("path_params", {}).get("call_id")
+    return value if isinstance(value, str) and value.isalnum() and len(value) <= 64 else None
+
+
+def _counting_refusals(scope: Scope, send: Send, metrics: Metrics) -> Send:
+    """``send``, counting (and logging, at a bounded rate) every answer with an error status."""
+
+    async def counted(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            status = message["status"]
+            metrics.rejected(status)
+            if status < 500:
+                log_refusal(scope, "%s %r refused (%s)", scope.get("method"), scope["path"], status)
+        await send(message)
+
+    return counted
+
+
 def _serve_requests(app: ASGIApp) -> ASGIApp:
     """Router middleware: refuse while the runtime is not running; publish the request's mount.
 
     URLs built while the request is handled (gather actions, stream URLs, outbound callbacks)
-    then include the path the host mounted the app at, exactly once.
+    then include the path the host mounted the app at, exactly once. Every line logged while
+    the request is handled names the carrier (and the call, once known); every error status is
+    counted in the metrics.
     """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         served: _Served = scope["route_handler"].opt[_SERVED]
-        if served.runtime.state != "running":
-            reason = (
-                "telephony is not started: a host that mounts the app must run "
-                "`async with telephony.serving(app):` in its lifespan"
-                if served.runtime.state == "built"
-                else "telephony has shut down"
-            )
-            if scope["type"] == ScopeType.WEBSOCKET:
-                # Before the handshake a close is a refusal; 1013 tells the carrier to retry later.
-                _log.error("media stream refused: %s", reason)
-                await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": reason})
-                return
-            raise NotServing(reason)
-        root_path = scope.get("root_path", "")
-        served.check_mount(root_path)
-        with request_root_path(root_path):
-            await app(scope, receive, send)
+        with call_context(_path_call_id(scope), served.runtime.carrier.name):
+            await _serve_request(served, app, scope, receive, send)
 
     return middleware
+
+
+async def _serve_request(served: _Served, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """One request through :func:`_serve_requests`, in its logging context."""
+    metrics = served.runtime.metrics
+    if served.runtime.state != "running":
+        reason = (
+            "telephony is not started: a host that mounts the app must run "
+            "`async with telephony.serving(app):` in its lifespan"
+            if served.runtime.state == "built"
+            else "telephony has shut down"
+        )
+        if scope["type"] == ScopeType.WEBSOCKET:
+            # Before the handshake a close is a refusal; 1013 tells the carrier to retry later.
+            _log.error("media stream refused: %s", reason)
+            metrics.rejected(TRY_AGAIN_LATER)
+            await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": reason})
+            return
+        metrics.rejected(503)  # answered by the error handler outside this middleware
+        raise NotServing(reason)
+    root_path = scope.get("root_path", "")
+    served.check_mount(root_path)
+    if scope["type"] == ScopeType.HTTP:
+        send = _counting_refusals(scope, send, metrics)
+    with request_root_path(root_path):
+        await app(scope, receive, send)
 
 
 # ---------------------------------------------------------------------- webhooks
@@ -195,8 +230,14 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
         body=body,
     )
     carrier = runtime.carrier
-    carrier.verifier.verify(hook)
+    try:
+        carrier.verifier.verify(hook)
+    except WebhookRejected as exc:
+        runtime.metrics.verification_failed(carrier.name, exc)
+        raise
     event = carrier.parser.parse(hook)  # an adapter's failure is logged with its traceback, as a 500
+    if event is not None:
+        bind_call(event.call_id or None)  # ours, when the callback names it; the engine binds it otherwise
     if event is None:  # authentic, but not an event we act on
         return _answer(carrier.responder.acknowledge())
     answer = await _served(request).claims.handle(event, lambda: runtime.engine.answer(event))
@@ -252,6 +293,7 @@ async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
         _log.warning(
             "stream refused: streaming.maxConnections (%s) reached", runtime.config.streaming.max_connections
         )
+        runtime.metrics.rejected(TRY_AGAIN_LATER)
         await socket.close(code=TRY_AGAIN_LATER, reason="too many streams")
         return
     served.streams += 1
@@ -386,6 +428,11 @@ async def _end_call(request: Request[Any, Any, Any], call_id: FromPath[str]) -> 
     return _view(await _runtime(request).engine.end_call(call_id))
 
 
+async def _metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    runtime = _runtime(request)
+    return Response(content=await runtime.metrics.render(runtime.store), media_type=CONTENT_TYPE)
+
+
 async def _health(request: Request[Any, Any, Any]) -> dict[str, Any]:
     runtime = _runtime(request)
     return {
@@ -436,6 +483,9 @@ def telephony_router(runtime: Runtime, *, control_api: bool = True) -> Router:
             )(_speak),
             post("/api/calls/{call_id:str}/end", guards=guard, status_code=200)(_end_call),
         ]
+    if runtime.config.metrics.enabled:
+        # Guarded like the control API: call counts and carrier names are not for everyone.
+        handlers.append(get("/metrics", guards=guard, media_type=CONTENT_TYPE)(_metrics))
     if routes.stream_path is not None:
         handlers.append(websocket(routes.stream_path)(_stream))
     if control_api and not runtime.config.control_token:

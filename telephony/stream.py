@@ -48,6 +48,8 @@ from telephony.providers import (
 from . import fallback_audio
 from .audio import OutboundEncoder, Transcoder
 from .engine import ConversationEngine
+from .logs import bind_call
+from .metrics import FrameLagMeter
 from .store import CallRecord
 
 _log = logging.getLogger("telephony.stream")
@@ -127,6 +129,7 @@ class StreamSession:
         self._recognizer_failure: str | None = None
         self._caller_speaking = False
         self._closed = asyncio.Event()
+        self._lag: FrameLagMeter | None = None
 
     # ------------------------------------------------------------------ handshake
 
@@ -163,6 +166,7 @@ class StreamSession:
                 start = await self._await_start()
         except (TimeoutError, MediaRejected) as exc:
             _log.info("stream refused: %s", exc or "no start message in time")
+            self.engine.metrics.rejected(POLICY_VIOLATION)
             await self.socket.close(POLICY_VIOLATION, "stream start missing or malformed")
             return
         if start is None:
@@ -170,9 +174,11 @@ class StreamSession:
         record = await self._authorize(start)
         if record is None:
             _log.warning("stream refused: missing, wrong or reused token")
+            self.engine.metrics.rejected(POLICY_VIOLATION)
             await self.socket.close(POLICY_VIOLATION, "invalid stream token")
             return
         self.call_id = record.call_id
+        bind_call(record.call_id, record.provider)  # every line of this stream, and of its tasks
         try:
             await self._serve(record, start)
         finally:
@@ -200,6 +206,10 @@ class StreamSession:
 
     async def _receive_loop(self, record: CallRecord, inbound: Transcoder) -> None:
         assert self.media is not None
+        lag = self._lag = FrameLagMeter(
+            self.engine.metrics.stream_frame_lag.labels(record.provider).observe,
+            self.media.started.audio_format,
+        )
         while not self._closed.is_set():
             frame = await self.socket.receive()
             if frame is None:
@@ -210,7 +220,8 @@ class StreamSession:
                 _log.info("call %s: bad media frame dropped (%s)", record.call_id, exc)
                 continue
             match event:
-                case AudioReceived(payload=payload):
+                case AudioReceived(payload=payload, timestamp_ms=timestamp_ms):
+                    lag.frame(len(payload), timestamp_ms)
                     await self._feed(inbound.to_pcm(payload))
                 case DigitReceived(digit=digit):
                     self._stop_listening()
@@ -535,6 +546,8 @@ class StreamSession:
         """
         self._closed.set()
         self._stop_listening()
+        if self._lag is not None:
+            self._lag.flush()
         if self._transcriber is not None:
             try:
                 await self._transcriber.aclose()

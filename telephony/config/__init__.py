@@ -4,8 +4,8 @@ The file may hold either the bare openclaw ``voice-call`` plugin config object, 
 openclaw config file, in which case the plugin config is read from
 ``plugins.entries.voice-call.config``. Every openclaw key is accepted unchanged (including the
 January legacy keys); a few keys of our own are added (``agent``, ``stt``, ``ttsEngine``,
-``controlToken``, ``noInputRetries``, ``gatherTimeoutSeconds``, ``language``, ``carriers``,
-``engines``).
+``controlToken``, ``logging``, ``metrics``, ``noInputRetries``, ``gatherTimeoutSeconds``,
+``language``, ``carriers``, ``engines``).
 
 The core names no carrier: adapter sections (openclaw's top-level carrier sections, ``openai``)
 are kept raw and belong to the adapter named like them, which declares their schema and
@@ -27,6 +27,8 @@ from .loading import config_from_mapping, load_config
 from .schema import (
     E164,
     Config,
+    LoggingConfig,
+    MetricsConfig,
     NumberConfig,
     OutboundConfig,
     RealtimeConfig,
@@ -42,6 +44,8 @@ __all__ = [
     "E164",
     "Config",
     "ConfigError",
+    "LoggingConfig",
+    "MetricsConfig",
     "NumberConfig",
     "OutboundConfig",
     "RealtimeConfig",

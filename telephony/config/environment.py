@@ -36,6 +36,7 @@ CORE_ENVIRONMENT: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("NGROK_AUTHTOKEN", ("tunnel", "ngrokAuthToken")),
     ("NGROK_DOMAIN", ("tunnel", "ngrokDomain")),
     ("TELEPHONY_CONTROL_TOKEN", ("controlToken",)),
+    ("TELEPHONY_LOG_FORMAT", ("logging", "format")),
     ("TELEPHONY_PUBLIC_URL", ("publicUrl",)),
 )
 """Variables that fill core keys the file leaves unset: (variable, camelCase key path).

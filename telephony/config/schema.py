@@ -195,6 +195,30 @@ class TtsConfig(_Section, frozen=True):
         return None
 
 
+class LoggingConfig(_Section, frozen=True):
+    """Log lines of ``telephony serve`` (an embedding host configures its own logging).
+
+    Attributes:
+        format: ``text`` for people, ``json`` (one object a line) for log pipelines; env
+            ``TELEPHONY_LOG_FORMAT``.
+        level: ``debug`` adds caller speech and agent replies; ``info`` never has them.
+    """
+
+    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class MetricsConfig(_Section, frozen=True):
+    """The Prometheus ``/metrics`` route.
+
+    Attributes:
+        enabled: Serve it; it is guarded like the control API (``controlToken``, or this
+            machine only).
+    """
+
+    enabled: bool = True
+
+
 class NumberConfig(_Section, frozen=True):
     """Per-number overrides (openclaw ``numbers.<E164>``)."""
 
@@ -227,9 +251,12 @@ class Config(_Section, frozen=True):
         agent: Agent engine name (group ``telephony.agents``) or ``auto``.
         stt: STT engine name (group ``telephony.stt``) or ``auto``.
         tts_engine: TTS engine name (group ``telephony.tts``, key ``ttsEngine``) or ``auto``.
-        control_token: Bearer token for the control API (env ``TELEPHONY_CONTROL_TOKEN``).
+        control_token: Bearer token for the control API and ``/metrics`` (env
+            ``TELEPHONY_CONTROL_TOKEN``).
         webhook_lease_ms: How long a webhook's claim outlives its handler's last renewal: a
             carrier retry after a crash waits at most this long before running the turn.
+        logging: Log format and level of ``telephony serve``.
+        metrics: The ``/metrics`` route.
         carriers: Carrier adapter settings by carrier name, as written (``carriers.<name>``).
         engines: Engine settings by engine name, as written (``engines.<name>``).
         stt_legacy: The January ``stt: {provider, model}`` object, stored only.
@@ -281,6 +308,8 @@ class Config(_Section, frozen=True):
     tts_engine: Name = "auto"
     control_token: str | None = None
     webhook_lease_ms: PositiveInt = 6_000
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     no_input_retries: NonNegInt = 2
     gather_timeout_seconds: PositiveInt = 5
     holding_line_after_ms: NonNegInt = 1_500

@@ -17,6 +17,7 @@ from .base import (
 from .batch import WriteBatch
 from .memory import MemoryCallStore
 from .sqlite import SqliteCallStore
+from .timed import TimedStore
 
 __all__ = [
     "ACTIVE_STATES",
@@ -29,6 +30,7 @@ __all__ = [
     "ClaimOutcome",
     "MemoryCallStore",
     "SqliteCallStore",
+    "TimedStore",
     "WriteBatch",
     "open_store",
 ]
