@@ -140,6 +140,11 @@ huge_text = st.builds(
     lambda char, n: char * n, st.sampled_from(["a", "9", "é", "\x00", "%"]), st.integers(1_000, 70_000)
 )
 
+long_text = st.builds(
+    lambda char, n: char * n, st.sampled_from(["a", "9", "é", "%"]), st.integers(200, 2_000)
+)
+"""Long, but within what a URL can carry."""
+
 _scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -257,8 +262,10 @@ def json_body(draw: st.DrawFn, seed: dict[str, Any]) -> bytes:
 
 
 @st.composite
-def mutated_form(draw: st.DrawFn, seed: dict[str, str]) -> list[tuple[str, str]]:
-    """Form parameters from ``seed``: keys dropped, duplicated, given junk or huge values."""
+def mutated_form(
+    draw: st.DrawFn, seed: dict[str, str], huge: st.SearchStrategy[str] = huge_text
+) -> list[tuple[str, str]]:
+    """Form parameters from ``seed``: keys dropped, duplicated, given junk or ``huge`` values."""
     pairs = list(seed.items())
     for _ in range(draw(st.integers(0, 4))):
         op = draw(st.sampled_from(["drop", "junk", "huge", "duplicate", "add"]))
@@ -273,7 +280,7 @@ def mutated_form(draw: st.DrawFn, seed: dict[str, str]) -> list[tuple[str, str]]
             case "junk":
                 pairs[index] = (key, draw(numeric_junk if _looks_numeric(value) else text_junk))
             case "huge":
-                pairs[index] = (key, draw(huge_text))
+                pairs[index] = (key, draw(huge))
             case "duplicate":
                 pairs.insert(index + draw(st.integers(0, 1)), (key, draw(text_junk)))
     return pairs
@@ -298,7 +305,7 @@ def query_string(draw: st.DrawFn, seed: dict[str, str]) -> str:
 
     Only what an HTTP request line can carry: ASCII, with anything else percent-encoded.
     """
-    pairs = draw(mutated_form(seed))
+    pairs = draw(mutated_form(seed, huge=long_text))
     text = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
     if draw(st.booleans()):
         at = draw(st.integers(0, len(text)))

@@ -114,7 +114,7 @@ def signature_headers(draw: st.DrawFn) -> tuple[dict[str, str], str | int]:
     return headers, draw(st.one_of(numeric_header_text, header_text, st.integers(-(10**10), 10**10)))
 
 
-def _stamped(headers: dict[str, str], stamp: str | int) -> dict[str, str]:
+def stamped(headers: dict[str, str], stamp: str | int) -> dict[str, str]:
     text = str(int(time.time()) + stamp) if isinstance(stamp, int) else stamp
     return {key: value.replace(STAMP, text) for key, value in headers.items()}
 
@@ -151,7 +151,7 @@ def test_a_request_without_a_valid_signature_is_refused_with_401_or_403(
     name: str, signed: tuple[dict[str, str], str | int], body: bytes, method: str, query: str
 ) -> None:
     url = WEBHOOK_URL + (f"?{query}" if query else "")  # the query as the server reads it: Latin-1
-    request = WebhookRequest(method=method, url=url, headers=_stamped(*signed), body=body)
+    request = WebhookRequest(method=method, url=url, headers=stamped(*signed), body=body)
     with pytest.raises(WebhookRejected) as refused:
         build(name).verifier.verify(request)
     assert refused.value.status in (401, 403)
