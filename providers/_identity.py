@@ -14,6 +14,8 @@ from typing import Final
 
 import msgspec
 
+from ._numbers import parse_decimal
+
 CALL_ID: Final = "callId"
 KIND: Final = "kind"
 TURN: Final = "turn"
@@ -51,11 +53,10 @@ class CallIdentity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
         call_id = query.get(CALL_ID)
         if not call_id:
             return None
-        turn = query.get(TURN, "")
         return cls(
             call_id=call_id,
             kind=query.get(KIND) or None,
-            turn=int(turn) if turn.isdigit() and len(turn) < 10 else None,
+            turn=parse_decimal(query.get(TURN), max_digits=9),
         )
 
     def client_state(self) -> str:

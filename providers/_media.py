@@ -147,7 +147,7 @@ def decode_audio_payload(payload: str) -> bytes:
     """Decode a base64 audio payload strictly; every carrier dialect carries audio this way."""
     try:
         return base64.b64decode(payload, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: text that is not even ASCII
         raise MediaRejected("audio payload is not valid base64") from None
 
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import respx
+from hypothesis import settings
 from twilio_helpers import ACCOUNT_SID, CALL_SID
 
 TWILIO_CALLS = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+# Property tests (tests/properties): a modest, fixed budget by default so the suite stays quick;
+# TELEPHONY_HYPOTHESIS_PROFILE=thorough searches twenty times longer. No deadline: a slow
+# example on a busy machine is not a failure, and timing is never what these tests check.
+settings.register_profile("ci", max_examples=100, deadline=None)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("TELEPHONY_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import time
 
-from telephony.providers import WebhookRejected, require_header, signatures_match
+from telephony.providers import WebhookRejected, parse_decimal, require_header, signatures_match
 
 SIGNATURE_HEADER = "x-local-signature"
 TIMESTAMP_HEADER = "x-local-timestamp"
@@ -33,11 +33,9 @@ def check(
 ) -> None:
     """Raise :class:`WebhookRejected` unless the signature is valid and fresh."""
     given = require_header(signature, "X-Local-Signature")
-    stamp = require_header(timestamp, "X-Local-Timestamp")
-    try:
-        sent_at = int(stamp)
-    except ValueError:
-        raise WebhookRejected(403, "malformed X-Local-Timestamp") from None
+    sent_at = parse_decimal(require_header(timestamp, "X-Local-Timestamp"), max_digits=12)
+    if sent_at is None:  # int() would take "9" * 400, too large to compare with the clock
+        raise WebhookRejected(403, "malformed X-Local-Timestamp")
     if abs(now - sent_at) > MAX_SKEW_SECONDS:
         raise WebhookRejected(403, "stale X-Local-Timestamp")
     if not signatures_match(sign(secret, url, body, sent_at), given):

@@ -29,6 +29,7 @@ from telephony.providers import (
     audio_format,
     decode_audio_payload,
     encode_audio_payload,
+    parse_decimal,
 )
 
 _ExtraHeaders = str | dict[str, str] | None
@@ -143,9 +144,10 @@ def _format(encoding: str, sample_rate: int | str) -> AudioFormat:
     # ``audio/x-l16`` is refused on purpose: its byte order on this socket is not documented,
     # and a guess that is wrong plays loud noise. The <Stream> we render asks for mu-law.
     if isinstance(sample_rate, str):
-        if not sample_rate.isdigit() or len(sample_rate) > 6:
+        rate = parse_decimal(sample_rate, max_digits=6)
+        if rate is None:
             raise MediaRejected(f"unsupported stream sample rate {sample_rate[:12]!r}")
-        sample_rate = int(sample_rate)
+        sample_rate = rate
     return audio_format(encoding, sample_rate)
 
 

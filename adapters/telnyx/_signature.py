@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
-from telephony.providers import AdapterConfigError, WebhookRejected, require_header
+from telephony.providers import AdapterConfigError, WebhookRejected, parse_decimal, require_header
 
 SIGNATURE_HEADER: Final = "telnyx-signature-ed25519"
 TIMESTAMP_HEADER: Final = "telnyx-timestamp"
@@ -69,9 +69,10 @@ def check(
     """
     given = require_header(signature, "telnyx-signature-ed25519")
     stamp = require_header(timestamp, "telnyx-timestamp").strip()
-    if not stamp.isdigit() or len(stamp) > 12:
+    sent_at = parse_decimal(stamp, max_digits=12)
+    if sent_at is None:
         raise WebhookRejected(403, "malformed telnyx-timestamp")
-    if abs(now - int(stamp)) > TOLERANCE_SECONDS:
+    if abs(now - sent_at) > TOLERANCE_SECONDS:
         raise WebhookRejected(403, "stale telnyx-timestamp (more than 300 s from our clock)")
     try:
         key.verify(_signature_bytes(given), stamp.encode() + b"|" + body)

@@ -21,6 +21,7 @@ from telephony.providers import (
     audio_format,
     decode_audio_payload,
     encode_audio_payload,
+    parse_decimal,
 )
 
 
@@ -153,4 +154,4 @@ def _timestamp(value: str | int | None) -> int | None:
     """Milliseconds since the stream began; a value that is not a number is dropped, not fatal."""
     if isinstance(value, int):
         return value
-    return int(value) if value and value.isdigit() else None
+    return parse_decimal(value, max_digits=18)

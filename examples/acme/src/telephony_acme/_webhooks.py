@@ -25,6 +25,7 @@ from telephony.providers import (
     UserInput,
     WebhookRejected,
     WebhookRequest,
+    parse_decimal,
     require_header,
     signatures_match,
     warn_verification_skipped,
@@ -117,12 +118,12 @@ class AcmeWebhooks:
         for part in header.split(","):
             key, _, value = part.strip().partition("=")
             fields[key] = value
-        timestamp = fields.get("t", "")
-        if not timestamp.isdigit() or len(timestamp) > 12 or "v1" not in fields:
+        timestamp = parse_decimal(fields.get("t"), max_digits=12)
+        if timestamp is None or "v1" not in fields:
             raise WebhookRejected(403, "malformed Acme-Signature")
-        if abs(self._clock() - int(timestamp)) > TOLERANCE_SECONDS:
+        if abs(self._clock() - timestamp) > TOLERANCE_SECONDS:
             raise WebhookRejected(403, "stale Acme-Signature")  # a replay of an old request
-        if not signatures_match(sign(self._secret, int(timestamp), request.body), fields["v1"]):
+        if not signatures_match(sign(self._secret, timestamp, request.body), fields["v1"]):
             raise WebhookRejected(403, "invalid Acme-Signature")
 
     def parse(self, request: WebhookRequest) -> CallEvent | None:
