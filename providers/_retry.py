@@ -19,6 +19,7 @@ import anyio
 import msgspec
 
 from ._errors import CallControlError
+from ._numbers import parse_decimal
 
 __all__ = ["DEFAULT_RETRY", "RetryPolicy", "retry_after_seconds", "retry_transient"]
 
@@ -58,8 +59,9 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = parse_decimal(value, max_digits=9)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from telephony.providers import CallControlError, CallRef, retry_after_seconds
+from telephony.providers import CallControlError, CallRef, parse_decimal, retry_after_seconds
 
 _log = logging.getLogger("telephony.telnyx.http")
 
@@ -67,7 +67,7 @@ class TelnyxApi:
             raise CallControlError(
                 f"Telnyx {what} failed with HTTP {response.status_code} ({detail})",
                 status=response.status_code,
-                code=int(code) if code and code.isdigit() else None,
+                code=parse_decimal(code, max_digits=9),
                 retry_after=retry_after_seconds(response.headers),
             )
         try:

@@ -16,6 +16,9 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
     assert 55 < (retry_after_seconds({"retry-after": in_a_minute}) or 0) <= 60
     assert retry_after_seconds({"retry-after": "soon"}) is None
+    # What isdigit() lets through and float() or a date parser refuses is no wait, not a crash.
+    assert retry_after_seconds({"retry-after": "²"}) is None
+    assert retry_after_seconds({"retry-after": "9" * 400}) is None
     assert retry_after_seconds({}) is None
 
 
