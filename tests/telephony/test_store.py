@@ -20,6 +20,7 @@ from telephony.store import (
     SqliteCallStore,
     open_store,
 )
+from telephony.store.redis import RedisCallStore
 
 RETENTION = 100.0
 
@@ -39,15 +40,19 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make_store(kind: str, directory: Path, clock: FakeClock) -> CallStore:
+def make_store(kind: str, directory: Path, clock: FakeClock, redis_url: str | None = None) -> CallStore:
     if kind == "memory":
         return MemoryCallStore(clock=clock, event_retention_seconds=RETENTION)
+    if kind == "redis":
+        assert redis_url is not None
+        return RedisCallStore(redis_url, clock=clock, event_retention_seconds=RETENTION)
     return SqliteCallStore(directory, clock=clock, event_retention_seconds=RETENTION)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[CallStore]:
-    s = make_store(request.param, tmp_path / "store", clock)
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    s = make_store(request.param, tmp_path / "store", clock, redis_url)
     yield s
     await s.close()
 
