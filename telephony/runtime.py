@@ -11,12 +11,13 @@ from typing import Literal
 
 from telephony.providers import Agent, Carrier, CarrierContext, SpeechToText, TelephonyError, TextToSpeech
 
+from .bus import bus_for
 from .config import Config, ConfigError
 from .engine import ConversationEngine
 from .plugins import load_agent, load_carrier, load_stt, load_tts
 from .routes import Routes
-from .startup import usable_store_dir
-from .store import CallStore, open_store
+from .startup import usable_store
+from .store import CallStore
 from .urls import public_base, redact
 
 _log = logging.getLogger("telephony")
@@ -117,7 +118,7 @@ class Runtime:
         Args:
             config: The configuration.
             carrier: Replaces the carrier named by ``provider``.
-            store: Replaces the SQLite store under ``store``.
+            store: Replaces the store ``store`` names (a SQLite directory or a Redis URL).
             agent: Replaces the agent named by ``agent``.
             tts: Replaces the TTS engine (stream mode).
             stt: Replaces the STT engine (stream mode).
@@ -158,8 +159,10 @@ class Runtime:
         except Exception as exc:
             what = "streaming is enabled but its speech engines" if config.streaming.enabled else "an engine"
             raise ConfigError(f"cannot start: {what} could not be loaded: {exc}") from exc
-        store = store or open_store("sqlite", usable_store_dir(config))
-        engine = ConversationEngine(config=config, carrier=carrier, store=store, agent=agent, routes=routes)
+        store = store or usable_store(config)
+        engine = ConversationEngine(
+            config=config, carrier=carrier, store=store, agent=agent, routes=routes, bus=bus_for(store)
+        )
         return cls(config, routes, carrier, store, agent, tts, stt, engine)
 
     @asynccontextmanager

@@ -34,18 +34,15 @@ from .base import (
     new_token,
 )
 from .batch import AppendTurn, BatchOperation, SaveRecord, SetReply, WriteBatch
+from .redis_settings import DEFAULT_KEY_PREFIX, is_redis_url
 
 try:
+    import redis as sync_redis
     import redis.asyncio as aioredis
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installed extras
     raise missing_dependency(exc, "redis") from None
 
-__all__ = ["DEFAULT_KEY_PREFIX", "REDIS_URL_SCHEMES", "RedisCallStore", "is_redis_url"]
-
-DEFAULT_KEY_PREFIX: Final = "telephony:"
-"""Where this app's keys start; give two apps on one Redis different prefixes."""
-
-REDIS_URL_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+__all__ = ["RedisCallStore", "ping"]
 
 TOKEN_KEY_GRACE_MS: Final = 1000
 """A token key outlives the token by this much; the expiry time stored in it decides, not the TTL."""
@@ -54,9 +51,20 @@ _TURN: Final = msgspec.json.Encoder()
 _TURNS: Final = msgspec.json.Decoder(list[Turn])
 
 
-def is_redis_url(value: str) -> bool:
-    """Whether a ``store`` setting names a Redis server rather than a data directory."""
-    return value.startswith(REDIS_URL_SCHEMES)
+def ping(url: str, *, timeout_seconds: float) -> None:
+    """Connect to ``url`` and ping it once, synchronously, so start-up can refuse a dead Redis.
+
+    Raises:
+        redis.RedisError: The server cannot be reached, refuses the credentials, or does not
+            answer in time.
+    """
+    client = sync_redis.Redis.from_url(
+        url, socket_connect_timeout=timeout_seconds, socket_timeout=timeout_seconds
+    )
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 def _number(value: float) -> str:
@@ -258,9 +266,8 @@ class RedisCallStore:
         """The cached answer for ``event_id``, if still kept."""
         if self._closed:
             raise RuntimeError("call store is closed")
-        content_type, body, at = await self.client.hmget(
-            f"{self.prefix}reply:{event_id}", ["type", "body", "at"]
-        )
+        found: list[Any] = await self.client.hmget(f"{self.prefix}reply:{event_id}", ["type", "body", "at"])
+        content_type, body, at = found
         if at is None or float(at) < self._clock() - self._retention:
             return None
         return content_type.decode(), bytes(body)
