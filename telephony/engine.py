@@ -7,11 +7,9 @@ dropped on one path while another answers it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -26,6 +24,7 @@ from telephony.providers import (
     AgentRequest,
     Answer,
     CallAnswered,
+    CallControlError,
     CallEnded,
     CallEvent,
     CallIdentity,
@@ -52,6 +51,8 @@ from telephony.providers import (
     failure_cause,
 )
 
+from .bus import ControlBus, ControlFailed, ControlReply, ControlRequest, LocalControlBus
+from .call_locks import CallLocks
 from .logs import bind_call, call_context
 from .metrics import Metrics
 from .policy import inbound_allowed
@@ -71,26 +72,6 @@ AGENT_FALLBACK = "Sorry, I'm having trouble answering right now. Could you say t
 STREAM_TOKEN_TTL = 120.0
 WEBHOOK_MARGIN_SECONDS = 3.0  # what answering a turn takes besides the agent: store, render, network
 BOT_ENDINGS = frozenset({"hangup-bot", "voicemail"})  # states in which we ended the call
-
-
-class CallLocks:
-    """One lock per call, forgotten as soon as no task holds or awaits it.
-
-    A server runs for months and sees calls come and go; a plain dict of locks would keep one
-    per call ever seen.
-    """
-
-    def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    def __getitem__(self, call_id: str) -> asyncio.Lock:
-        lock = self._locks.get(call_id)
-        if lock is None:
-            lock = self._locks[call_id] = asyncio.Lock()
-        return lock
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 _Answered = tuple[WebhookReply | None, bool]
@@ -144,13 +125,28 @@ async def _guarded(coro: Coroutine[Any, Any, object]) -> None:
         _log.exception("background task failed")
 
 
+def _remote_error(reply: ControlReply) -> TelephonyError:
+    """The error another instance's failed control action stands for, raised here as its like."""
+    if reply.error == "CallControlError":
+        return CallControlError(reply.message, status=reply.status)
+    known: dict[str, type[TelephonyError]] = {"CallNotFound": CallNotFound, "CallNotLive": CallNotLive}
+    if reply.error in known:
+        return known[reply.error](reply.message)
+    return TelephonyError(reply.message) if reply.error else ControlFailed(reply.message)
+
+
 def _log_text(text: str) -> str:
     """Transcripts in logs are capped (long lines hide the rest), and logged at DEBUG only: personal data."""
     return text if len(text) <= 80 else text[:77] + "..."
 
 
 class ConversationEngine:
-    """Runs calls: answers webhooks, places calls, and routes user turns to the agent."""
+    """Runs calls: answers webhooks, places calls, and routes user turns to the agent.
+
+    Args:
+        bus: Reaches the instance holding a call's media stream when it is not this one;
+            one process needs none (the default reaches only itself).
+    """
 
     def __init__(
         self,
@@ -162,6 +158,7 @@ class ConversationEngine:
         routes: Routes,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        bus: ControlBus | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
@@ -170,7 +167,8 @@ class ConversationEngine:
         self.agent = agent
         self.routes = routes
         self._clock = clock
-        self._locks = CallLocks()
+        self.bus: ControlBus = bus or LocalControlBus()
+        self._locks = CallLocks(store, lease_seconds=config.webhook_lease_ms / 1000)
         self._timers: dict[str, anyio.CancelScope] = {}
         self._listening: dict[str, anyio.CancelScope] = {}
         self._group: TaskGroup | None = None
@@ -222,6 +220,7 @@ class ConversationEngine:
         async with anyio.create_task_group() as group:
             self._group = group
             try:
+                await group.start(self.bus.serve, self._on_control)
                 await self.start()
                 yield
             finally:
@@ -867,10 +866,15 @@ class ConversationEngine:
     async def speak(self, call_id: str, text: str) -> CallRecord:
         """Say ``text`` on a live call, then keep listening.
 
-        A stream call speaks through its socket. A command carrier is given the new actions
-        directly; a markup carrier is redirected to fetch them, and they wait in the store
-        until it does, so a restart in between loses nothing.
+        A stream call speaks through its socket, on whichever instance holds it. A command
+        carrier is given the new actions directly; a markup carrier is redirected to fetch them,
+        and they wait in the store until it does, so a restart in between loses nothing.
         """
+        if await self._forwarded(ControlRequest(op="speak", call_id=call_id, text=text)):
+            return await self.get_call(call_id)
+        return await self._speak_here(call_id, text)
+
+    async def _speak_here(self, call_id: str, text: str) -> CallRecord:
         async with self._locks[call_id]:
             record = await self.get_call(call_id)
             if record.terminal:
@@ -903,6 +907,13 @@ class ConversationEngine:
             force: End the call here even if the carrier refuses the hang-up (timers and
                 stream teardown use this, so a carrier error cannot keep a call live forever).
         """
+        request = ControlRequest(op="end", call_id=call_id, reason=reason, force=force)
+        if await self._forwarded(request):
+            self.stop_listening(call_id)
+            return await self.get_call(call_id)
+        return await self._end_here(call_id, reason=reason, force=force)
+
+    async def _end_here(self, call_id: str, *, reason: str, force: bool) -> CallRecord:
         self.stop_listening(call_id)
         record = await self.get_call(call_id)
         if record.terminal:
@@ -923,3 +934,31 @@ class ConversationEngine:
         if stream is not None:
             await stream.close()
         return record
+
+    # ------------------------------------------------------------------ other instances
+
+    async def _forwarded(self, request: ControlRequest) -> bool:
+        """Whether the instance holding the call's stream, another one, acted on ``request``.
+
+        Only a live stream call whose stream is not attached here is asked about. When no
+        instance holds its stream, the caller acts here, as a single process would.
+        """
+        if request.call_id in self._streams:
+            return False
+        record = await self.store.get(request.call_id)
+        if record is None or record.terminal or record.media != "stream":
+            return False
+        reply = await self.bus.request(request)
+        if reply.outcome == "failed":
+            raise _remote_error(reply)
+        return reply.outcome == "done"
+
+    async def _on_control(self, request: ControlRequest) -> bool:
+        """Act on a request from another instance if this one holds the call's stream."""
+        if request.call_id not in self._streams:
+            return False
+        if request.op == "speak":
+            await self._speak_here(request.call_id, request.text)
+        else:
+            await self._end_here(request.call_id, reason=request.reason, force=request.force)
+        return True

@@ -18,6 +18,7 @@ from litestar.types import ExceptionHandlersMap, Scope
 
 from telephony.providers import CallControlError, TelephonyError, WebhookRejected
 
+from .bus import ControlFailed, ControlTimeout, ControlUnavailable
 from .claims import StillRunning
 from .engine import CallLimitReached, CallNotFound, CallNotLive
 
@@ -45,6 +46,9 @@ STATUSES: Final[tuple[tuple[type[TelephonyError], int], ...]] = (
     (CallLimitReached, 429),
     (NotServing, 503),
     (StillRunning, 503),
+    (ControlUnavailable, 502),
+    (ControlFailed, 502),
+    (ControlTimeout, 504),
     # Anything else the framework raises on purpose is a refusal of what was asked.
     (TelephonyError, 400),
 )

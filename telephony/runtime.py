@@ -11,13 +11,14 @@ from typing import Literal
 
 from telephony.providers import Agent, Carrier, CarrierContext, SpeechToText, TelephonyError, TextToSpeech
 
+from .bus import bus_for
 from .config import Config, ConfigError
 from .engine import ConversationEngine
 from .metrics import Metrics
 from .plugins import load_agent, load_carrier, load_stt, load_tts
 from .routes import Routes
-from .startup import usable_store_dir
-from .store import CallStore, TimedStore, open_store
+from .startup import usable_store
+from .store import CallStore, TimedStore
 from .urls import public_base, redact
 
 _log = logging.getLogger("telephony")
@@ -119,7 +120,7 @@ class Runtime:
         Args:
             config: The configuration.
             carrier: Replaces the carrier named by ``provider``.
-            store: Replaces the SQLite store under ``store``.
+            store: Replaces the store ``store`` names (a SQLite directory or a Redis URL).
             agent: Replaces the agent named by ``agent``.
             tts: Replaces the TTS engine (stream mode).
             stt: Replaces the STT engine (stream mode).
@@ -161,10 +162,17 @@ class Runtime:
             what = "streaming is enabled but its speech engines" if config.streaming.enabled else "an engine"
             raise ConfigError(f"cannot start: {what} could not be loaded: {exc}") from exc
         metrics = Metrics()
+        store = store or usable_store(config)
         # Timed whatever the backend, so /metrics shows store latency for a custom store too.
-        timed = TimedStore(store or open_store("sqlite", usable_store_dir(config)), metrics.observe_store)
+        timed = TimedStore(store, metrics.observe_store)
         engine = ConversationEngine(
-            config=config, carrier=carrier, store=timed, agent=agent, routes=routes, metrics=metrics
+            config=config,
+            carrier=carrier,
+            store=timed,
+            agent=agent,
+            routes=routes,
+            metrics=metrics,
+            bus=bus_for(store),
         )
         return cls(config, routes, carrier, timed, agent, tts, stt, engine, metrics=metrics)
 

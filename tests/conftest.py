@@ -9,6 +9,7 @@ import httpx
 import pytest
 import respx
 from hypothesis import settings
+from redis_server import flush, redis_server
 from twilio_helpers import ACCOUNT_SID, CALL_SID
 
 TWILIO_CALLS = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
@@ -43,3 +44,17 @@ def twilio_api(no_network: respx.MockRouter) -> respx.MockRouter:
         return_value=httpx.Response(200, json={"sid": CALL_SID, "status": "in-progress"})
     )
     return no_network
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One private redis-server for the whole run, started on first use."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """The test Redis, emptied for this test."""
+    flush(redis_server_url)
+    return redis_server_url

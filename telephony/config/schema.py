@@ -13,6 +13,8 @@ import msgspec
 
 from telephony.providers import HttpUrl, is_secret_key
 
+from ..urls import redact
+
 E164_PATTERN: Final = r"^\+[1-9]\d{1,14}\Z"  # \Z: "$" would let a trailing newline through
 PATH_PATTERN: Final = r"^/"
 
@@ -247,7 +249,10 @@ class Config(_Section, frozen=True):
         allow_from: E.164 numbers allowed to call in under ``allowlist``/``pairing``.
         inbound_greeting: First line spoken on inbound calls.
         max_concurrent_calls: Limit applied to inbound and outbound calls separately.
-        store: Data directory (see :attr:`store_dir`).
+        store: Data directory (see :attr:`store_dir`), or the URL of a Redis server
+            (``redis://``, ``rediss://``, ``unix://``) that several instances share.
+        store_key_prefix: Where a Redis store's keys (and control channels) start, so two apps
+            can share one Redis.
         agent: Agent engine name (group ``telephony.agents``) or ``auto``.
         stt: STT engine name (group ``telephony.stt``) or ``auto``.
         tts_engine: TTS engine name (group ``telephony.tts``, key ``ttsEngine``) or ``auto``.
@@ -293,6 +298,7 @@ class Config(_Section, frozen=True):
     realtime: RealtimeConfig = msgspec.field(default_factory=RealtimeConfig)
     tts: TtsConfig = msgspec.field(default_factory=TtsConfig)
     store: Name = "~/.telephony"
+    store_key_prefix: Name = "telephony:"
 
     agent_id: str | None = None
     session_scope: Literal["per-phone", "per-call", "main"] = "per-phone"
@@ -373,6 +379,7 @@ class Config(_Section, frozen=True):
         """The config as a camelCase dict with every secret replaced by ``"***"``, for logging."""
         data: dict[str, Any] = msgspec.to_builtins(self)
         data.update(data.pop("sections"))  # adapter sections stand at the top, as in the file
+        data["store"] = redact(data["store"])  # a Redis URL may carry a password
         redacted: dict[str, Any] = _redact(data)
         return redacted
 

@@ -1,8 +1,13 @@
-"""Where call state lives between webhooks: pick ``memory`` for tests, ``sqlite`` to survive restarts."""
+"""Where call state lives between webhooks.
+
+Pick ``memory`` for tests, ``sqlite`` to survive restarts, ``redis`` for several instances.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from telephony.providers import require_module
 
 from .base import (
     ACTIVE_STATES,
@@ -16,6 +21,7 @@ from .base import (
 )
 from .batch import WriteBatch
 from .memory import MemoryCallStore
+from .redis_settings import DEFAULT_KEY_PREFIX, is_redis_url
 from .sqlite import SqliteCallStore
 from .timed import TimedStore
 
@@ -28,30 +34,44 @@ __all__ = [
     "CallState",
     "CallStore",
     "ClaimOutcome",
+    "DEFAULT_KEY_PREFIX",
     "MemoryCallStore",
     "SqliteCallStore",
     "TimedStore",
     "WriteBatch",
+    "is_redis_url",
     "open_store",
 ]
 
 
-def open_store(kind: str, directory: Path | None) -> CallStore:
+def open_store(kind: str, location: Path | str | None, *, key_prefix: str = DEFAULT_KEY_PREFIX) -> CallStore:
     """Build the store named in configuration.
 
     Synchronous so it can run while the app is being assembled, before the event loop starts.
+    The Redis store connects on first use (see :func:`telephony.startup.usable_store` for the
+    start-up check).
 
     Args:
-        kind: ``"memory"`` or ``"sqlite"``.
-        directory: Where the SQLite file lives; required for ``"sqlite"``, ignored for memory.
+        kind: ``"memory"``, ``"sqlite"`` or ``"redis"``.
+        location: The SQLite data directory, or the Redis URL; ignored for memory.
+        key_prefix: Where the Redis store's keys start.
 
     Raises:
-        ValueError: For an unknown kind or a SQLite store without a directory.
+        ValueError: For an unknown kind, a SQLite store without a directory, or a Redis store
+            without a ``redis://``, ``rediss://`` or ``unix://`` URL.
+        MissingDependency: For ``"redis"`` when the ``redis`` package is not installed.
     """
     if kind == "memory":
         return MemoryCallStore()
     if kind == "sqlite":
-        if directory is None:
+        if location is None:
             raise ValueError("the sqlite call store needs a directory")
-        return SqliteCallStore(directory)
-    raise ValueError(f"unknown call store {kind!r}; expected 'memory' or 'sqlite'")
+        return SqliteCallStore(Path(location))
+    if kind == "redis":
+        if not isinstance(location, str) or not is_redis_url(location):
+            raise ValueError("the redis call store needs a redis://, rediss:// or unix:// URL")
+        require_module("redis", "redis")
+        from .redis import RedisCallStore
+
+        return RedisCallStore(location, key_prefix=key_prefix)
+    raise ValueError(f"unknown call store {kind!r}; expected 'memory', 'sqlite' or 'redis'")

@@ -6,8 +6,8 @@ import asyncio
 import gc
 import json
 
+from telephony.call_locks import CallLocks
 from telephony.config import config_from_mapping
-from telephony.engine import CallLocks
 from telephony.providers import CallEnded, CarrierContext, NoInput, PlaybackFinished, load
 from telephony.runtime import Runtime
 from telephony.store import CallRecord, MemoryCallStore
@@ -105,9 +105,9 @@ def test_silence_timeout_reaches_bundled_recognizers() -> None:
 
 
 async def test_per_call_locks_are_forgotten_once_unused() -> None:
-    locks = CallLocks()
-    first = locks["c1"]
-    assert locks["c1"] is first, "one lock per call while it is in use"
+    locks = CallLocks(MemoryCallStore(), lease_seconds=6)
+    first = locks._local_lock("c1")
+    assert locks._local_lock("c1") is first, "one lock per call while it is in use"
     async with locks["c2"]:
         waiter = asyncio.ensure_future(_hold(locks, "c2"))
         await asyncio.sleep(0)

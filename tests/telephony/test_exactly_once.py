@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 import anyio
 import httpx
 import pytest
+from server_process import wait_until_serving
 from twilio_helpers import (
     CALL_SID,
     WEBHOOK_URL,
@@ -151,18 +151,6 @@ def _start(directory: Path, port: int, behaviour: str) -> subprocess.Popen[bytes
     return subprocess.Popen(command, env=env)
 
 
-async def _ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server process exited"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise AssertionError("the server did not start")
-
-
 def _asked(directory: Path) -> list[str]:
     log = directory / "asked"
     return log.read_text().split() if log.exists() else []
@@ -175,7 +163,7 @@ async def test_a_retry_after_kill_9_mid_turn_runs_the_turn(turns: int, tmp_path:
     sids = [f"CA{index:032d}" for index in range(turns)]
     server = _start(directory, port, "hang")
     try:
-        await _ready(port, server)
+        await wait_until_serving(port, server)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             actions = [await start_call(client, sid) for sid in sids]
             pending = [
@@ -196,7 +184,7 @@ async def test_a_retry_after_kill_9_mid_turn_runs_the_turn(turns: int, tmp_path:
 
     server = _start(directory, port, "answer")
     try:
-        await _ready(port, server)
+        await wait_until_serving(port, server)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             # The carrier retries each webhook, at once: the dead handler's lease is still running.
             retries = await asyncio.gather(

@@ -178,3 +178,44 @@ def test_a_usable_store_is_created(tmp_path: Path) -> None:
     assert (tmp_path / "new" / "store").is_dir()
     assert [p.name for p in (tmp_path / "new" / "store").iterdir() if p.name.startswith(".write-check")] == []
     asyncio.run(runtime.aclose())
+
+
+# ---------------------------------------------------------------------- a Redis store
+
+
+def test_an_unreachable_redis_stops_serve_with_one_line_and_no_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from telephony.background import free_port
+
+    url = f"redis://user:pa55word-secret@127.0.0.1:{free_port()}/0"
+    code, err = _serve(tmp_path, {"provider": "local", "store": url}, capsys)
+    assert code == 2
+    line = err.splitlines()[-1]
+    assert line.startswith(
+        "config error: store: cannot reach the Redis server at redis://user:***@127.0.0.1:"
+    )
+    assert "pa55word-secret" not in err and "Traceback" not in err
+
+
+def test_a_redis_refusing_the_password_stops_create_app(redis_url: str) -> None:
+    url = redis_url.replace("redis://", "redis://nobody:wrong-secret@")
+    error = _create_app_error({"provider": "local", "store": url})
+    assert error.path == "store"
+    assert str(error).startswith("store: cannot reach the Redis server at redis://nobody:***@")
+    assert "wrong-secret" not in str(error)
+
+
+def test_a_redis_url_gives_the_redis_store_and_its_bus(redis_url: str) -> None:
+    from telephony.bus.redis import RedisControlBus
+    from telephony.store.redis import RedisCallStore
+
+    runtime = Runtime.build(config_from_mapping({"store": redis_url, "storeKeyPrefix": "app2:"}, env={}))
+    assert isinstance(runtime.store, RedisCallStore) and runtime.store.prefix == "app2:"
+    assert isinstance(runtime.engine.bus, RedisControlBus)
+    asyncio.run(runtime.store.close())
+
+
+def test_the_store_url_password_is_redacted_from_the_logged_config(redis_url: str) -> None:
+    config = config_from_mapping({"store": "rediss://:hunter2@redis.internal:6380/0"}, env={})
+    assert config.redacted()["store"] == "rediss://:***@redis.internal:6380/0"

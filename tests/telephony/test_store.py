@@ -20,6 +20,7 @@ from telephony.store import (
     SqliteCallStore,
     open_store,
 )
+from telephony.store.redis import RedisCallStore
 
 RETENTION = 100.0
 
@@ -39,15 +40,19 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make_store(kind: str, directory: Path, clock: FakeClock) -> CallStore:
+def make_store(kind: str, directory: Path, clock: FakeClock, redis_url: str | None = None) -> CallStore:
     if kind == "memory":
         return MemoryCallStore(clock=clock, event_retention_seconds=RETENTION)
+    if kind == "redis":
+        assert redis_url is not None
+        return RedisCallStore(redis_url, clock=clock, event_retention_seconds=RETENTION)
     return SqliteCallStore(directory, clock=clock, event_retention_seconds=RETENTION)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[CallStore]:
-    s = make_store(request.param, tmp_path / "store", clock)
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    s = make_store(request.param, tmp_path / "store", clock, redis_url)
     yield s
     await s.close()
 
@@ -683,3 +688,81 @@ async def test_sqlite_waits_for_another_writer_without_blocking_the_event_loop(t
     stored = await store.get("c1")
     assert stored is not None and stored.message == "written after the other writer let go"
     await store.close()
+
+
+# ---------------------------------------------------------------------- Redis-specific
+
+
+async def test_redis_key_prefixes_keep_two_apps_apart(redis_url: str) -> None:
+    first, second = RedisCallStore(redis_url), RedisCallStore(redis_url, key_prefix="other:")
+    try:
+        await first.create(record("c1", provider_call_id="CA1", state="active"))
+        assert await first.claim_event("evt-1", "c1") is ClaimOutcome.WON
+        assert await second.get("c1") is None
+        assert await second.get_by_provider_id("twilio", "CA1") is None
+        assert await second.list_calls() == [] and await second.count_active() == 0
+        assert await second.claim_event("evt-1", "c1") is ClaimOutcome.WON
+        await second.create(record("c1"))  # the same id is free under another prefix
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_two_redis_clients_share_calls_and_claims(redis_url: str) -> None:
+    first, second = RedisCallStore(redis_url), RedisCallStore(redis_url)
+    try:
+        await first.create(record("c1"))
+
+        async def batched(store: RedisCallStore, i: int) -> None:
+            async with store.transaction() as batch:
+                batch.append_turn("c1", turn(f"first {i}", float(i)))
+
+        await asyncio.gather(
+            *(batched(first, i) for i in range(10)),
+            *(second.append_turn("c1", turn(f"second {i}", float(i))) for i in range(10)),
+        )
+        seen = await first.get("c1")
+        assert seen is not None and len(seen.transcript) == 20 and seen == await second.get("c1")
+        assert await first.claim_event("evt-1", "c1") is ClaimOutcome.WON
+        assert await second.claim_event("evt-1", "c1") is ClaimOutcome.RUNNING
+        token = await first.issue_token("c1", ttl_seconds=60)
+        results = await asyncio.gather(first.consume_token(token, "c1"), second.consume_token(token, "c1"))
+        assert sorted(results) == [False, True]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_redis_keeps_no_raw_token_and_expires_what_it_keeps(redis_url: str) -> None:
+    store = RedisCallStore(redis_url, event_retention_seconds=RETENTION)
+    try:
+        await store.create(record("c1"))
+        token = await store.issue_token("c1", ttl_seconds=60)
+        assert await store.claim_event("evt-1", "c1") is ClaimOutcome.WON
+        await store.set_reply("evt-2", "text/plain", b"ok")
+        keys = await store.client.keys("*")
+        assert not [key for key in keys if token.encode() in key]
+        for key in keys:
+            if await store.client.type(key) == b"hash":
+                assert token.encode() not in b"".join((await store.client.hgetall(key)).values())
+        ttls = {key: await store.client.pttl(key) for key in keys}
+        assert 0 < ttls[b"telephony:event:evt-1"] <= RETENTION * 1000
+        assert 0 < ttls[b"telephony:reply:evt-2"] <= RETENTION * 1000
+        assert [key for key in keys if key.startswith(b"telephony:token:") and 0 < ttls[key] <= 61_000]
+        await store.delete("c1")  # a deleted call's tokens go with it
+        assert await store.consume_token(token, "c1") is False
+        assert await store.client.keys("telephony:call:*") == []
+    finally:
+        await store.close()
+
+
+async def test_open_store_redis(redis_url: str) -> None:
+    store = open_store("redis", redis_url, key_prefix="opened:")
+    try:
+        assert isinstance(store, RedisCallStore) and store.prefix == "opened:"
+        await store.create(record("c1"))
+        assert await store.get("c1") is not None
+    finally:
+        await store.close()
+    with pytest.raises(ValueError):
+        open_store("redis", "/var/lib/telephony")

@@ -1,0 +1,96 @@
+"""One handler at a time per call: in this process always, across instances on a shared store.
+
+A call's webhooks, timers and control requests each load its record, change it and save it
+whole; two of them at once would lose one's changes (a "completed" status overwritten by a turn
+that was still running keeps a finished call live). Within a process an asyncio lock per call
+orders them. When several instances share the store (Redis), a webhook for the same call may
+run on another instance meanwhile, so the lock is also taken in the store, as a claim with a
+lease renewed while it is held: a holder that dies frees the call when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Final
+
+import anyio
+
+from .store import CallStore, ClaimOutcome
+
+__all__ = ["CallLocks"]
+
+_log = logging.getLogger("telephony.engine")
+
+FIRST_POLL_SECONDS: Final = 0.01
+LONGEST_POLL_SECONDS: Final = 0.1
+"""A waiter asks the store again after these pauses, doubling from the first to the longest."""
+
+
+class CallLocks:
+    """Per-call locks: ``async with locks[call_id]:``.
+
+    Args:
+        store: The call store; when its ``shared`` attribute is true, the locks are held there too.
+        lease_seconds: How long a store lock outlives its holder's last renewal.
+    """
+
+    def __init__(self, store: CallStore, *, lease_seconds: float) -> None:
+        self.store = store
+        self.shared = bool(getattr(store, "shared", False))
+        self.lease_seconds = lease_seconds
+        # Weak: a lock is forgotten once no task holds or awaits it. A server runs for months
+        # and sees calls come and go; a plain dict would keep a lock for every call ever seen.
+        self._local: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __getitem__(self, call_id: str) -> AbstractAsyncContextManager[None]:
+        return self._hold(call_id)
+
+    def __len__(self) -> int:
+        """Calls whose lock is held or awaited in this process."""
+        return len(self._local)
+
+    def _local_lock(self, call_id: str) -> asyncio.Lock:
+        lock = self._local.get(call_id)
+        if lock is None:
+            lock = self._local[call_id] = asyncio.Lock()
+        return lock
+
+    @asynccontextmanager
+    async def _hold(self, call_id: str) -> AsyncIterator[None]:
+        async with self._local_lock(call_id):
+            if not self.shared:
+                yield
+                return
+            key = f"lock:{call_id}"
+            await self._acquire(key, call_id)
+            renewing = asyncio.create_task(self._renew(key))
+            try:
+                yield
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
+                with anyio.CancelScope(shield=True):
+                    await self.store.release_event(key)
+
+    async def _acquire(self, key: str, call_id: str) -> None:
+        pause = FIRST_POLL_SECONDS
+        while await self.store.claim_event(key, call_id, lease_seconds=self.lease_seconds) is not (
+            ClaimOutcome.WON
+        ):
+            await anyio.sleep(pause)
+            pause = min(pause * 2, LONGEST_POLL_SECONDS)
+
+    async def _renew(self, key: str) -> None:
+        """Keep the lease while the lock is held; a failed renewal is retried at the next beat."""
+        while True:
+            await anyio.sleep(self.lease_seconds / 3)
+            try:
+                await self.store.renew_event(key, self.lease_seconds)
+            except Exception as exc:
+                _log.warning("could not renew a call lock (%s)", type(exc).__name__)

@@ -1,0 +1,21 @@
+"""Servers in processes of their own, for tests that kill them or run several side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+
+
+async def wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Wait until ``process`` accepts connections on ``port``; fail if it exits or takes 30 s."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server process exited"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("the server did not start")
