@@ -9,7 +9,6 @@ answered 500 without details, so a failing adapter is visible in the log and lea
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Final
 
 from litestar import Request, Response
@@ -20,6 +19,7 @@ from telephony.providers import CallControlError, TelephonyError, WebhookRejecte
 
 from .claims import StillRunning
 from .engine import CallLimitReached, CallNotFound, CallNotLive
+from .rate_limited_log import RateLimitedLog
 
 _log = logging.getLogger("telephony.server")
 
@@ -67,36 +67,7 @@ def status_for(exc: BaseException) -> int:
     return HTTP_500_INTERNAL_SERVER_ERROR
 
 
-class _RateLimitedLog:
-    """Logs at most ``per_minute`` lines a minute, then says how many it held back.
-
-    Junk traffic and scanners are refused one request at a time; a line for each would bury
-    the lines that matter.
-    """
-
-    def __init__(self, logger: logging.Logger, per_minute: int = 10) -> None:
-        self._logger = logger
-        self._per_minute = per_minute
-        self._window = 0.0
-        self._count = 0
-        self._held = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._window >= 60:
-            if self._held:
-                self._logger.warning(
-                    "%d more rejected requests were not logged in the last minute", self._held
-                )
-            self._window, self._count, self._held = now, 0, 0
-        if self._count < self._per_minute:
-            self._count += 1
-            self._logger.warning(message, *args)
-        else:
-            self._held += 1
-
-
-_REJECTIONS = _RateLimitedLog(_log)
+_REJECTIONS = RateLimitedLog(_log)
 
 
 def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str]:
