@@ -12,6 +12,7 @@ import logging
 from typing import Any, Final
 
 from litestar import Request, Response
+from litestar.exceptions import InternalServerException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
@@ -70,8 +71,22 @@ def status_for(exc: BaseException) -> int:
 _REJECTIONS = RateLimitedLog(_log)
 
 
+def _client_went_away(exc: Exception) -> bool:
+    """Whether Litestar gave up reading a body because the client disconnected (or was cut off).
+
+    Nobody hears the answer, and it is no fault of ours: a client that stalls mid-body is cut
+    off by the request deadline, and must not be able to fill the log with tracebacks.
+    """
+    return isinstance(exc, InternalServerException) and exc.detail == "client disconnected prematurely"
+
+
 def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str]:
     status = status_for(exc)
+    if _client_went_away(exc):
+        _REJECTIONS.warning(
+            "%s %s: the client went away before its request was read", request.method, request.url.path
+        )
+        return status, "client disconnected"
     if not isinstance(exc, TelephonyError):
         _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return status, "internal error; the server log has the details"

@@ -31,6 +31,7 @@ from .claims import WebhookClaims
 from .config import E164, Config
 from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong
 from .rate_limited_log import RateLimitedLog
+from .request_deadline import request_deadline_protocol
 from .routes import Routes, request_root_path
 from .runtime import Runtime, is_loopback_address
 from .store import CallRecord
@@ -498,9 +499,16 @@ def server_limits(config: Config) -> dict[str, Any]:
     """Settings for uvicorn that enforce our limits in the server itself, before the app runs.
 
     The app checks frame sizes too, but only after the server has buffered a frame (up to
-    16 MiB by default, text or binary): the server must refuse larger ones while reading.
+    16 MiB by default, text or binary): the server must refuse larger ones while reading. And
+    only the server sees a request before it has arrived: one that does not arrive whole within
+    ``serve.requestTimeoutMs`` is cut off (see :mod:`telephony.request_deadline`).
     """
-    return {"host": config.serve.bind, "port": config.serve.port, "ws_max_size": MAX_FRAME_BYTES}
+    return {
+        "host": config.serve.bind,
+        "port": config.serve.port,
+        "ws_max_size": MAX_FRAME_BYTES,
+        "http": request_deadline_protocol(config.serve.request_timeout_ms),
+    }
 
 
 def create_app(
