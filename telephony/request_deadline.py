@@ -7,6 +7,9 @@ likes: a few hundred such clients exhaust the server's file descriptors. Here ev
 must have arrived, headers and body, within a deadline counted from the connection's opening or
 from the end of the previous response; a connection that misses it is answered 408 and closed.
 Time the app spends on a request that has arrived is not counted.
+
+It extends uvicorn's h11 protocol, so we serve HTTP/1.1 with h11 even where httptools is
+installed; our HTTP traffic is webhooks and control calls, and the media goes over WebSockets.
 """
 
 from __future__ import annotations
