@@ -6,11 +6,14 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from litestar import Litestar
 
-from .server import MAX_FRAME_BYTES
+from .request_deadline import request_deadline_protocol
+from .runtime import Runtime
+from .server import MAX_FRAME_BYTES, server_limits
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -21,12 +24,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def _limits(app: Litestar) -> dict[str, Any]:
+    """The limits ``telephony serve`` enforces: from the app's own config when it has one."""
+    runtime = getattr(app.state, "runtime", None)
+    if isinstance(runtime, Runtime):
+        return server_limits(runtime.config)
+    return {"ws_max_size": MAX_FRAME_BYTES, "http": request_deadline_protocol()}
+
+
 @asynccontextmanager
 async def background_server(app: Litestar, *, host: str = "127.0.0.1", port: int) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn until the block exits; yields the base URL."""
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="on", ws_max_size=MAX_FRAME_BYTES
-    )
+    """Serve ``app`` with uvicorn, as ``telephony serve`` does, until the block exits; yields the base URL."""
+    limits = _limits(app) | {"host": host, "port": port}
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **limits)
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     try:

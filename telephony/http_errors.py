@@ -9,10 +9,10 @@ answered 500 without details, so a failing adapter is visible in the log and lea
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Final
 
 from litestar import Request, Response
+from litestar.exceptions import InternalServerException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap, Scope
 
@@ -21,6 +21,7 @@ from telephony.providers import CallControlError, TelephonyError, WebhookRejecte
 from .bus import ControlFailed, ControlTimeout, ControlUnavailable
 from .claims import StillRunning
 from .engine import CallLimitReached, CallNotFound, CallNotLive
+from .rate_limited_log import RateLimitedLog
 
 _log = logging.getLogger("telephony.server")
 
@@ -71,36 +72,17 @@ def status_for(exc: BaseException) -> int:
     return HTTP_500_INTERNAL_SERVER_ERROR
 
 
-class _RateLimitedLog:
-    """Logs at most ``per_minute`` lines a minute, then says how many it held back.
+_REJECTIONS = RateLimitedLog(_log)
 
-    Junk traffic and scanners are refused one request at a time; a line for each would bury
-    the lines that matter.
+
+def _client_went_away(exc: Exception) -> bool:
+    """Whether Litestar gave up reading a body because the client disconnected (or was cut off).
+
+    Nobody hears the answer, and it is no fault of ours: a client that stalls mid-body is cut
+    off by the request deadline, and must not be able to fill the log with tracebacks.
     """
+    return isinstance(exc, InternalServerException) and exc.detail == "client disconnected prematurely"
 
-    def __init__(self, logger: logging.Logger, per_minute: int = 10) -> None:
-        self._logger = logger
-        self._per_minute = per_minute
-        self._window = 0.0
-        self._count = 0
-        self._held = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._window >= 60:
-            if self._held:
-                self._logger.warning(
-                    "%d more rejected requests were not logged in the last minute", self._held
-                )
-            self._window, self._count, self._held = now, 0, 0
-        if self._count < self._per_minute:
-            self._count += 1
-            self._logger.warning(message, *args)
-        else:
-            self._held += 1
-
-
-_REJECTIONS = _RateLimitedLog(_log)
 
 _REFUSAL_LOGGED: Final = "telephony.refusal_logged"
 """Scope key: this request's refusal has been logged already, with its reason."""
@@ -120,6 +102,11 @@ def log_refusal(scope: Scope, message: str, *args: object) -> None:
 
 def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str]:
     status = status_for(exc)
+    if _client_went_away(exc):
+        _REJECTIONS.warning(
+            "%s %s: the client went away before its request was read", request.method, request.url.path
+        )
+        return status, "client disconnected"
     if not isinstance(exc, TelephonyError):
         _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return status, "internal error; the server log has the details"

@@ -32,17 +32,20 @@ from .config import E164, Config
 from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong, log_refusal
 from .logs import bind_call, call_context
 from .metrics import CONTENT_TYPE, Metrics
+from .rate_limited_log import RateLimitedLog
+from .request_deadline import request_deadline_protocol
 from .routes import Routes, request_root_path
 from .runtime import Runtime, is_loopback_address
 from .store import CallRecord
-from .stream import StreamSession
+from .stream import TRY_AGAIN_LATER, StreamSession
+from .stream_slots import StreamSlot, StreamSlots, StreamSlotsFull
 from .urls import with_origin
 
 _log = logging.getLogger("telephony.server")
+_STREAM_REFUSALS = RateLimitedLog(_log, what="refused media sockets")
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 MAX_FRAME_BYTES = 64 * 1024
-TRY_AGAIN_LATER = 1013
 
 #: The key under which a router's handlers find what they serve, in the router's ``opt``.
 _SERVED: Final = "telephony"
@@ -84,7 +87,7 @@ class _Served:
     """
 
     runtime: Runtime
-    streams: int = 0
+    slots: StreamSlots = field(init=False)
     mount_warned: bool = False
     claims: WebhookClaims = field(init=False)
 
@@ -96,6 +99,12 @@ class _Served:
             self.runtime.store,
             lease_seconds=lease,
             wait_seconds=config.response_timeout_ms / 1000 + lease,
+        )
+        streaming = config.streaming
+        self.slots = StreamSlots(
+            max_pending=streaming.max_pending_connections,
+            max_pending_per_address=streaming.max_pending_connections_per_ip,
+            max_live=streaming.max_connections,
         )
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Served:
@@ -204,18 +213,40 @@ def signed_url(request: Request[Any, Any, Any], config: Config, routes: Routes) 
     base = routes.base_url(root_path)
     security = config.webhook_security
     forwarded = request.headers.get("x-forwarded-host")
-    if security.trust_forwarding_headers and forwarded:
-        remote = request.client.host if request.client else ""
-        if (not security.trusted_proxy_ips or remote in security.trusted_proxy_ips) and (
-            not security.allowed_hosts or forwarded in security.allowed_hosts
-        ):
-            base = with_origin(base, request.headers.get("x-forwarded-proto", "https"), forwarded)
+    if (
+        forwarded
+        and _trusts_forwarding(request, config)
+        and (not security.allowed_hosts or forwarded in security.allowed_hosts)
+    ):
+        base = with_origin(base, request.headers.get("x-forwarded-proto", "https"), forwarded)
     # Litestar leaves the path relative to root_path; the router's prefix is part of the base.
     path: str = request.scope["path"]
     if routes.prefix and path.startswith(routes.prefix):
         path = path[len(routes.prefix) :]
     query = request.scope.get("query_string", b"").decode("latin-1")
     return f"{base}{path}" + (f"?{query}" if query else "")
+
+
+def _trusts_forwarding(connection: ASGIConnection[Any, Any, Any, Any], config: Config) -> bool:
+    """Whether forwarded headers speak for this connection's peer (``webhookSecurity``)."""
+    security = config.webhook_security
+    remote = connection.client.host if connection.client else ""
+    return security.trust_forwarding_headers and (
+        not security.trusted_proxy_ips or remote in security.trusted_proxy_ips
+    )
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any], config: Config) -> str:
+    """The address a connection comes from, for per-address limits.
+
+    The socket's peer, unless forwarded headers are trusted (as for the signed URL): behind a
+    tunnel or proxy every peer is the proxy, and the address it forwards for is the last entry
+    of ``X-Forwarded-For``, the one that proxy added.
+    """
+    forwarded = connection.headers.get("x-forwarded-for", "")
+    if forwarded and _trusts_forwarding(connection, config):
+        return forwarded.rsplit(",", 1)[-1].strip() or "unknown"
+    return connection.client.host if connection.client else "unknown"
 
 
 async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -286,25 +317,40 @@ class _LitestarSocket:
 
 
 async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
+    """Serve one media socket: pending until its token is accepted, then live.
+
+    The socket is accepted before it is refused, so the carrier sees why (1013, try again
+    later) rather than a failed handshake.
+    """
     served = _served(socket)
     runtime = served.runtime
-    await socket.accept()
-    if served.streams >= runtime.config.streaming.max_connections:
-        _log.warning(
+    try:
+        slot = served.slots.claim(client_address(socket, runtime.config))
+    except StreamSlotsFull as exc:
+        _STREAM_REFUSALS.warning("stream refused: %s", exc)
+        runtime.metrics.rejected(TRY_AGAIN_LATER)
+        await socket.accept()
+        await socket.close(code=TRY_AGAIN_LATER, reason="too many streams")
+        return
+    try:
+        await socket.accept()
+        await _serve_stream(socket, runtime, slot)
+    finally:
+        slot.release()
+
+
+async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime, slot: StreamSlot) -> None:
+    assert runtime.tts is not None and runtime.stt is not None  # guaranteed by Runtime.build
+
+    def go_live() -> bool:
+        if slot.promote():
+            return True
+        _STREAM_REFUSALS.warning(
             "stream refused: streaming.maxConnections (%s) reached", runtime.config.streaming.max_connections
         )
         runtime.metrics.rejected(TRY_AGAIN_LATER)
-        await socket.close(code=TRY_AGAIN_LATER, reason="too many streams")
-        return
-    served.streams += 1
-    try:
-        await _serve_stream(socket, runtime)
-    finally:
-        served.streams -= 1
+        return False
 
-
-async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> None:
-    assert runtime.tts is not None and runtime.stt is not None  # guaranteed by Runtime.build
     session = StreamSession(
         engine=runtime.engine,
         codec=runtime.carrier.codec,
@@ -312,6 +358,7 @@ async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime) -> N
         stt=runtime.stt,
         socket=_LitestarSocket(socket),
         pre_start_timeout=runtime.config.streaming.pre_start_timeout_ms / 1000,
+        go_live=go_live,
     )
     await session.run()
     await session.socket.close()
@@ -503,9 +550,16 @@ def server_limits(config: Config) -> dict[str, Any]:
     """Settings for uvicorn that enforce our limits in the server itself, before the app runs.
 
     The app checks frame sizes too, but only after the server has buffered a frame (up to
-    16 MiB by default, text or binary): the server must refuse larger ones while reading.
+    16 MiB by default, text or binary): the server must refuse larger ones while reading. And
+    only the server sees a request before it has arrived: one that does not arrive whole within
+    ``serve.requestTimeoutMs`` is cut off (see :mod:`telephony.request_deadline`).
     """
-    return {"host": config.serve.bind, "port": config.serve.port, "ws_max_size": MAX_FRAME_BYTES}
+    return {
+        "host": config.serve.bind,
+        "port": config.serve.port,
+        "ws_max_size": MAX_FRAME_BYTES,
+        "http": request_deadline_protocol(config.serve.request_timeout_ms),
+    }
 
 
 def create_app(

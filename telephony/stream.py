@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Protocol
 
 import anyio
@@ -50,11 +50,16 @@ from .audio import OutboundEncoder, Transcoder
 from .engine import ConversationEngine
 from .logs import bind_call
 from .metrics import FrameLagMeter
+from .rate_limited_log import RateLimitedLog
 from .store import CallRecord
 
 _log = logging.getLogger("telephony.stream")
+# Anyone can open a socket and send junk: these lines are kept to a few a minute.
+_REFUSALS = RateLimitedLog(_log, what="refused streams")
+_BAD_FRAMES = RateLimitedLog(_log, what="malformed media frames")
 
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
 MAX_UTTERANCE_SECONDS = 15.0  # the segmenter's default cap on one utterance
 HOLDING_LINE = "One moment, please."
 TTS_FALLBACK = "Sorry, I couldn't say that. Could you ask me again?"
@@ -98,6 +103,8 @@ class StreamSession:
     Args:
         playback_lead_ms: How far ahead of real time audio may be sent. A little lead hides
             network jitter; a lot makes barge-in slow, because the carrier plays what it holds.
+        go_live: Asked once the stream's token is accepted: whether a live slot is free. The
+            stream is refused with 1013 (try again later) when it says no.
     """
 
     def __init__(
@@ -110,6 +117,7 @@ class StreamSession:
         socket: FrameSocket,
         pre_start_timeout: float = 5.0,
         playback_lead_ms: float = 200.0,
+        go_live: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.codec = codec
@@ -118,6 +126,7 @@ class StreamSession:
         self.socket = socket
         self.pre_start_timeout = pre_start_timeout
         self.lead_ms = playback_lead_ms
+        self._go_live = go_live
         self.call_id: str | None = None  # the call this socket serves; its state lives in the store
         self.media: MediaSession | None = None
         self._queue: asyncio.Queue[_Utterance] = asyncio.Queue()
@@ -165,7 +174,7 @@ class StreamSession:
             with anyio.fail_after(self.pre_start_timeout):
                 start = await self._await_start()
         except (TimeoutError, MediaRejected) as exc:
-            _log.info("stream refused: %s", exc or "no start message in time")
+            _REFUSALS.warning("stream refused: %s", exc or "no start message in time")
             self.engine.metrics.rejected(POLICY_VIOLATION)
             await self.socket.close(POLICY_VIOLATION, "stream start missing or malformed")
             return
@@ -173,9 +182,12 @@ class StreamSession:
             return
         record = await self._authorize(start)
         if record is None:
-            _log.warning("stream refused: missing, wrong or reused token")
+            _REFUSALS.warning("stream refused: missing, wrong or reused token")
             self.engine.metrics.rejected(POLICY_VIOLATION)
             await self.socket.close(POLICY_VIOLATION, "invalid stream token")
+            return
+        if self._go_live is not None and not self._go_live():
+            await self.socket.close(TRY_AGAIN_LATER, "too many streams")
             return
         self.call_id = record.call_id
         bind_call(record.call_id, record.provider)  # every line of this stream, and of its tasks
@@ -217,7 +229,7 @@ class StreamSession:
             try:
                 event: MediaEvent = self.media.decode(frame)
             except MediaRejected as exc:
-                _log.info("call %s: bad media frame dropped (%s)", record.call_id, exc)
+                _BAD_FRAMES.warning("call %s: malformed media frame dropped (%s)", record.call_id, exc)
                 continue
             match event:
                 case AudioReceived(payload=payload, timestamp_ms=timestamp_ms):

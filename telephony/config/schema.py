@@ -47,11 +47,14 @@ class ServeConfig(_Section, frozen=True):
         port: TCP port (1..65535).
         bind: Address to listen on.
         path: Webhook path; must start with ``/``.
+        request_timeout_ms: How long a client has to send a whole request (headers and body)
+            before its connection is closed.
     """
 
     port: Port = 3334
     bind: str = "127.0.0.1"
     path: UrlPath = "/voice/webhook"
+    request_timeout_ms: PositiveInt = 10_000
 
 
 class TailscaleConfig(_Section, frozen=True):

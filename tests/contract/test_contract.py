@@ -8,6 +8,8 @@ outbound, notify, silence) run over the same carriers in ``tests/telephony/test_
 
 from __future__ import annotations
 
+import base64
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from telephony.providers import (
     SendMark,
     StreamStarted,
 )
+from telephony.rate_limited_log import RateLimitedLog
 from telephony.runtime import Runtime
 from telephony.states import TERMINAL_STATES
 
@@ -203,6 +206,81 @@ def test_talking_over_the_bot_clears_the_carriers_queue(kit: CarrierKit) -> None
             assert not any(isinstance(item, SendMark) for item in sent), "cleared before its mark"
             greeting = _the_call(client)["transcript"][0]
     assert greeting["speaker"] == "bot" and greeting["text"].endswith("…"), "only what was heard is kept"
+
+
+def _swapped(frame: str, old: Any, new: Any) -> str:
+    """``frame`` with every JSON value equal to ``old`` replaced by ``new``."""
+
+    def swap(value: Any) -> Any:
+        if value == old:
+            return new
+        if isinstance(value, dict):
+            return {key: swap(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [swap(item) for item in value]
+        return value
+
+    return json.dumps(swap(json.loads(frame)))
+
+
+def _junk(kit: CarrierKit) -> list[str | bytes]:
+    """Frames a broken or hostile peer might send mid-call, in the kit's dialect where it matters."""
+    audio = bytes(range(160))
+    media = kit.media_frame(audio)
+    payload = base64.b64encode(audio).decode()
+    return [
+        "not json at all {",
+        "",
+        "null",
+        "[1, 2, 3]",
+        '{"event": 42, "type": 42}',
+        '{"event": "nonsense", "type": "nonsense"}',
+        "{}",
+        _swapped(media, payload, "%%% not base64 %%%"),
+        _swapped(media, payload, 12345),
+        _swapped(media, payload, None),
+        _swapped(media, payload, {"nested": payload}),
+        _swapped(kit.mark_frame("u9"), "u9", 9),
+        _swapped(kit.dtmf_frame("5"), "5", ["5"]),
+        b"\x00\xff\xfe binary where text is expected",
+        media.encode(),  # a good frame, but in a binary message
+    ]
+
+
+def test_malformed_frames_mid_call_are_dropped_and_the_call_goes_on(
+    kit: CarrierKit, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from telephony import stream
+
+    # A fresh minute's budget of lines, whatever earlier tests sent.
+    monkeypatch.setattr(stream, "_BAD_FRAMES", RateLimitedLog(stream._log, what="malformed media frames"))
+    caller_audio = bytes(range(1, 256, 2)) + bytes(32)
+    stt = ListeningSTT()
+    with (
+        _stream_app(kit, stt, gatherTimeoutSeconds=1) as (client, runtime),
+        caplog.at_level("WARNING", logger="telephony.stream"),
+    ):
+        path, parameters = _open_stream(kit, client, runtime)
+        with client.websocket_connect(path) as ws:
+            ws.send_text(kit.start_frame(parameters))
+            mark = _until_mark(kit, ws)[-1]
+            assert isinstance(mark, SendMark)
+            junk = _junk(kit)
+            for frame in junk:
+                if isinstance(frame, bytes):
+                    ws.send_bytes(frame)
+                else:
+                    ws.send_text(frame)
+            # The call goes on: audio after the junk is heard, and the greeting's mark is honored.
+            ws.send_text(kit.media_frame(caller_audio))
+            ws.send_text(kit.mark_frame(mark.name))
+            reprompt = _until_mark(kit, ws)
+            assert any(isinstance(item, SendAudio) for item in reprompt)
+            call = _the_call(client)
+        assert call["no_input_count"] == 1 and call["state"] not in TERMINAL_STATES
+    assert bytes(stt.heard) == ulaw_to_pcm16(caller_audio), "no junk reached the recognizer"
+    dropped = [r for r in caplog.records if "malformed media frame dropped" in r.getMessage()]
+    assert 1 <= len(dropped) <= 10 < len(junk), "logged, at a bounded rate"
 
 
 # ---------------------------------------------------------------- 3. hang-up

@@ -103,7 +103,7 @@ def test_serve_logs_the_urls_to_paste_into_the_carrier_console(
                 "publicUrl": "https://voice.example.com/voice/webhook",
                 "twilio": {"accountSid": "AC" + "0" * 32, "authToken": "t0ken-not-logged"},
                 "streaming": {"enabled": True},
-                "serve": {"bind": "0.0.0.0"},
+                "serve": {"bind": "0.0.0.0", "requestTimeoutMs": 2500},
                 "store": str(tmp_path / "store"),
             }
         )
@@ -111,6 +111,7 @@ def test_serve_logs_the_urls_to_paste_into_the_carrier_console(
     caplog.set_level("INFO", logger="telephony")
     assert main(["serve", "--config", str(path)]) == 0
     assert served and served[0]["host"] == "0.0.0.0"
+    assert served[0]["http"].request_timeout == 2.5  # type: ignore[attr-defined]
     text = caplog.text
     assert "webhook (a call comes in): https://voice.example.com/voice/webhook\n" in text
     assert (

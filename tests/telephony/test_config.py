@@ -104,12 +104,18 @@ def _error(data: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- defaults
 
 
+def test_the_request_deadline_must_be_positive() -> None:
+    assert config_from_mapping({"serve": {"requestTimeoutMs": 2500}}, env={}).serve.request_timeout_ms == 2500
+    assert _error({"serve": {"requestTimeoutMs": 0}}) == "serve.requestTimeoutMs: expected int >= 1, got 0"
+
+
 def test_defaults_match_openclaw_and_our_additions() -> None:
     config = load_config(env={})
     assert config.enabled is True
     assert config.provider == "local"
     assert config.from_number is None and config.to_number is None and config.public_url is None
     assert (config.serve.port, config.serve.bind, config.serve.path) == (3334, "127.0.0.1", "/voice/webhook")
+    assert config.serve.request_timeout_ms == 10_000
     assert config.streaming.enabled is False
     assert config.streaming.stream_path == "/voice/stream"
     assert config.streaming.provider is None and config.streaming.providers == {}
@@ -625,7 +631,8 @@ def test_redacted_hides_every_secret() -> None:
     assert redacted["openai"]["apiKey"] == "***"
     assert redacted["tts"]["providers"]["openai"]["apiKey"] == "***"
     assert redacted["tts"]["providers"]["openai"]["voice"] == "coral"
-    assert redacted["serve"] == {"port": 3335, "bind": "0.0.0.0", "path": "/voice/hook"}
+    serve = {"port": 3335, "bind": "0.0.0.0", "path": "/voice/hook", "requestTimeoutMs": 10000}
+    assert redacted["serve"] == serve
     assert redacted["webhookSecurity"]["trustedProxyIPs"] == ["10.0.0.1"]
     # Unset secrets stay visibly unset; the real config still has the values.
     assert config_from_mapping({}, env={}).redacted()["controlToken"] is None

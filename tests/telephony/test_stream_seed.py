@@ -135,9 +135,17 @@ def test_stream_route_is_not_mounted_when_streaming_is_off() -> None:
         assert client.get("/health").json()["stream"] is None
 
 
-def test_stream_connections_are_capped(twilio_api: respx.MockRouter) -> None:
-    with twilio_app(twilio_config(streaming={"enabled": True, "maxConnections": 1})) as client:
+def test_live_streams_are_capped_once_authenticated(twilio_api: respx.MockRouter) -> None:
+    # maxConnections counts streams whose token was accepted; a second call's stream is
+    # refused with 1013 (try again later) only when it would be the second live one.
+    config = twilio_config(streaming={"enabled": True, "maxConnections": 1}, maxConcurrentCalls=2)
+    with twilio_app(config) as client:
         url, params = _connect_stream(client)
+        other = CALL_SID[:-1] + "8"
+        root = twiml(post_signed(client, WEBHOOK_URL, incoming_call(call_sid=other)).text)
+        stream = root.find("Connect/Stream")
+        assert stream is not None
+        other_params = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
         with client.websocket_connect(urlsplit(url).path) as first:
             first.send_text(_start(params))
             assert json.loads(first.receive_text())["event"] == "media"
@@ -145,6 +153,7 @@ def test_stream_connections_are_capped(twilio_api: respx.MockRouter) -> None:
                 client.websocket_connect(urlsplit(url).path) as second,
                 pytest.raises(WebSocketDisconnect) as closed,
             ):
+                second.send_text(_start(other_params, call_sid=other))
                 second.receive_text()
             first.send_text(json.dumps({"event": "stop", "streamSid": STREAM_SID}))
     assert closed.value.code == 1013

@@ -122,9 +122,10 @@ def test_rejected_requests_are_logged_at_a_bounded_rate(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from telephony import http_errors
+    from telephony.rate_limited_log import RateLimitedLog
 
     # A fresh minute's budget, whatever earlier tests were refused.
-    monkeypatch.setattr(http_errors, "_REJECTIONS", http_errors._RateLimitedLog(http_errors._log))
+    monkeypatch.setattr(http_errors, "_REJECTIONS", RateLimitedLog(http_errors._log))
     with twilio_app(twilio_config()) as client, caplog.at_level("WARNING", logger="telephony.server"):
         for _ in range(40):
             refused = client.post(

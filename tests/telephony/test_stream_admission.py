@@ -1,0 +1,181 @@
+"""Unauthenticated media sockets are capped on their own and can never lock a real stream out.
+
+Everything runs on a real uvicorn server on loopback. The idle sockets come from other loopback
+addresses (127.0.0.2, 127.0.0.3, ...), so the per-address cap sees them as other clients; the
+real call's stream comes from the local carrier's simulator on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import pytest
+from contract.harness import QuickVoice
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from test_stream_turns import ScriptedSTT, _tone
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from telephony.adapters.local import LocalCarrier
+from telephony.background import background_server, free_port
+from telephony.config import config_from_mapping
+from telephony.runtime import Runtime
+from telephony.server import create_app
+from telephony.store import MemoryCallStore
+from telephony.stream_slots import StreamSlots
+
+OUR_NUMBER = "+18005551212"
+CALLER = "+14158675309"
+
+
+def _slots(app: Litestar) -> StreamSlots:
+    """The counters the app's stream route keeps (shared by all of the router's handlers)."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            slots: StreamSlots = route.route_handlers[0].opt["telephony"].slots
+            return slots
+    raise AssertionError("no telephony route")
+
+
+async def _eventually(check: Callable[[], bool], what: str) -> None:
+    for _ in range(200):
+        if check():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"never happened: {what}")
+
+
+@asynccontextmanager
+async def _server(
+    security: dict[str, Any] | None = None, **streaming: Any
+) -> AsyncIterator[tuple[str, Runtime, Litestar]]:
+    port = free_port()
+    config = config_from_mapping(
+        {
+            "provider": "local",
+            "fromNumber": OUR_NUMBER,
+            "inboundPolicy": "open",
+            "serve": {"port": port},
+            "agent": "builtin",
+            "streaming": {"enabled": True, **streaming},
+            "carriers": {"local": {"secret": "admission-test-secret"}},
+            "webhookSecurity": security or {},
+        },
+        env={},
+    )
+    runtime = Runtime.build(config, store=MemoryCallStore(), stt=ScriptedSTT(["goodbye"]), tts=QuickVoice())
+    app = create_app(config, runtime=runtime)
+    async with background_server(app, port=port) as url:
+        yield url.replace("http://", "ws://") + "/voice/stream", runtime, app
+
+
+async def _idle(stream: str, address: str) -> ClientConnection:
+    """A socket from ``address`` that completes the handshake and then says nothing."""
+    return await connect(stream, local_addr=(address, 0), open_timeout=5)
+
+
+async def _close_code(ws: ClientConnection) -> int:
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None, "the server must close with a code"
+    return closed.value.rcvd.code
+
+
+async def test_idle_sockets_are_capped_per_address_and_in_total_and_never_take_a_live_slot() -> None:
+    limits = {"maxPendingConnectionsPerIp": 2, "maxPendingConnections": 5, "maxConnections": 1}
+    async with _server(**limits) as (stream, runtime, app), AsyncExitStack() as sockets:
+        slots = _slots(app)
+
+        async def idle(address: str) -> ClientConnection:
+            ws = await _idle(stream, address)
+            sockets.push_async_callback(ws.close)
+            return ws
+
+        first, second = await idle("127.0.0.2"), await idle("127.0.0.2")
+        assert await _close_code(await idle("127.0.0.2")) == 1013, "a third from one address"
+        assert slots.pending_from("127.0.0.2") == 2
+        await idle("127.0.0.3")
+        await idle("127.0.0.3")
+        fifth = await idle("127.0.0.4")
+        assert slots.pending == 5
+        assert await _close_code(await idle("127.0.0.5")) == 1013, "the pool is full"
+        await fifth.close()
+        await _eventually(lambda: slots.pending == 4, "a closed socket frees its pending slot")
+
+        # Four strangers wait on the pool, and the only live slot is taken by nobody yet.
+        carrier = runtime.carrier
+        assert isinstance(carrier, LocalCarrier)
+
+        async def voice(text: str) -> bytes:
+            return _tone(600)
+
+        carrier.simulator.voice = voice
+        call = await carrier.simulator.inbound_call(caller=CALLER, callee=OUR_NUMBER, script=["goodbye"])
+        record = await runtime.store.get_by_provider_id("local", call.provider_call_id)
+        assert record is not None
+        assert call.media == "stream" and call.ended_by == "bot"
+        assert [(turn.speaker, turn.text) for turn in record.transcript] == [
+            ("bot", "Hello! How can I help you today?"),
+            ("user", "goodbye"),
+            ("bot", "Thanks for calling. Goodbye!"),
+        ]
+        assert slots.pending == 4, "the strangers are still waiting, never promoted"
+        assert first.state.name == second.state.name == "OPEN"
+        await _eventually(lambda: slots.live == 0, "the ended stream frees its live slot")
+    await _eventually(lambda: slots.pending == 0, "every closed socket frees its slot")
+
+
+async def test_a_socket_that_never_starts_is_closed_and_frees_its_slot() -> None:
+    async with _server(maxPendingConnectionsPerIp=2, preStartTimeoutMs=200) as (stream, _, app):
+        slots = _slots(app)
+        idle = [await _idle(stream, "127.0.0.2") for _ in range(2)]
+        assert slots.pending_from("127.0.0.2") == 2
+        assert [await _close_code(ws) for ws in idle] == [1008, 1008]
+        await _eventually(lambda: slots.pending == 0, "timed-out sockets free their slots")
+        again = await _idle(stream, "127.0.0.2")
+        assert slots.pending_from("127.0.0.2") == 1, "the address may connect again"
+        await again.close()
+    assert (slots.pending, slots.live) == (0, 0)
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_is_capped() -> None:
+    security = {"trustForwardingHeaders": True, "trustedProxyIPs": ["127.0.0.1"]}
+    async with (
+        _server(maxPendingConnectionsPerIp=1, security=security) as (stream, _, app),
+        AsyncExitStack() as sockets,
+    ):
+        slots = _slots(app)
+
+        async def via(address: str, forwarded_for: str) -> ClientConnection:
+            ws = await connect(
+                stream, local_addr=(address, 0), additional_headers={"X-Forwarded-For": forwarded_for}
+            )
+            sockets.push_async_callback(ws.close)
+            return ws
+
+        await via("127.0.0.1", "198.51.100.1, 203.0.113.7")
+        await via("127.0.0.1", "203.0.113.8")
+        assert slots.pending_from("203.0.113.7") == slots.pending_from("203.0.113.8") == 1
+        assert await _close_code(await via("127.0.0.1", "203.0.113.7")) == 1013
+        # A peer that is not the trusted proxy cannot pick its address.
+        await via("127.0.0.2", "203.0.113.9")
+        assert slots.pending_from("127.0.0.2") == 1 and slots.pending_from("203.0.113.9") == 0
+        assert await _close_code(await via("127.0.0.2", "203.0.113.10")) == 1013
+    await _eventually(lambda: slots.pending == 0, "every closed socket frees its slot")
+
+
+def test_a_slot_moves_from_pending_to_live_once_and_is_released_once() -> None:
+    slots = StreamSlots(max_pending=3, max_pending_per_address=2, max_live=1)
+    first, second = slots.claim("a"), slots.claim("b")
+    assert first.promote() and (slots.pending, slots.live) == (1, 1)
+    assert not second.promote(), "no live slot free: it stays pending"
+    assert (slots.pending, slots.live) == (1, 1)
+    first.release()
+    first.release()
+    assert second.promote() and (slots.pending, slots.live) == (0, 1)
+    second.release()
+    assert (slots.pending, slots.live, slots.pending_from("a")) == (0, 0, 0)
