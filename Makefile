@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench reliability clean
+.PHONY: demo test lint bench reliability clean redis-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,14 @@ $(VENV)/.installed-test: pyproject.toml examples/acme/pyproject.toml | $(BIN)/py
 demo: $(VENV)/.installed
 	$(BIN)/telephony demo
 
-test: $(VENV)/.installed-test
+# The Redis store's tests start a private redis-server of their own (never a system service);
+# the binary comes from the Debian package when it is missing.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "install redis-server (the Redis store's tests run one)" >&2; exit 1; }; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
+
+test: $(VENV)/.installed-test redis-server
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
