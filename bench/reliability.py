@@ -23,7 +23,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 # The crash phase runs the tests' crash server, so it signs with the tests' credentials.
 sys.path.insert(0, str(TESTS))
+from server_process import wait_until_serving  # noqa: E402
 from twilio_helpers import AUTH_TOKEN, WEBHOOK_URL, incoming_call, twilio_config  # noqa: E402
 
 VALIDATOR = RequestValidator(AUTH_TOKEN)
@@ -271,26 +271,17 @@ async def served(phase: str, agent: Any, directory: Path, work: Work, **config: 
     return tally
 
 
-async def copies_phase(directory: Path, scale: int, rng: random.Random) -> Tally:
-    agent = SlowAgent(rng)
+async def conversations_phase(
+    phase: str, agent: Any, directory: Path, *, calls: int, turns: int, copies: int, **config: Any
+) -> Tally:
+    """``calls`` concurrent calls of ``turns`` turns, each turn sent as ``copies`` copies and one more."""
 
     async def work(client: httpx.AsyncClient) -> Tally:
-        tally = Tally("copies")
-        await asyncio.gather(*(conversation(client, tally, index, 4, 5) for index in range(5 * scale)))
+        tally = Tally(phase)
+        await asyncio.gather(*(conversation(client, tally, index, turns, copies) for index in range(calls)))
         return tally
 
-    return await served("copies", agent, directory, work)
-
-
-async def faults_phase(directory: Path, scale: int, rng: random.Random) -> Tally:
-    agent = FaultyAgent(rng)
-
-    async def work(client: httpx.AsyncClient) -> Tally:
-        tally = Tally("faults")
-        await asyncio.gather(*(conversation(client, tally, index, 6, 1) for index in range(5 * scale)))
-        return tally
-
-    return await served("faults", agent, directory, work, responseTimeoutMs=1500)
+    return await served(phase, agent, directory, work, **config)
 
 
 # ---------------------------------------------------------------------- crash
@@ -304,17 +295,6 @@ def _start(directory: Path, port: int, behaviour: str) -> subprocess.Popen[bytes
     return subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
 
 
-async def _ready(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the crash server did not start")
-
-
 async def crash_round(directory: Path, tally: Tally, round_: int, calls: int) -> None:
     port = free_port()
     store = directory / f"crash-{round_}"
@@ -322,7 +302,7 @@ async def crash_round(directory: Path, tally: Tally, round_: int, calls: int) ->
     sids = [sid(f"k{round_:03d}", index) for index in range(calls)]
     server = _start(store, port, "hang")
     try:
-        await _ready(port)
+        await wait_until_serving(port, server)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             actions = [
                 gather_action(await post(client, WEBHOOK_URL, incoming_call(s), tally=tally)) for s in sids
@@ -346,7 +326,7 @@ async def crash_round(directory: Path, tally: Tally, round_: int, calls: int) ->
         server.wait()
     server = _start(store, port, "answer")
     try:
-        await _ready(port)
+        await wait_until_serving(port, server)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             retries = await asyncio.gather(
                 *(
@@ -405,10 +385,19 @@ async def main(scale: int, seed: int) -> list[Tally]:
         async def fuzz_work(client: httpx.AsyncClient) -> Tally:
             return await fuzz(client, 3000 * scale, rng)
 
+        calls = 5 * scale
         return [
             await served("fuzz", SlowAgent(rng, 0, 0), directory, fuzz_work),
-            await copies_phase(directory, scale, rng),
-            await faults_phase(directory, scale, rng),
+            await conversations_phase("copies", SlowAgent(rng), directory, calls=calls, turns=4, copies=5),
+            await conversations_phase(
+                "faults",
+                FaultyAgent(rng),
+                directory,
+                calls=calls,
+                turns=6,
+                copies=1,
+                responseTimeoutMs=1500,
+            ),
             await crash_phase(directory, scale),
         ]
 

@@ -136,23 +136,7 @@ class RedisCallStore:
         self._retention = event_retention_seconds
         self._retention_ms = max(1, math.ceil(event_retention_seconds * 1000))
         self._closed = False
-        self._scripts = {
-            name: client.register_script(getattr(lua, name))
-            for name in (
-                "APPEND",
-                "CLAIM",
-                "COMMIT",
-                "CONSUME_TOKEN",
-                "CREATE",
-                "DELETE",
-                "GET",
-                "GET_BY_PROVIDER_ID",
-                "ISSUE_TOKEN",
-                "LIST",
-                "RENEW",
-                "SET_REPLY",
-            )
-        }
+        self._scripts = {name: client.register_script(getattr(lua, name)) for name in lua.__all__}
 
     async def _run(self, script: str, *args: Any) -> Any:
         if self._closed:
