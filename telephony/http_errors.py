@@ -19,7 +19,7 @@ from litestar.types import ExceptionHandlersMap
 from telephony.providers import CallControlError, TelephonyError, WebhookRejected
 
 from .claims import StillRunning
-from .engine import CallLimitReached, CallNotFound, CallNotLive
+from .engine import CallLimitReached, CallNotFound, CallNotLive, Draining
 
 _log = logging.getLogger("telephony.server")
 
@@ -43,6 +43,7 @@ STATUSES: Final[tuple[tuple[type[TelephonyError], int], ...]] = (
     (CallNotFound, 404),
     (CallNotLive, 409),
     (CallLimitReached, 429),
+    (Draining, 503),
     (NotServing, 503),
     (StillRunning, 503),
     # Anything else the framework raises on purpose is a refusal of what was asked.

@@ -386,14 +386,16 @@ async def _end_call(request: Request[Any, Any, Any], call_id: FromPath[str]) -> 
     return _view(await _runtime(request).engine.end_call(call_id))
 
 
-async def _health(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def _health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     runtime = _runtime(request)
-    return {
-        "status": "ok",
+    draining = runtime.engine.draining  # stopping: a load balancer should send new calls elsewhere
+    body = {
+        "status": "draining" if draining else "ok",
         "provider": runtime.carrier.name,
         "webhook": runtime.routes.webhook_path,
         "stream": runtime.routes.stream_path,
     }
+    return Response(body, status_code=503 if draining else 200)
 
 
 # ---------------------------------------------------------------------- assembly

@@ -39,6 +39,7 @@ from telephony.providers import (
 
 from .audio import OutboundEncoder, Transcoder
 from .engine import ConversationEngine
+from .liveness import StreamLease
 from .store import CallRecord
 
 _log = logging.getLogger("telephony.stream")
@@ -109,6 +110,7 @@ class StreamSession:
         self._marks = 0
         self._group: TaskGroup | None = None
         self._transcriber: TranscriptionStream | None = None
+        self._lease: StreamLease | None = None
         self._closed = asyncio.Event()
 
     # ------------------------------------------------------------------ handshake
@@ -155,11 +157,33 @@ class StreamSession:
             _log.warning("stream refused: missing, wrong or reused token")
             await self.socket.close(POLICY_VIOLATION, "invalid stream token")
             return
+        if not await self._hold_lease(record.call_id):
+            _log.warning("call %s: stream refused: the call is being ended as lost", record.call_id)
+            await self.socket.close(POLICY_VIOLATION, "call ended")
+            return
         self.call_id = record.call_id
         try:
             await self._serve(record, start)
         finally:
             await self._shutdown()
+
+    async def _hold_lease(self, call_id: str) -> bool:
+        """Hold the call's stream lease, so every instance sharing the store sees the stream live.
+
+        The lease is taken before the record is read again: a sweep that found the call's
+        stream missing holds the lease while it ends the call, so either it sees this stream or
+        this stream sees the call ended.
+        """
+        store = self.engine.store
+        lease = StreamLease(store, call_id, self.engine.config.streaming.lease_ms / 1000)
+        if not await lease.acquire():
+            return False
+        record = await store.get(call_id)
+        if record is None or record.terminal:
+            await lease.release()
+            return False
+        self._lease = lease
+        return True
 
     # ------------------------------------------------------------------ main loop
 
@@ -171,6 +195,8 @@ class StreamSession:
         # Playback, recognition and turns belong to this stream: they end with it.
         async with anyio.create_task_group() as group:
             self._group = group
+            if self._lease is not None:
+                group.start_soon(self._lease.keep)
             group.start_soon(self._play_loop)
             group.start_soon(self._transcript_loop, self._transcriber)
             await self._opening(record)
@@ -350,8 +376,13 @@ class StreamSession:
         """
         self._closed.set()
         self._stop_listening()
-        if self._transcriber is not None:
-            await self._transcriber.aclose()
-        if self.call_id is not None:
-            self.engine.detach_stream(self.call_id, self)
-            await self.engine.stream_ended(self.call_id)
+        try:
+            if self._transcriber is not None:
+                await self._transcriber.aclose()
+            if self.call_id is not None:
+                self.engine.detach_stream(self.call_id, self)
+                await self.engine.stream_ended(self.call_id)
+        finally:
+            # Only now: released before the call ended, a sweep could take it for a lost stream.
+            if self._lease is not None:
+                await self._lease.release()
