@@ -5,7 +5,7 @@ Usage: ``python stream_server.py <store dir> <port> <lease ms> <drain ms> <maxCo
 Twilio's REST API is mocked inside this process (respx): each hang-up it is asked for is
 appended to ``<store dir>/hangups`` as ``<CallSid> <Status>``, and answered as Twilio does.
 Speech is scripted: every utterance the caller makes is heard as "hello", and every line the
-bot says is a short tone, so a test can follow turns and marks without speech engines.
+bot says is a tone as long as its words, so a test can follow turns and marks without speech engines.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ class HeardHello:
 
 
 class Beep:
+    """A tenth of a second of sound per word, so a test can tell lines apart by their length."""
+
     async def synthesize(self, text: str) -> AsyncIterator[SynthesizedAudio]:
-        yield SynthesizedAudio(pcm=b"\x00\x10" * 3200, sample_rate=16000)  # 0.2 s
+        yield SynthesizedAudio(pcm=b"\x00\x10" * 1600 * len(text.split()), sample_rate=16000)
 
 
 class Echo:
@@ -71,6 +73,7 @@ def main() -> None:
         serve={"port": port, "bind": "127.0.0.1", "drainTimeoutMs": drain_ms},
         maxConcurrentCalls=max_calls,
         maxDurationSeconds=600,
+        gatherTimeoutSeconds=600,  # no re-prompt: every line the bot says is one the test expects
     )
     runtime = Runtime.build(
         config, store=SqliteCallStore(directory), agent=Echo(), tts=Beep(), stt=HeardHello()

@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed
 from telephony.background import background_server, free_port
 from telephony.engine import SHUTDOWN_GOODBYE
 from telephony.liveness import stream_lease_id
-from telephony.providers import Turn
+from telephony.providers import SegmentingTranscriptionStream, SynthesizedAudio, Turn
 from telephony.runtime import Runtime
 from telephony.server import create_app
 from telephony.store import CallRecord, CallStore, ClaimOutcome, MemoryCallStore, SqliteCallStore
@@ -119,18 +119,14 @@ async def _terminal(store: CallStore, call_id: str) -> CallRecord | None:
 
 
 class _Quiet:
-    async def synthesize(self, text: str) -> AsyncIterator[Any]:
-        from telephony.providers import SynthesizedAudio
-
+    async def synthesize(self, text: str) -> AsyncIterator[SynthesizedAudio]:
         yield SynthesizedAudio(pcm=b"\x00\x00" * 1600, sample_rate=16000)
 
 
 class _Deaf:
     sample_rate = 16000
 
-    async def open_stream(self, *, language: str = "en-US") -> Any:
-        from telephony.providers import SegmentingTranscriptionStream
-
+    async def open_stream(self, *, language: str = "en-US") -> SegmentingTranscriptionStream:
         async def nothing(pcm: bytes, rate: int) -> tuple[str, float | None]:
             return "", None
 
@@ -208,9 +204,9 @@ async def test_a_stream_whose_lease_a_sweep_holds_is_refused(twilio_api: respx.M
         )
         async with connect(f"ws://127.0.0.1:{port}/voice/stream") as ws:
             await ws.send(_start(params))
-            with pytest.raises(Exception) as closed:
+            with pytest.raises(ConnectionClosed) as closed:
                 await ws.recv()
-        assert "1008" in str(closed.value)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         assert not runtime.engine.has_stream(params["callId"])
 
 
@@ -242,9 +238,18 @@ async def test_a_draining_server_refuses_new_calls_and_says_so_on_health(
 def _serve(
     directory: Path, port: int, *, drain_ms: int = 30_000, max_calls: int = 1
 ) -> subprocess.Popen[bytes]:
+    """The server of ``stream_server.py``; its log (warnings and up) goes to ``<directory>/log``."""
     env = os.environ | {"PYTHONPATH": str(TESTS)}
     settings = [str(directory), str(port), str(LEASE_MS), str(drain_ms), str(max_calls)]
-    return subprocess.Popen([sys.executable, str(TESTS / "stream_server.py"), *settings], env=env)
+    with (directory / "log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, str(TESTS / "stream_server.py"), *settings], env=env, stderr=log
+        )
+
+
+def _audio_words(frames: list[dict[str, Any]]) -> int:
+    """How many words a line played as ``stream_server``'s tone had (five 20 ms frames each)."""
+    return sum(frame["event"] == "media" for frame in frames) // 5
 
 
 def _hangups(directory: Path) -> list[str]:
@@ -335,7 +340,7 @@ async def test_sigterm_drains_live_stream_calls_then_says_goodbye_to_the_rest(tm
         server.wait()
     assert code == 0
     assert refused.find("Reject").attrib["reason"] == "busy"  # type: ignore[union-attr]
-    assert sum(frame["event"] == "media" for frame in reply) > 0
+    assert _audio_words(reply) == len(["You", "said", "hello."])
     finished, stayed = await _stored(directory, _sid(1)), await _stored(directory, _sid(2))
     assert finished.state == "completed"
     assert [(t.speaker, t.text) for t in finished.transcript][1:] == [
@@ -344,6 +349,7 @@ async def test_sigterm_drains_live_stream_calls_then_says_goodbye_to_the_rest(tm
     ]
     assert stayed.state == "hangup-bot"
     assert stayed.transcript[-1].text == SHUTDOWN_GOODBYE
-    assert sum(frame["event"] == "media" for frame in goodbye) > 0
+    assert _audio_words(goodbye) == len(SHUTDOWN_GOODBYE.split())
+    assert "not heard in time" not in (directory / "log").read_text()  # hung up because it was heard
     assert f"{_sid(2)} completed" in _hangups(directory)
     assert (await _stored(directory, _sid(3))).state == "busy"
