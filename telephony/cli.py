@@ -27,10 +27,9 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from .drain import serve
     from .runtime import is_loopback
-    from .server import create_app, server_limits
+    from .server import create_app
 
     config = _config(args)
     # The config (or TELEPHONY_LOG_FORMAT through it) picks the format and level now it is read.
@@ -41,7 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not config.control_token and not is_loopback(config.serve.bind):
         log.info("no controlToken: the control API answers requests from this machine only")
     # The URLs to give the carrier are logged once the app has started (its lifespan).
-    uvicorn.run(app, log_level="info", log_config=None, **server_limits(config))
+    serve(app)  # a stop signal drains live calls first (docs/restarts.md)
     return 0
 
 

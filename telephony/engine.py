@@ -53,6 +53,7 @@ from telephony.providers import (
 
 from .bus import ControlBus, ControlFailed, ControlReply, ControlRequest, LocalControlBus
 from .call_locks import CallLocks
+from .liveness import StreamReconciler
 from .logs import bind_call, call_context
 from .metrics import Metrics
 from .policy import inbound_allowed
@@ -69,6 +70,7 @@ DEFAULT_GREETING = "Hello! How can I help you today?"
 REPROMPT = "Sorry, I didn't catch that. Could you say it again?"
 NO_INPUT_GOODBYE = "I haven't heard anything, so I'll hang up now. Goodbye!"
 AGENT_FALLBACK = "Sorry, I'm having trouble answering right now. Could you say that again?"
+SHUTDOWN_GOODBYE = "I'm sorry, I have to end this call now. Please call back in a moment. Goodbye!"
 STREAM_TOKEN_TTL = 120.0
 WEBHOOK_MARGIN_SECONDS = 3.0  # what answering a turn takes besides the agent: store, render, network
 BOT_ENDINGS = frozenset({"hangup-bot", "voicemail"})  # states in which we ended the call
@@ -91,6 +93,10 @@ class CallNotFound(TelephonyError):
 
 class CallNotLive(TelephonyError):
     """The call has ended, so it cannot be spoken on any more."""
+
+
+class Draining(TelephonyError):
+    """The server is stopping: it finishes the calls it has and takes no new ones."""
 
 
 class LiveStream(Protocol):
@@ -174,6 +180,8 @@ class ConversationEngine:
         self._group: TaskGroup | None = None
         self._streams: dict[str, LiveStream] = {}
         self._closing = False
+        self.draining = False
+        """Set when the server starts stopping: new calls are refused, live ones go on."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -184,6 +192,20 @@ class ConversationEngine:
                 self._arm_timer(record)
         if self.config.stale_call_reaper_seconds > 0:
             self.spawn(self._reap_forever())
+        if self.routes.stream_path is not None:
+            self.spawn(self.stream_reconciler().run())
+
+    def stream_reconciler(self) -> StreamReconciler:
+        """The sweep that ends stream calls whose stream died with its process, or never came."""
+        streaming = self.config.streaming
+        lease = streaming.lease_ms / 1000
+        return StreamReconciler(
+            self,
+            lease_seconds=lease,
+            # A fresh call's stream connects within the start-message wait and a lease's margin.
+            grace_seconds=streaming.pre_start_timeout_ms / 1000 + lease,
+            clock=self._clock,
+        )
 
     async def reap_stale_calls(self) -> list[str]:
         """End calls still "live" ``staleCallReaperSeconds`` after they began.
@@ -575,6 +597,9 @@ class ConversationEngine:
                 "inbound call %s rejected: inbound policy %r", event.provider_call_id, cfg.inbound_policy
             )
             return "rejected"
+        if self.draining:
+            _log.info("inbound call %s refused as busy: the server is stopping", event.provider_call_id)
+            return "busy"
         if await self.store.count_active("inbound") >= cfg.max_concurrent_calls:
             _log.info("inbound call %s refused as busy: maxConcurrentCalls reached", event.provider_call_id)
             return "busy"
@@ -784,6 +809,29 @@ class ConversationEngine:
                     await self.store.save(record)
                     return
 
+    def has_stream(self, call_id: str) -> bool:
+        """Whether the call's media stream is live in this process."""
+        return call_id in self._streams
+
+    def live_streams(self) -> list[str]:
+        """The calls whose media stream is live in this process."""
+        return list(self._streams)
+
+    async def say_goodbye(self, call_id: str, text: str = SHUTDOWN_GOODBYE) -> None:
+        """Tell a stream caller the call must end, and hang up once it has been heard."""
+        stream = self._streams.get(call_id)
+        if stream is None:
+            return
+        async with self._locks[call_id]:
+            record = await self._live(call_id)
+            if record is None:
+                return
+            self._add_turn(record, "bot", text)
+            record.end_reason = "hangup-bot"
+            self._transition(record, "speaking")
+            await self.store.save(record)
+        await stream.speak(text, hang_up_after=True)
+
     def attach_stream(self, call_id: str, stream: LiveStream) -> None:
         """Route ``speak`` and ``end`` for ``call_id`` to its live media stream."""
         self._streams[call_id] = stream
@@ -817,6 +865,8 @@ class ConversationEngine:
             raise TelephonyError("a notify call needs a message")
         if media == "stream" and self.routes.stream_path is None:
             raise TelephonyError("stream media needs streaming.enabled")
+        if self.draining:
+            raise Draining("the server is stopping and places no new calls; use another instance")
         if await self.store.count_active("outbound") >= cfg.max_concurrent_calls:
             raise CallLimitReached(
                 f"maxConcurrentCalls ({cfg.max_concurrent_calls}) outbound calls are active"
@@ -898,7 +948,9 @@ class ConversationEngine:
             await stream.speak(text)
         return record
 
-    async def end_call(self, call_id: str, *, reason: str = "hangup-bot", force: bool = False) -> CallRecord:
+    async def end_call(
+        self, call_id: str, *, reason: str = "hangup-bot", force: bool = False, state: str | None = None
+    ) -> CallRecord:
         """Hang up (idempotent: ending an ended call is not an error).
 
         Args:
@@ -906,14 +958,17 @@ class ConversationEngine:
             reason: The end reason to record (``hangup-bot`` unless a timer or teardown ends it).
             force: End the call here even if the carrier refuses the hang-up (timers and
                 stream teardown use this, so a carrier error cannot keep a call live forever).
+            state: The terminal state to record, when it is not ``reason`` itself.
         """
         request = ControlRequest(op="end", call_id=call_id, reason=reason, force=force)
         if await self._forwarded(request):
             self.stop_listening(call_id)
             return await self.get_call(call_id)
-        return await self._end_here(call_id, reason=reason, force=force)
+        return await self._end_here(call_id, reason=reason, force=force, state=state)
 
-    async def _end_here(self, call_id: str, *, reason: str, force: bool) -> CallRecord:
+    async def _end_here(
+        self, call_id: str, *, reason: str, force: bool, state: str | None = None
+    ) -> CallRecord:
         self.stop_listening(call_id)
         record = await self.get_call(call_id)
         if record.terminal:
@@ -928,7 +983,7 @@ class ConversationEngine:
         async with self._locks[call_id]:
             record = await self.get_call(call_id)
             record.end_reason = reason
-            self._transition(record, reason)
+            self._transition(record, state or reason)
             await self.store.save(record)
         stream = self._streams.pop(call_id, None)
         if stream is not None:

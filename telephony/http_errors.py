@@ -20,7 +20,7 @@ from telephony.providers import CallControlError, TelephonyError, WebhookRejecte
 
 from .bus import ControlFailed, ControlTimeout, ControlUnavailable
 from .claims import StillRunning
-from .engine import CallLimitReached, CallNotFound, CallNotLive
+from .engine import CallLimitReached, CallNotFound, CallNotLive, Draining
 from .rate_limited_log import RateLimitedLog
 
 _log = logging.getLogger("telephony.server")
@@ -45,6 +45,7 @@ STATUSES: Final[tuple[tuple[type[TelephonyError], int], ...]] = (
     (CallNotFound, 404),
     (CallNotLive, 409),
     (CallLimitReached, 429),
+    (Draining, 503),
     (NotServing, 503),
     (StillRunning, 503),
     (ControlUnavailable, 502),

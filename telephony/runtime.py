@@ -13,6 +13,7 @@ from telephony.providers import Agent, Carrier, CarrierContext, SpeechToText, Te
 
 from .bus import bus_for
 from .config import Config, ConfigError
+from .drain import drain_streams
 from .engine import ConversationEngine
 from .metrics import Metrics
 from .plugins import load_agent, load_carrier, load_stt, load_tts
@@ -199,6 +200,18 @@ class Runtime:
         finally:
             self.state = "closed"
             await self.aclose()
+
+    async def drain(self, seconds: float | None = None) -> None:
+        """Get ready to stop without cutting calls off: refuse new calls, let stream calls end.
+
+        ``telephony serve`` runs this on SIGTERM before its server stops; a host that serves the
+        app itself awaits it before stopping its server (whose shutdown closes every media
+        socket). Stream calls still live after ``seconds`` (default ``serve.drainTimeoutMs``)
+        hear a goodbye and are hung up. See :func:`telephony.drain.drain_streams`.
+        """
+        if seconds is None:
+            seconds = self.config.serve.drain_timeout_ms / 1000
+        await drain_streams(self.engine, seconds)
 
     async def aclose(self) -> None:
         """Stop timers and streams, then release pools and worker processes the parts hold."""

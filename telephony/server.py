@@ -480,14 +480,16 @@ async def _metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(content=await runtime.metrics.render(runtime.store), media_type=CONTENT_TYPE)
 
 
-async def _health(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def _health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     runtime = _runtime(request)
-    return {
-        "status": "ok",
+    draining = runtime.engine.draining  # stopping: a load balancer should send new calls elsewhere
+    body = {
+        "status": "draining" if draining else "ok",
         "provider": runtime.carrier.name,
         "webhook": runtime.routes.webhook_path,
         "stream": runtime.routes.stream_path,
     }
+    return Response(body, status_code=503 if draining else 200)
 
 
 # ---------------------------------------------------------------------- assembly

@@ -48,6 +48,7 @@ from telephony.providers import (
 from . import fallback_audio
 from .audio import OutboundEncoder, Transcoder
 from .engine import ConversationEngine
+from .liveness import StreamLease
 from .logs import bind_call
 from .metrics import FrameLagMeter
 from .rate_limited_log import RateLimitedLog
@@ -137,6 +138,7 @@ class StreamSession:
         self._recognizer_scope: anyio.CancelScope | None = None
         self._recognizer_failure: str | None = None
         self._caller_speaking = False
+        self._lease: StreamLease | None = None
         self._closed = asyncio.Event()
         self._lag: FrameLagMeter | None = None
 
@@ -189,12 +191,35 @@ class StreamSession:
         if self._go_live is not None and not self._go_live():
             await self.socket.close(TRY_AGAIN_LATER, "too many streams")
             return
+        if not await self._hold_lease(record.call_id):
+            _REFUSALS.warning("call %s: stream refused: the call is being ended as lost", record.call_id)
+            self.engine.metrics.rejected(POLICY_VIOLATION)
+            await self.socket.close(POLICY_VIOLATION, "call ended")
+            return
         self.call_id = record.call_id
         bind_call(record.call_id, record.provider)  # every line of this stream, and of its tasks
         try:
             await self._serve(record, start)
         finally:
             await self._shutdown()
+
+    async def _hold_lease(self, call_id: str) -> bool:
+        """Hold the call's stream lease, so every instance sharing the store sees the stream live.
+
+        The lease is taken before the record is read again: a sweep that found the call's
+        stream missing holds the lease while it ends the call, so either it sees this stream or
+        this stream sees the call ended.
+        """
+        store = self.engine.store
+        lease = StreamLease(store, call_id, self.engine.config.streaming.lease_ms / 1000)
+        if not await lease.acquire():
+            return False
+        record = await store.get(call_id)
+        if record is None or record.terminal:
+            await lease.release()
+            return False
+        self._lease = lease
+        return True
 
     # ------------------------------------------------------------------ main loop
 
@@ -210,6 +235,8 @@ class StreamSession:
         async with anyio.create_task_group() as group:
             self._group = group
             group.start_soon(fallback_audio.prepare, self.tts, TTS_FALLBACK)
+            if self._lease is not None:
+                group.start_soon(self._lease.keep)
             group.start_soon(self._play_loop)
             group.start_soon(self._recognize)
             await self._opening(record)
@@ -560,14 +587,21 @@ class StreamSession:
         self._stop_listening()
         if self._lag is not None:
             self._lag.flush()
-        if self._transcriber is not None:
-            try:
-                await self._transcriber.aclose()
-            except Exception as exc:  # the call still ends cleanly
-                _log.warning("call %s: closing the recognizer failed (%s)", self.call_id, failure_cause(exc))
-        if self.call_id is not None:
-            self.engine.detach_stream(self.call_id, self)
-            await self.engine.stream_ended(self.call_id)
+        try:
+            if self._transcriber is not None:
+                try:
+                    await self._transcriber.aclose()
+                except Exception as exc:  # the call still ends cleanly
+                    _log.warning(
+                        "call %s: closing the recognizer failed (%s)", self.call_id, failure_cause(exc)
+                    )
+            if self.call_id is not None:
+                self.engine.detach_stream(self.call_id, self)
+                await self.engine.stream_ended(self.call_id)
+        finally:
+            # Only now: released before the call ended, a sweep could take it for a lost stream.
+            if self._lease is not None:
+                await self._lease.release()
 
 
 async def _replay(audio: tuple[SynthesizedAudio, ...]) -> AsyncIterator[SynthesizedAudio]:

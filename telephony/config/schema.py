@@ -49,12 +49,15 @@ class ServeConfig(_Section, frozen=True):
         path: Webhook path; must start with ``/``.
         request_timeout_ms: How long a client has to send a whole request (headers and body)
             before its connection is closed.
+        drain_timeout_ms: On SIGTERM, how long ``telephony serve`` lets live stream calls go
+            on (refusing new calls) before it says goodbye on those left and stops.
     """
 
     port: Port = 3334
     bind: str = "127.0.0.1"
     path: UrlPath = "/voice/webhook"
     request_timeout_ms: PositiveInt = 10_000
+    drain_timeout_ms: NonNegInt = 30_000
 
 
 class TailscaleConfig(_Section, frozen=True):
@@ -114,6 +117,8 @@ class StreamingConfig(_Section, frozen=True):
         max_pending_connections: Sockets waiting for ``start``, in total.
         max_pending_connections_per_ip: Sockets waiting for ``start``, per client address.
         max_connections: Open media sockets in total.
+        lease_ms: How long a live stream's lease in the store outlives its process's last
+            renewal: a stream whose process died is noticed (and its call ended) about this late.
         stt_provider: Legacy January key, stored only.
         openai_api_key: Legacy January key, stored only.
         stt_model: Legacy January key, stored only.
@@ -129,6 +134,7 @@ class StreamingConfig(_Section, frozen=True):
     max_pending_connections: PositiveInt = 32
     max_pending_connections_per_ip: PositiveInt = 4
     max_connections: PositiveInt = 128
+    lease_ms: PositiveInt = 10_000
     stt_provider: str | None = None
     openai_api_key: str | None = None
     stt_model: str | None = None

@@ -85,16 +85,19 @@ async def test_call_status_calls_and_end_against_a_running_server(
 def test_serve_logs_the_urls_to_paste_into_the_carrier_console(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import uvicorn
     from litestar.testing import TestClient
+
+    from telephony.drain import DrainingServer
 
     served: list[dict[str, object]] = []
 
-    def run(app: object, **options: object) -> None:
-        with TestClient(app):  # type: ignore[arg-type]  # start and stop, as uvicorn would
-            served.append(options)
+    def run(server: DrainingServer) -> None:
+        with TestClient(server.config.app):  # start and stop, as uvicorn would
+            served.append(
+                {"host": server.config.host, "drain": server.drain_seconds, "http": server.config.http}
+            )
 
-    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(DrainingServer, "run", run)
     path = tmp_path / "voice.json"
     path.write_text(
         json.dumps(
@@ -110,7 +113,7 @@ def test_serve_logs_the_urls_to_paste_into_the_carrier_console(
     )
     caplog.set_level("INFO", logger="telephony")
     assert main(["serve", "--config", str(path)]) == 0
-    assert served and served[0]["host"] == "0.0.0.0"
+    assert served and (served[0]["host"], served[0]["drain"]) == ("0.0.0.0", 30.0)
     assert served[0]["http"].request_timeout == 2.5  # type: ignore[attr-defined]
     text = caplog.text
     assert "webhook (a call comes in): https://voice.example.com/voice/webhook\n" in text

@@ -631,8 +631,13 @@ def test_redacted_hides_every_secret() -> None:
     assert redacted["openai"]["apiKey"] == "***"
     assert redacted["tts"]["providers"]["openai"]["apiKey"] == "***"
     assert redacted["tts"]["providers"]["openai"]["voice"] == "coral"
-    serve = {"port": 3335, "bind": "0.0.0.0", "path": "/voice/hook", "requestTimeoutMs": 10000}
-    assert redacted["serve"] == serve
+    assert redacted["serve"] == {
+        "port": 3335,
+        "bind": "0.0.0.0",
+        "path": "/voice/hook",
+        "requestTimeoutMs": 10000,
+        "drainTimeoutMs": 30000,
+    }
     assert redacted["webhookSecurity"]["trustedProxyIPs"] == ["10.0.0.1"]
     # Unset secrets stay visibly unset; the real config still has the values.
     assert config_from_mapping({}, env={}).redacted()["controlToken"] is None
