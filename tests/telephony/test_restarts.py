@@ -23,7 +23,8 @@ import httpx
 import pytest
 import respx
 from conftest import TWILIO_CALLS
-from test_exactly_once import _ready, post_signed
+from server_process import wait_until_serving
+from test_exactly_once import post_signed
 from test_stream_seed import CONNECTED, STREAM_SID, _start
 from test_stream_turns import _media, _tone
 from twilio_helpers import CALL_SID, WEBHOOK_URL, incoming_call, twilio_config, twiml
@@ -274,7 +275,7 @@ async def test_after_kill_9_mid_stream_the_restarted_server_ends_the_lost_call_a
     directory.mkdir()
     server = _serve(directory, port, max_calls=1)
     try:
-        await _ready(port, server)
+        await wait_until_serving(port, server)
         async with (
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
             _stream_call(client, port, _sid(1)) as ws,
@@ -290,7 +291,7 @@ async def test_after_kill_9_mid_stream_the_restarted_server_ends_the_lost_call_a
 
     server = _serve(directory, port, max_calls=1)
     try:
-        await _ready(port, server)
+        await wait_until_serving(port, server)
 
         async def reconciled() -> CallRecord | None:
             record = await _stored(directory, _sid(1))
@@ -312,7 +313,7 @@ async def test_sigterm_drains_live_stream_calls_then_says_goodbye_to_the_rest(tm
     directory.mkdir()
     server = _serve(directory, port, drain_ms=6000, max_calls=5)
     try:
-        await _ready(port, server)
+        await wait_until_serving(port, server)
         async with (
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
             _stream_call(client, port, _sid(1)) as finishing,
