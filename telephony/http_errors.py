@@ -101,6 +101,10 @@ def log_refusal(scope: Scope, message: str, *args: object) -> None:
         _REJECTIONS.warning(message, *args)
 
 
+# 503s that are the plan, not a fault: a stopping server, a copy of a webhook still running.
+_EXPECTED_UNAVAILABLE: Final = (Draining, StillRunning)
+
+
 def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str]:
     status = status_for(exc)
     if _client_went_away(exc):
@@ -114,7 +118,7 @@ def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str
     if isinstance(exc, WebhookRejected):
         log_refusal(request.scope, "webhook rejected (%s): %s", status, exc.reason)
         return status, exc.reason
-    if status >= 500:
+    if status >= 500 and not isinstance(exc, _EXPECTED_UNAVAILABLE):
         _log.error("%s %s: %s", request.method, request.url.path, exc)
     else:
         log_refusal(request.scope, "%s %r refused (%s): %s", request.method, request.url.path, status, exc)
