@@ -21,6 +21,7 @@ from typing import Final
 import anyio
 
 from .store import CallStore, ClaimOutcome
+from .store.base import new_owner
 
 __all__ = ["CallLocks"]
 
@@ -66,9 +67,9 @@ class CallLocks:
             if not self.shared:
                 yield
                 return
-            key = f"lock:{call_id}"
-            await self._acquire(key, call_id)
-            renewing = asyncio.create_task(self._renew(key))
+            key, owner = f"lock:{call_id}", new_owner()
+            await self._acquire(key, call_id, owner)
+            renewing = asyncio.create_task(self._renew(key, owner))
             try:
                 yield
             finally:
@@ -76,21 +77,23 @@ class CallLocks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewing
                 with anyio.CancelScope(shield=True):
-                    await self.store.release_event(key)
+                    await self.store.release_event(key, owner=owner)
 
-    async def _acquire(self, key: str, call_id: str) -> None:
+    async def _acquire(self, key: str, call_id: str, owner: str) -> None:
         pause = FIRST_POLL_SECONDS
-        while await self.store.claim_event(key, call_id, lease_seconds=self.lease_seconds) is not (
+        lease = self.lease_seconds
+        while await self.store.claim_event(key, call_id, lease_seconds=lease, owner=owner) is not (
             ClaimOutcome.WON
         ):
             await anyio.sleep(pause)
             pause = min(pause * 2, LONGEST_POLL_SECONDS)
 
-    async def _renew(self, key: str) -> None:
+    async def _renew(self, key: str, owner: str) -> None:
         """Keep the lease while the lock is held; a failed renewal is retried at the next beat."""
         while True:
             await anyio.sleep(self.lease_seconds / 3)
             try:
-                await self.store.renew_event(key, self.lease_seconds)
+                if not await self.store.renew_event(key, self.lease_seconds, owner=owner):
+                    _log.warning("a call lock was lost: its holder stalled past its lease")
             except Exception as exc:
                 _log.warning("could not renew a call lock (%s)", type(exc).__name__)

@@ -25,6 +25,7 @@ import anyio
 from telephony.providers import CallEvent, TelephonyError, WebhookReply
 
 from .store import CallStore, ClaimOutcome
+from .store.base import new_owner
 
 __all__ = ["StillRunning", "WebhookClaims"]
 
@@ -73,23 +74,30 @@ class WebhookClaims:
         Raises:
             StillRunning: The original is alive but took longer than ``wait_seconds``.
         """
-        event_id = event.event_id
-        outcome = await self.store.claim_event(event_id, event.call_id, lease_seconds=self.lease_seconds)
+        event_id, owner = event.event_id, new_owner()
+        outcome = await self._claim(event, owner)
         if outcome is not ClaimOutcome.WON:
             _log.info("duplicate webhook %s: %s", event_id[:12], outcome.value)
-            outcome = await self._wait(event)
+            outcome = await self._wait(event, owner)
             if outcome is not ClaimOutcome.WON:
                 return await self._stored(event_id)
             _log.warning("webhook %s: its handler died mid-turn; running the turn again", event_id[:12])
-        return await self._run(event_id, run)
+        return await self._run(event_id, owner, run)
 
-    async def _run(self, event_id: str, run: Callable[[], Awaitable[WebhookReply]]) -> WebhookReply:
+    async def _claim(self, event: CallEvent, owner: str) -> ClaimOutcome:
+        return await self.store.claim_event(
+            event.event_id, event.call_id, lease_seconds=self.lease_seconds, owner=owner
+        )
+
+    async def _run(
+        self, event_id: str, owner: str, run: Callable[[], Awaitable[WebhookReply]]
+    ) -> WebhookReply:
         finished = self._finished.setdefault(event_id, anyio.Event())
         failure: BaseException | None = None
         reply: WebhookReply | None = None
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(self._keep_alive, event_id)
+                group.start_soon(self._keep_alive, event_id, owner)
                 try:
                     reply = await run()
                 except Exception as exc:  # re-raised below, outside the task group's wrapping
@@ -97,7 +105,7 @@ class WebhookClaims:
                 group.cancel_scope.cancel()
             if failure is not None:
                 # Unclaim, so the carrier's retry of this webhook is handled instead of waiting.
-                await self.store.release_event(event_id)
+                await self.store.release_event(event_id, owner=owner)
                 raise failure
         finally:
             finished.set()
@@ -105,14 +113,14 @@ class WebhookClaims:
         assert reply is not None
         return reply
 
-    async def _keep_alive(self, event_id: str) -> None:
+    async def _keep_alive(self, event_id: str, owner: str) -> None:
         """Renew the lease while the turn runs, so only a dead handler's claim expires."""
         while True:
             await anyio.sleep(self.lease_seconds / 3)
-            if not await self.store.renew_event(event_id, self.lease_seconds):
-                return
+            if not await self.store.renew_event(event_id, self.lease_seconds, owner=owner):
+                return  # done, or taken over after this process stalled past the lease
 
-    async def _wait(self, event: CallEvent) -> ClaimOutcome:
+    async def _wait(self, event: CallEvent, owner: str) -> ClaimOutcome:
         """Wait until the original is done (DONE) or dead (WON: the claim is ours now)."""
         event_id = event.event_id
         checked = anyio.current_time()
@@ -128,9 +136,7 @@ class WebhookClaims:
                     return ClaimOutcome.DONE
                 if anyio.current_time() - checked >= TAKEOVER_CHECK_SECONDS or local is not None:
                     checked = anyio.current_time()
-                    outcome = await self.store.claim_event(
-                        event_id, event.call_id, lease_seconds=self.lease_seconds
-                    )
+                    outcome = await self._claim(event, owner)
                     if outcome is not ClaimOutcome.RUNNING:
                         return outcome
         _log.error(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 
 from .store import CallRecord, CallStore, ClaimOutcome
+from .store.base import new_owner
 
 if TYPE_CHECKING:
     from .engine import ConversationEngine
@@ -57,11 +58,12 @@ class StreamLease:
         self.call_id = call_id
         self.lease_seconds = lease_seconds
         self.held = False
+        self._owner = new_owner()
 
     async def acquire(self) -> bool:
         """Take the lease; False when another holder has it (a sweep is ending the call)."""
         outcome = await self.store.claim_event(
-            stream_lease_id(self.call_id), self.call_id, lease_seconds=self.lease_seconds
+            stream_lease_id(self.call_id), self.call_id, lease_seconds=self.lease_seconds, owner=self._owner
         )
         self.held = outcome is ClaimOutcome.WON
         return self.held
@@ -71,7 +73,11 @@ class StreamLease:
         while self.held:
             await anyio.sleep(self.lease_seconds / 3)
             try:
-                await self.store.renew_event(stream_lease_id(self.call_id), self.lease_seconds)
+                renewed = await self.store.renew_event(
+                    stream_lease_id(self.call_id), self.lease_seconds, owner=self._owner
+                )
+                if not renewed:
+                    _log.warning("call %s: the stream lease was lost (this process stalled?)", self.call_id)
             except Exception:  # one failed write must not end a live call; the next may succeed
                 _log.warning("call %s: renewing the stream lease failed", self.call_id, exc_info=True)
 
@@ -80,7 +86,7 @@ class StreamLease:
         if self.held:
             self.held = False
             try:
-                await self.store.release_event(stream_lease_id(self.call_id))
+                await self.store.release_event(stream_lease_id(self.call_id), owner=self._owner)
             except Exception:  # e.g. the store closed first at shutdown: the lease runs out instead
                 _log.info("call %s: the stream lease could not be released; it runs out", self.call_id)
 

@@ -33,6 +33,7 @@ __all__ = [
     "decode_record",
     "encode_record",
     "hash_token",
+    "new_owner",
     "new_token",
 ]
 
@@ -178,7 +179,12 @@ class CallStore(Protocol):
         ...
 
     async def claim_event(
-        self, event_id: str, call_id: str | None, *, lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS
+        self,
+        event_id: str,
+        call_id: str | None,
+        *,
+        lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS,
+        owner: str = "",
     ) -> ClaimOutcome:
         """Try to become the one handler of ``event_id``, for ``lease_seconds`` unless renewed.
 
@@ -186,15 +192,18 @@ class CallStore(Protocol):
         :attr:`ClaimOutcome.RUNNING` while another claim's lease lasts, else takes the claim
         (a first delivery, or a retry whose handler died) and returns :attr:`ClaimOutcome.WON`.
         Ids older than the retention window may be forgotten, so a very late retry counts as new.
+
+        ``owner`` names this claimant (see :func:`new_owner`): renewing and releasing take it, so
+        a handler that stalled past its lease cannot extend or drop the claim another took over.
         """
         ...
 
-    async def renew_event(self, event_id: str, lease_seconds: float) -> bool:
-        """Extend a held claim's lease from now; False when it is unknown or already done."""
+    async def renew_event(self, event_id: str, lease_seconds: float, *, owner: str = "") -> bool:
+        """Extend ``owner``'s claim from now; False when it is not theirs (any more) or is done."""
         ...
 
-    async def release_event(self, event_id: str) -> None:
-        """Forget a claim whose handling failed, so the carrier's retry is processed afresh."""
+    async def release_event(self, event_id: str, *, owner: str | None = None) -> None:
+        """Forget a claim (only ``owner``'s, when given), so the event can be claimed afresh."""
         ...
 
     async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
@@ -236,6 +245,11 @@ def encode_record(record: CallRecord) -> bytes:
 def decode_record(data: bytes | str) -> CallRecord:
     """Deserialize and validate a record written by :func:`encode_record`."""
     return _DECODER.decode(data)
+
+
+def new_owner() -> str:
+    """A fresh claimant name for :meth:`CallStore.claim_event` (unique across processes)."""
+    return secrets.token_hex(8)
 
 
 def new_token() -> str:

@@ -40,6 +40,7 @@ __all__ = ["MemoryCallStore"]
 class _Claim:
     claimed_at: float
     lease_until: float
+    owner: str
 
 
 @dataclass(slots=True)
@@ -218,7 +219,12 @@ class MemoryCallStore:
         self._replies.move_to_end(event_id)
 
     async def claim_event(
-        self, event_id: str, call_id: str | None, *, lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS
+        self,
+        event_id: str,
+        call_id: str | None,
+        *,
+        lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS,
+        owner: str = "",
     ) -> ClaimOutcome:
         """Done if answered, running while another lease lasts, else claimed for ``lease_seconds``."""
         self._check_open()
@@ -229,23 +235,25 @@ class MemoryCallStore:
         held = self._events.get(event_id)
         if held is not None and held.lease_until > now:
             return ClaimOutcome.RUNNING
-        self._events[event_id] = _Claim(claimed_at=now, lease_until=now + lease_seconds)
+        self._events[event_id] = _Claim(claimed_at=now, lease_until=now + lease_seconds, owner=owner)
         self._events.move_to_end(event_id)
         return ClaimOutcome.WON
 
-    async def renew_event(self, event_id: str, lease_seconds: float) -> bool:
-        """Extend a held, unanswered claim's lease."""
+    async def renew_event(self, event_id: str, lease_seconds: float, *, owner: str = "") -> bool:
+        """Extend ``owner``'s unanswered claim."""
         self._check_open()
         held = self._events.get(event_id)
-        if held is None or event_id in self._replies:
+        if held is None or held.owner != owner or event_id in self._replies:
             return False
         held.lease_until = self._clock() + lease_seconds
         return True
 
-    async def release_event(self, event_id: str) -> None:
-        """Forget a failed claim."""
+    async def release_event(self, event_id: str, *, owner: str | None = None) -> None:
+        """Forget a claim (``owner``'s only, when given)."""
         self._check_open()
-        self._events.pop(event_id, None)
+        held = self._events.get(event_id)
+        if held is not None and (owner is None or held.owner == owner):
+            del self._events[event_id]
 
     async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
         """Cache the answer given to ``event_id``, which marks it done."""

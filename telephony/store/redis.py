@@ -215,7 +215,12 @@ class RedisCallStore:
     # ------------------------------------------------------------------ webhook dedupe
 
     async def claim_event(
-        self, event_id: str, call_id: str | None, *, lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS
+        self,
+        event_id: str,
+        call_id: str | None,
+        *,
+        lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS,
+        owner: str = "",
     ) -> ClaimOutcome:
         """Done if answered, running while another lease lasts, else claimed for ``lease_seconds``."""
         now = self._clock()
@@ -227,18 +232,17 @@ class RedisCallStore:
             _number(now + lease_seconds),
             _number(now - self._retention),
             self._retention_ms,
+            owner,
         )
         return ClaimOutcome(outcome.decode())
 
-    async def renew_event(self, event_id: str, lease_seconds: float) -> bool:
-        """Extend a held, unanswered claim's lease."""
-        return bool(await self._run("RENEW", event_id, _number(self._clock() + lease_seconds)))
+    async def renew_event(self, event_id: str, lease_seconds: float, *, owner: str = "") -> bool:
+        """Extend ``owner``'s unanswered claim."""
+        return bool(await self._run("RENEW", event_id, _number(self._clock() + lease_seconds), owner))
 
-    async def release_event(self, event_id: str) -> None:
-        """Forget a failed claim."""
-        if self._closed:
-            raise RuntimeError("call store is closed")
-        await self.client.delete(f"{self.prefix}event:{event_id}")
+    async def release_event(self, event_id: str, *, owner: str | None = None) -> None:
+        """Forget a claim (``owner``'s only, when given)."""
+        await self._run("RELEASE", event_id, owner or "", "1" if owner is None else "0")
 
     async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
         """Cache the answer given to ``event_id``, which marks it done."""

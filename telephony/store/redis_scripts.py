@@ -37,6 +37,7 @@ __all__ = [
     "GET_BY_PROVIDER_ID",
     "ISSUE_TOKEN",
     "LIST",
+    "RELEASE",
     "RENEW",
     "SET_REPLY",
 ]
@@ -224,7 +225,7 @@ return 1
 """
 
 CLAIM: Final = """
--- ARGV: prefix, event id, call id, now, lease end, retention cutoff, retention in ms.
+-- ARGV: prefix, event id, call id, now, lease end, retention cutoff, retention in ms, owner.
 local P, id, now, cutoff = ARGV[1], ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[6])
 local rk, ek = P .. 'reply:' .. id, P .. 'event:' .. id
 local answered = redis.call('HGET', rk, 'at')
@@ -234,18 +235,26 @@ if answered then
 end
 local held = redis.call('HMGET', ek, 'at', 'until')
 if held[1] and tonumber(held[1]) >= cutoff and tonumber(held[2]) > now then return 'running' end
-redis.call('HSET', ek, 'at', ARGV[4], 'until', ARGV[5], 'call', ARGV[3])
+redis.call('HSET', ek, 'at', ARGV[4], 'until', ARGV[5], 'call', ARGV[3], 'owner', ARGV[8])
 redis.call('PEXPIRE', ek, ARGV[7])
 return 'won'
 """
 
 RENEW: Final = """
--- ARGV: prefix, event id, new lease end. 1 when a held, unanswered claim was extended.
+-- ARGV: prefix, event id, new lease end, owner. 1 when the owner's unanswered claim was extended.
 local P, id = ARGV[1], ARGV[2]
 if redis.call('EXISTS', P .. 'reply:' .. id) == 1 then return 0 end
-if redis.call('EXISTS', P .. 'event:' .. id) == 0 then return 0 end
+local owner = redis.call('HGET', P .. 'event:' .. id, 'owner')
+if not owner or owner ~= ARGV[4] then return 0 end
 redis.call('HSET', P .. 'event:' .. id, 'until', ARGV[3])
 return 1
+"""
+
+RELEASE: Final = """
+-- ARGV: prefix, event id, owner ('' with any = '1': whoever holds it). Forget the claim.
+local ek = ARGV[1] .. 'event:' .. ARGV[2]
+if ARGV[4] ~= '1' and redis.call('HGET', ek, 'owner') ~= ARGV[3] then return 0 end
+return redis.call('DEL', ek)
 """
 
 ISSUE_TOKEN: Final = """

@@ -93,7 +93,8 @@ CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
     call_id TEXT,
     claimed_at REAL NOT NULL,
-    lease_until REAL NOT NULL DEFAULT 0
+    lease_until REAL NOT NULL DEFAULT 0,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_claimed ON events (claimed_at);
 CREATE TABLE IF NOT EXISTS replies (
@@ -132,7 +133,6 @@ ON CONFLICT (call_id) DO UPDATE SET
 _SET_REPLY: Final = (
     "INSERT OR REPLACE INTO replies (event_id, content_type, body, stored_at) VALUES (?, ?, ?, ?)"
 )
-_RELEASE: Final = "DELETE FROM events WHERE event_id = ?"
 
 
 def _row(
@@ -192,7 +192,7 @@ def _prune_events(conn: sqlite3.Connection, cutoff: float) -> None:
 
 
 def _claim(
-    conn: sqlite3.Connection, event_id: str, call_id: str | None, now: float, lease_seconds: float
+    conn: sqlite3.Connection, event_id: str, call_id: str | None, now: float, lease_seconds: float, owner: str
 ) -> ClaimOutcome:
     """Run inside ``BEGIN IMMEDIATE``, so two processes cannot both win an expired lease."""
     if conn.execute("SELECT 1 FROM replies WHERE event_id = ?", (event_id,)).fetchone():
@@ -201,8 +201,9 @@ def _claim(
     if held is not None and held[0] > now:
         return ClaimOutcome.RUNNING
     conn.execute(
-        "INSERT OR REPLACE INTO events (event_id, call_id, claimed_at, lease_until) VALUES (?, ?, ?, ?)",
-        (event_id, call_id, now, now + lease_seconds),
+        "INSERT OR REPLACE INTO events (event_id, call_id, claimed_at, lease_until, owner)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (event_id, call_id, now, now + lease_seconds, owner),
     )
     return ClaimOutcome.WON
 
@@ -271,8 +272,9 @@ class SqliteCallStore:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > _SCHEMA_VERSION:
                 raise RuntimeError(f"call store schema {version} is newer than this code ({_SCHEMA_VERSION})")
-            if version == 1:  # claims gained leases; old claims count as expired
+            if version == 1:  # claims gained leases and owners; old claims count as expired
                 conn.execute("ALTER TABLE events ADD COLUMN lease_until REAL NOT NULL DEFAULT 0")
+                conn.execute("ALTER TABLE events ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -430,7 +432,12 @@ class SqliteCallStore:
     # ------------------------------------------------------------------ webhook dedupe
 
     async def claim_event(
-        self, event_id: str, call_id: str | None, *, lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS
+        self,
+        event_id: str,
+        call_id: str | None,
+        *,
+        lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS,
+        owner: str = "",
     ) -> ClaimOutcome:
         """Done if answered, running while another lease lasts, else claimed for ``lease_seconds``."""
         now = self._clock()
@@ -440,20 +447,20 @@ class SqliteCallStore:
         def claim(conn: sqlite3.Connection) -> ClaimOutcome:
             if prune:
                 _prune_events(conn, cutoff)
-            return _claim(conn, event_id, call_id, now, lease_seconds)
+            return _claim(conn, event_id, call_id, now, lease_seconds, owner)
 
         outcome = await self._run(lambda conn: _in_transaction(conn, claim))
         if prune:
             self._pruned_at = now
         return outcome
 
-    async def renew_event(self, event_id: str, lease_seconds: float) -> bool:
-        """Extend a held, unanswered claim's lease."""
-        params = (self._clock() + lease_seconds, event_id, event_id)
+    async def renew_event(self, event_id: str, lease_seconds: float, *, owner: str = "") -> bool:
+        """Extend ``owner``'s unanswered claim."""
+        params = (self._clock() + lease_seconds, event_id, owner, event_id)
 
         def work(conn: sqlite3.Connection) -> bool:
             renewed = conn.execute(
-                "UPDATE events SET lease_until = ? WHERE event_id = ?"
+                "UPDATE events SET lease_until = ? WHERE event_id = ? AND owner = ?"
                 " AND NOT EXISTS (SELECT 1 FROM replies WHERE event_id = ?)",
                 params,
             )
@@ -461,11 +468,14 @@ class SqliteCallStore:
 
         return await self._run(work)
 
-    async def release_event(self, event_id: str) -> None:
-        """Forget a failed claim."""
+    async def release_event(self, event_id: str, *, owner: str | None = None) -> None:
+        """Forget a claim (``owner``'s only, when given)."""
+        sql, params = "DELETE FROM events WHERE event_id = ?", [event_id]
+        if owner is not None:
+            sql, params = sql + " AND owner = ?", [event_id, owner]
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.execute(_RELEASE, (event_id,))
+            conn.execute(sql, params)
 
         await self._run(work)
 

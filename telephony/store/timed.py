@@ -91,19 +91,24 @@ class TimedStore:
         return await self._timed("count_active", self.inner.count_active(direction))
 
     async def claim_event(
-        self, event_id: str, call_id: str | None, *, lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS
+        self,
+        event_id: str,
+        call_id: str | None,
+        *,
+        lease_seconds: float = DEFAULT_CLAIM_LEASE_SECONDS,
+        owner: str = "",
     ) -> ClaimOutcome:
         """See :meth:`CallStore.claim_event`."""
-        claim = self.inner.claim_event(event_id, call_id, lease_seconds=lease_seconds)
+        claim = self.inner.claim_event(event_id, call_id, lease_seconds=lease_seconds, owner=owner)
         return await self._timed("claim_event", claim)
 
-    async def renew_event(self, event_id: str, lease_seconds: float) -> bool:
+    async def renew_event(self, event_id: str, lease_seconds: float, *, owner: str = "") -> bool:
         """See :meth:`CallStore.renew_event`."""
-        return await self._timed("renew_event", self.inner.renew_event(event_id, lease_seconds))
+        return await self._timed("renew_event", self.inner.renew_event(event_id, lease_seconds, owner=owner))
 
-    async def release_event(self, event_id: str) -> None:
+    async def release_event(self, event_id: str, *, owner: str | None = None) -> None:
         """See :meth:`CallStore.release_event`."""
-        await self._timed("release_event", self.inner.release_event(event_id))
+        await self._timed("release_event", self.inner.release_event(event_id, owner=owner))
 
     async def set_reply(self, event_id: str, content_type: str, body: bytes) -> None:
         """See :meth:`CallStore.set_reply`."""

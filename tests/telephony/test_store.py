@@ -383,6 +383,21 @@ async def test_a_stored_reply_marks_the_event_done(store: CallStore, clock: Fake
     assert await store.claim_event("evt-2", "c1") is ClaimOutcome.DONE
 
 
+async def test_only_the_owner_renews_or_releases_a_claim(store: CallStore, clock: FakeClock) -> None:
+    # A handler that stalled past its lease must not extend or drop the claim another took over.
+    assert await store.claim_event("evt-1", "c1", lease_seconds=LEASE, owner="first") is ClaimOutcome.WON
+    clock.now += LEASE + 1
+    assert await store.claim_event("evt-1", "c1", lease_seconds=LEASE, owner="second") is ClaimOutcome.WON
+    assert await store.renew_event("evt-1", LEASE, owner="first") is False
+    await store.release_event("evt-1", owner="first")
+    assert await store.claim_event("evt-1", "c1", owner="third") is ClaimOutcome.RUNNING
+    assert await store.renew_event("evt-1", LEASE, owner="second") is True
+    await store.release_event("evt-1", owner="second")
+    assert await store.claim_event("evt-1", "c1", owner="third") is ClaimOutcome.WON
+    await store.release_event("evt-1")  # without an owner: whoever holds it
+    assert await store.claim_event("evt-1", "c1", owner="fourth") is ClaimOutcome.WON
+
+
 async def test_released_event_can_be_claimed_again(store: CallStore) -> None:
     assert await store.claim_event("ev-9", None) is ClaimOutcome.WON
     await store.release_event("ev-9")
