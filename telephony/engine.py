@@ -742,16 +742,21 @@ class ConversationEngine:
         Bounded by the carrier's patience with a webhook; a reply stored by another instance is
         seen at the next poll, one stored here at once.
         """
-        with anyio.move_on_after(self.reply_deadline("gather")):
-            while True:
-                record = await self.store.get(call_id)
-                if record is None or record.pending or record.thinking is None:
-                    return
-                if self._thought_lost(record.thinking):
-                    return
-                woken = self._replied_to.setdefault(call_id, anyio.Event())
-                with anyio.move_on_after(THINKING_POLL_SECONDS):
-                    await woken.wait()
+        woken: anyio.Event | None = None
+        try:
+            with anyio.move_on_after(self.reply_deadline("gather")):
+                while True:
+                    record = await self.store.get(call_id)
+                    if record is None or record.pending or record.thinking is None:
+                        return
+                    if self._thought_lost(record.thinking):
+                        return
+                    woken = self._replied_to.setdefault(call_id, anyio.Event())
+                    with anyio.move_on_after(THINKING_POLL_SECONDS):
+                        await woken.wait()
+        finally:
+            if woken is not None and self._replied_to.get(call_id) is woken:
+                del self._replied_to[call_id]  # not woken (the reply came from elsewhere): forget it
 
     def _instructions(self, record: CallRecord) -> list[Action]:
         """The answer to the carrier's fetch of the call's pending actions."""
