@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
@@ -39,8 +40,10 @@ from telephony.providers import (
     Hangup,
     InstructionsRequested,
     NoInput,
+    Pause,
     PlaybackFinished,
     RecordingReady,
+    Redirect,
     Reject,
     ReplyContext,
     Say,
@@ -59,7 +62,7 @@ from .metrics import Metrics
 from .policy import inbound_allowed
 from .routes import Routes
 from .states import CallState, is_terminal, next_state
-from .store import CallRecord, CallStore
+from .store import CallRecord, CallStore, Thinking
 
 if TYPE_CHECKING:
     from .config import Config
@@ -71,9 +74,14 @@ REPROMPT = "Sorry, I didn't catch that. Could you say it again?"
 NO_INPUT_GOODBYE = "I haven't heard anything, so I'll hang up now. Goodbye!"
 AGENT_FALLBACK = "Sorry, I'm having trouble answering right now. Could you say that again?"
 SHUTDOWN_GOODBYE = "I'm sorry, I have to end this call now. Please call back in a moment. Goodbye!"
+HOLDING_LINE = "One moment, please."
+"""Said after ``holdingLineAfterMs`` while the agent still thinks (either media); never transcribed."""
 STREAM_TOKEN_TTL = 120.0
 WEBHOOK_MARGIN_SECONDS = 3.0  # what answering a turn takes besides the agent: store, render, network
 BOT_ENDINGS = frozenset({"hangup-bot", "voicemail"})  # states in which we ended the call
+THINKING_MARGIN_SECONDS = 3.0  # beyond responseTimeoutMs: a turn still in flight then lost its process
+THINKING_POLL_SECONDS = 0.1  # how often a fetch waiting for a reply looks in the store (other instances)
+STILL_THINKING_PAUSE_SECONDS = 1  # quiet played by a fetch that outwaited the carrier, before the next
 
 
 _Answered = tuple[WebhookReply | None, bool]
@@ -97,6 +105,19 @@ class CallNotLive(TelephonyError):
 
 class Draining(TelephonyError):
     """The server is stopping: it finishes the calls it has and takes no new ones."""
+
+
+@dataclass
+class _Thought:
+    """One agent reply being worked on for a webhook turn, shared by the webhook and the agent's task.
+
+    Whichever of the two looks at it first decides, with no await in between: the webhook takes a
+    reply that is there, or hands the turn off, and the task then finishes the turn itself.
+    """
+
+    answered: anyio.Event = field(default_factory=anyio.Event)
+    reply: AgentReply | None = None
+    handed_off: bool = False
 
 
 class LiveStream(Protocol):
@@ -179,6 +200,7 @@ class ConversationEngine:
         self._listening: dict[str, anyio.CancelScope] = {}
         self._group: TaskGroup | None = None
         self._streams: dict[str, LiveStream] = {}
+        self._replied_to: dict[str, anyio.Event] = {}  # calls whose pending fetch awaits a late reply
         self._closing = False
         self.draining = False
         """Set when the server starts stopping: new calls are refused, live ones go on."""
@@ -397,9 +419,18 @@ class ConversationEngine:
             await self.carrier.responder.respond(ReplyContext(call=self._ref(record)), actions)
             return
         record.pending = actions
+        url = self._pending_url(record)
         await self.store.save(record)
-        url = self.routes.webhook_url(kind="pending", call_id=record.call_id)
         await self.carrier.control.redirect(self._ref(record), url)
+
+    def _pending_url(self, record: CallRecord) -> str:
+        """Where the carrier fetches the call's pending actions; numbered, so no two fetches look alike.
+
+        Webhooks are deduplicated by URL and body, and the bodies of two fetches of one call are
+        alike: without the number a second fetch would be given the first one's stored answer.
+        """
+        record.pending_fetches += 1
+        return self.routes.webhook_url(kind="pending", call_id=record.call_id, turn=record.pending_fetches)
 
     # ------------------------------------------------------------------ webhooks
 
@@ -420,6 +451,8 @@ class ConversationEngine:
         return reply
 
     async def _answer_event(self, event: CallEvent) -> _Answered:
+        if isinstance(event, InstructionsRequested) and event.call_id:
+            await self._await_late_reply(event.call_id)
         if event.call_id:
             async with self._locks[event.call_id]:
                 record = await self._find(event)
@@ -512,10 +545,10 @@ class ConversationEngine:
                 self.stop_listening(record.call_id)
                 return await self._no_input(record)
             case InstructionsRequested() if not record.terminal:
-                pending, record.pending = record.pending, []
-                return pending or [self._listen(record, ())]
-            case PlaybackFinished() if record.call_id in self._listening:
+                return self._instructions(record)
+            case PlaybackFinished() if record.call_id in self._listening and event.turn == record.gather_turn:
                 # The prompt has been heard: the caller's turn starts now, not when it was sent.
+                # (A holding line names no turn: its end starts nothing.)
                 self.listen(record.call_id, turn=record.gather_turn)
             case PlaybackFinished() if record.terminal and record.state in BOT_ENDINGS:
                 # The goodbye has been heard. Markup hangs up in order by itself; a command
@@ -640,12 +673,136 @@ class ConversationEngine:
             text = f"{text} [keypad: {event.digits}]".strip()
         if not text:
             return await self._no_input(record)
-        reply = await self.on_user_turn(
-            record, text, confidence=event.confidence, source="gather", event_id=event.event_id
-        )
+        hold = self._holding_after()
+        if hold is None:
+            reply = await self.on_user_turn(
+                record, text, confidence=event.confidence, source="gather", event_id=event.event_id
+            )
+            return self._reply_actions(record, reply)
+        started, heard_at = time.perf_counter(), self._clock()
+        request = await self._heard(record, text, source="gather", event_id=event.event_id)
+        thought = _Thought()
+        self.spawn(self._think(thought, request, event.event_id, heard=len(text), started=started))
+        with anyio.move_on_after(hold):
+            await thought.answered.wait()
+        if thought.reply is not None:  # in time: one answer, as without a holding line
+            elapsed = time.perf_counter() - started
+            self._replied(record, thought.reply, heard=len(text), source="gather", elapsed=elapsed)
+            return self._reply_actions(record, thought.reply)
+        thought.handed_off = True
+        record.thinking = Thinking(event_id=event.event_id, turn=record.gather_turn, started_at=heard_at)
+        _log.info("call %s: no agent reply after %g s; saying the holding line", record.call_id, hold)
+        if self.carrier.capabilities.commands:
+            return [self._say(HOLDING_LINE)]  # the reply is sent as commands when it comes
+        return [self._say(HOLDING_LINE), Redirect(url=self._pending_url(record))]
+
+    def _holding_after(self) -> float | None:
+        """How long a webhook turn waits for the agent before the holding line; None: no holding line.
+
+        None too when the reply (or the fallback line) is due by then anyway, the webhook's own
+        deadline included, and without a running engine (nothing to run the agent in the
+        background): the turn then waits for its reply, as it does with ``0``.
+        """
+        seconds = self.config.holding_line_after_ms / 1000
+        if seconds <= 0 or seconds >= self.reply_deadline("gather") or self._group is None:
+            return None
+        return seconds
+
+    def _reply_actions(self, record: CallRecord, reply: AgentReply) -> list[Action]:
+        """What the caller hears for a webhook turn's reply: it, then listening (or the hang-up)."""
         if reply.end_call:
             return [self._say(reply.text), Hangup(after_playback=True)]
         return [self._gather(record, reply.text)]
+
+    async def _think(
+        self, thought: _Thought, request: AgentRequest, event_id: str, *, heard: int, started: float
+    ) -> None:
+        """Ask the agent for a webhook turn; finish the turn here if its webhook stopped waiting.
+
+        The agent has ``responseTimeoutMs``: once handed off, no webhook waits on it.
+        """
+        thought.reply = await self._ask(request, self.config.response_timeout_ms / 1000)
+        thought.answered.set()
+        if thought.handed_off:
+            await self._reply_late(request.call_id, event_id, thought.reply, heard=heard, started=started)
+
+    async def _reply_late(
+        self, call_id: str, event_id: str, reply: AgentReply, *, heard: int, started: float
+    ) -> None:
+        """Finish a handed-off turn: the reply waits as the call's pending actions (or is sent)."""
+        async with self._locks[call_id]:
+            record = await self._live(call_id)
+            thinking = record.thinking if record is not None else None
+            if record is None or thinking is None or thinking.event_id != event_id:
+                # The call ended, or the turn was given the fallback line, or a newer turn took over.
+                _log.info("call %s: the agent's late reply is no longer awaited; dropped", call_id)
+                return
+            # The carrier is (or soon will be) at the pending URL, unless the call was given a
+            # new turn meanwhile (spoken to from outside): then it must be redirected again.
+            fetching = record.gather_turn == thinking.turn and not self.carrier.capabilities.commands
+            self._replied(record, reply, heard=heard, source="gather", elapsed=time.perf_counter() - started)
+            actions = self._reply_actions(record, reply)
+            if fetching:
+                record.pending = actions
+                await self.store.save(record)
+            else:
+                await self._deliver(record, actions)
+        self._wake(call_id)
+
+    def _wake(self, call_id: str) -> None:
+        """A late reply is stored: a fetch of it waiting in this process looks now, not at its next poll."""
+        woken = self._replied_to.pop(call_id, None)
+        if woken is not None:
+            woken.set()
+
+    def _thought_lost(self, thinking: Thinking) -> bool:
+        """Whether a turn in flight is older than any agent may take: the process asking it died."""
+        age = self._clock() - thinking.started_at
+        return age > self.config.response_timeout_ms / 1000 + THINKING_MARGIN_SECONDS
+
+    async def _await_late_reply(self, call_id: str) -> None:
+        """Hold the carrier's fetch of pending actions while the agent still works on them.
+
+        The call's lock is not held meanwhile (the agent's task needs it to store the reply).
+        Bounded by the carrier's patience with a webhook; a reply stored by another instance is
+        seen at the next poll, one stored here at once.
+        """
+        woken: anyio.Event | None = None
+        try:
+            with anyio.move_on_after(self.reply_deadline("gather")):
+                while True:
+                    record = await self.store.get(call_id)
+                    if record is None or record.pending or record.thinking is None:
+                        return
+                    if self._thought_lost(record.thinking):
+                        return
+                    woken = self._replied_to.setdefault(call_id, anyio.Event())
+                    with anyio.move_on_after(THINKING_POLL_SECONDS):
+                        await woken.wait()
+        finally:
+            if woken is not None and self._replied_to.get(call_id) is woken:
+                del self._replied_to[call_id]  # not woken (the reply came from elsewhere): forget it
+
+    def _instructions(self, record: CallRecord) -> list[Action]:
+        """The answer to the carrier's fetch of the call's pending actions."""
+        if record.pending:
+            pending, record.pending = record.pending, []
+            return pending
+        thinking = record.thinking
+        if thinking is None:
+            return [self._listen(record, ())]  # nothing queued: keep listening on the current turn
+        if not self._thought_lost(thinking):
+            # The agent is still at it and the carrier will not wait longer: a moment of quiet,
+            # then ask again (a pause adds nothing to the transcript).
+            return [Pause(seconds=STILL_THINKING_PAUSE_SECONDS), Redirect(url=self._pending_url(record))]
+        _log.warning(
+            "call %s: the turn in flight died with its process; using fallback reply", record.call_id
+        )
+        heard = next((turn.text for turn in reversed(record.transcript) if turn.speaker == "user"), "")
+        reply = AgentReply(text=AGENT_FALLBACK)
+        elapsed = self._clock() - thinking.started_at
+        self._replied(record, reply, heard=len(heard), source="gather", elapsed=elapsed)
+        return self._reply_actions(record, reply)
 
     async def _no_input(self, record: CallRecord) -> list[Action]:
         text, hang_up = await self.on_silence(record)
@@ -685,6 +842,15 @@ class ConversationEngine:
         carrier retries it after such a crash, the words are stored already and not added again.
         """
         started = time.perf_counter()
+        request = await self._heard(record, text, source=source, event_id=event_id)
+        reply = await self._ask(request, self.reply_deadline(source))
+        self._replied(record, reply, heard=len(text), source=source, elapsed=time.perf_counter() - started)
+        return reply
+
+    async def _heard(
+        self, record: CallRecord, text: str, *, source: str, event_id: str | None
+    ) -> AgentRequest:
+        """The first half of a turn: store the caller's words; what to ask the agent."""
         record.no_input_count = 0
         if event_id is None or record.heard_event != event_id:
             self._add_turn(record, "user", text)
@@ -693,7 +859,7 @@ class ConversationEngine:
         await self.store.save(record)  # the caller's words are safe before the agent is asked
         # What was said is personal data: DEBUG only. INFO tells that a turn happened.
         _log.debug("call %s: user (%s) said %r", record.call_id, source, _log_text(text))
-        request = AgentRequest(
+        return AgentRequest(
             call_id=record.call_id,
             transcript=tuple(record.transcript),
             from_number=record.from_number,
@@ -701,22 +867,30 @@ class ConversationEngine:
             direction=record.direction,
             purpose=record.message,
         )
-        deadline = self.reply_deadline(source)
+
+    async def _ask(self, request: AgentRequest, deadline: float) -> AgentReply:
+        """The agent's reply within ``deadline`` seconds; the fallback if it fails, stalls or is empty."""
         answered: AgentReply | None = None
         try:
             with anyio.move_on_after(deadline):
                 answered = await self.agent.reply(request)
             if answered is None:
-                _log.warning("call %s: no agent reply in %.1f s; using fallback", record.call_id, deadline)
+                _log.warning("call %s: no agent reply in %.1f s; using fallback", request.call_id, deadline)
         except Exception as exc:  # the caller must hear something, whatever the agent did
             _log.warning(
-                "call %s: agent failed (%s); using fallback reply", record.call_id, failure_cause(exc)
+                "call %s: agent failed (%s); using fallback reply", request.call_id, failure_cause(exc)
             )
         reply = answered or AgentReply(text=AGENT_FALLBACK)
         if not reply.text.strip():
             reply = AgentReply(text=AGENT_FALLBACK, end_call=reply.end_call)
+        return reply
+
+    def _replied(
+        self, record: CallRecord, reply: AgentReply, *, heard: int, source: str, elapsed: float
+    ) -> None:
+        """The second half of a turn (the record loaded under the call's lock): reply, counters, state."""
+        record.thinking = None
         self._add_turn(record, "bot", reply.text)
-        elapsed = time.perf_counter() - started
         latency_ms = round(elapsed * 1000, 1)
         record.turn_count += 1
         record.last_turn_latency_ms = latency_ms
@@ -727,21 +901,21 @@ class ConversationEngine:
             record.call_id,
             record.turn_count,
             source,
-            len(text),
+            heard,
             latency_ms,
             len(reply.text),
         )
         if reply.end_call:
             record.end_reason = "hangup-bot"
         self._transition(record, "hangup-bot" if reply.end_call and source == "gather" else "speaking")
-        return reply
 
     def reply_deadline(self, source: str) -> float:
         """Seconds the agent may take for one turn before the caller hears the fallback line.
 
         ``responseTimeoutMs``, and for a turn that came in a webhook (``gather``), short enough
         that the answer reaches the carrier before it gives up on the webhook; a stream turn is
-        not held to that, since its caller hears a holding line meanwhile.
+        not held to that, since its caller hears a holding line meanwhile. (Neither is a webhook
+        turn once its webhook was answered with the holding line: see :meth:`_think`.)
         """
         seconds = self.config.response_timeout_ms / 1000
         limit = self.carrier.capabilities.webhook_timeout_seconds

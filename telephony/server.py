@@ -413,7 +413,7 @@ def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
         raise NotAuthorizedException("control API needs a valid bearer token")
 
 
-_INTERNAL_FIELDS = ("pending", "provisional_id", "heard_event")
+_INTERNAL_FIELDS = ("pending", "provisional_id", "heard_event", "thinking", "pending_fetches")
 _COUNTERS = {  # typed fields, also shown under the ``metadata`` names clients already read
     "answered_by": "answeredBy",
     "turn_count": "turnCount",

@@ -3,9 +3,9 @@
 It does what Telnyx Call Control does: signed JSON webhooks (a real Ed25519 key), and a REST
 API (mocked with respx) whose commands it carries out in order: ``answer`` reports
 ``call.answered``; ``speak`` is "heard" and reported with ``call.speak.ended``; while
-``transcription_start`` is in force the caller's next line comes back as a final
-``call.transcription``; ``hangup`` and ``reject`` end the call with ``call.hangup``. Every
-webhook carries the latest ``client_state`` a command set, as Telnyx's do. Dialing
+``transcription_start`` is in force the caller's next line, once the bot has asked something,
+comes back as a final ``call.transcription``; ``hangup`` and ``reject`` end the call with
+``call.hangup``. Every webhook carries the latest ``client_state`` a command set, as Telnyx's do. Dialing
 ``POST /v2/calls`` rings this far end, which answers and follows the script.
 """
 
@@ -21,6 +21,7 @@ import respx
 from telnyx_helpers import API, envelope, signed_headers
 
 from telephony.adapters.local import SimulatedCall, SimulatedTurn
+from telephony.providers import CallIdentity
 
 
 class _Leg:
@@ -110,7 +111,7 @@ class TelnyxFarEnd:
                 leg.call.ended_by = "caller"
                 await self._event(http, url, leg, "call.hangup", hangup_cause="normal_clearing")
                 return
-            spoke = 0
+            spoke, asked = 0, False
             for command, body in batch:
                 leg.state = body.get("client_state") or leg.state  # Telnyx echoes the latest one
                 match command:
@@ -119,6 +120,7 @@ class TelnyxFarEnd:
                     case "speak":
                         leg.call.turns.append(SimulatedTurn(speaker="bot", text=body["payload"]))
                         spoke += 1
+                        asked = asked or _asks(body)
                     case "transcription_start":
                         leg.transcribing = True
                     case "transcription_stop":
@@ -132,7 +134,7 @@ class TelnyxFarEnd:
                         raise AssertionError(f"the Telnyx far end does not play {command!r}")
             for _ in range(spoke):  # everything queued has been heard
                 await self._event(http, url, leg, "call.speak.ended", status="completed")
-            if spoke and leg.transcribing and script:
+            if asked and leg.transcribing and script:
                 line = script.pop(0)
                 leg.call.turns.append(SimulatedTurn(speaker="caller", text=line))
                 data = {"transcript": line, "is_final": True, "confidence": 0.93}
@@ -166,3 +168,12 @@ class TelnyxFarEnd:
         body = envelope(event_type, payload)
         response = await http.post(url, content=body, headers=signed_headers(body))
         response.raise_for_status()
+
+
+def _asks(speak: dict[str, Any]) -> bool:
+    """Whether a ``speak`` is a question the caller answers: a gather's prompt, by its client state.
+
+    A line said while the bot thinks (the holding line) is not: the caller waits for the answer.
+    """
+    identity = CallIdentity.from_client_state(speak.get("client_state"))
+    return identity is not None and identity.kind == "gather"

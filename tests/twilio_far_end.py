@@ -1,8 +1,9 @@
 """Twilio's side of a call, played against a server on a real socket.
 
 It does what Twilio does for a markup call: signed form webhooks (the SDK's own signature),
-following the TwiML it gets back, posting gather results to each ``<Gather action>``, and a
-status callback when the call ends. Outbound calls start from the mocked REST API.
+following the TwiML it gets back, posting gather results to each ``<Gather action>``, fetching
+the next document from a ``<Redirect>``, and a status callback when the call ends. Outbound
+calls start from the mocked REST API.
 """
 
 from __future__ import annotations
@@ -111,6 +112,12 @@ class TwilioFarEnd:
                         call.turns.append(SimulatedTurn(speaker="caller", text=line))
                     next_document = await self._post(http, verb.attrib["action"], result)
                     break
+                elif verb.tag == "Redirect":  # fetch the next document from the URL given
+                    result = base | {"CallStatus": "in-progress"}
+                    next_document = await self._post(http, verb.text or "", result)
+                    break
+                elif verb.tag == "Pause":
+                    pass
                 elif verb.tag in ("Hangup", "Reject"):
                     call.ended_by = "bot"
                     return

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from telephony.providers import Action, Answer, ConnectStream, Gather, Hangup, Reject, Say
+from telephony.providers import Action, Answer, ConnectStream, Gather, Hangup, Redirect, Reject, Say
 
 from ._signing import signed_headers
 from ._wire import ENCODER, FRAME_DECODER, MARKUP_DECODER, Frame
@@ -241,6 +241,9 @@ class LocalSimulator:
                     latency = (time.perf_counter() - started) * 1000
                     self._note(call, SimulatedTurn(speaker="caller", text=line, latency_ms=round(latency, 1)))
                     return reply
+                case Redirect(url=url):  # markup: the next document is at ``url``
+                    fetch = {"event": "fetch", "call": call.provider_call_id}
+                    return await self._next(call, await self._post(http, url, fetch))
                 case Hangup() | Reject():
                     call.ended_by = "bot"
                     return None
@@ -248,6 +251,8 @@ class LocalSimulator:
                     call.media = "stream"
                     await self._stream(call, action, script)
                     return None
+        if self.commands and actions:  # commands that ask nothing of the caller: more will come
+            return await self._wait(call)
         call.ended_by = "bot"  # a document that runs out ends the call, as on a real carrier
         return None
 

@@ -18,6 +18,7 @@ from .base import (
     CallState,
     CallStore,
     ClaimOutcome,
+    Thinking,
 )
 from .batch import WriteBatch
 from .memory import MemoryCallStore
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_KEY_PREFIX",
     "MemoryCallStore",
     "SqliteCallStore",
+    "Thinking",
     "TimedStore",
     "WriteBatch",
     "is_redis_url",

@@ -30,6 +30,7 @@ __all__ = [
     "CallState",
     "CallStore",
     "ClaimOutcome",
+    "Thinking",
     "decode_record",
     "encode_record",
     "hash_token",
@@ -62,6 +63,23 @@ class ClaimOutcome(StrEnum):
     DONE = "done"
 
 
+class Thinking(msgspec.Struct, frozen=True, kw_only=True):
+    """A caller's turn whose reply the agent was still working on when its webhook was answered.
+
+    Stored with the record, so the carrier's fetch of the reply waits for it on any instance,
+    and a note left behind by a process that died is recognised as stale by its age.
+
+    Attributes:
+        event_id: The webhook that brought the caller's words.
+        turn: The record's ``gather_turn`` then: the reply answers that turn.
+        started_at: When the caller's words arrived (wall clock, like every record timestamp).
+    """
+
+    event_id: str
+    turn: int
+    started_at: float
+
+
 class CallRecord(msgspec.Struct, kw_only=True):
     """Everything the framework remembers about one call.
 
@@ -89,6 +107,10 @@ class CallRecord(msgspec.Struct, kw_only=True):
         pending: Actions queued for a live markup call, served when the carrier fetches them.
         heard_event: The webhook whose caller words were stored last, so its retry after a
             crash does not store them twice.
+        thinking: The turn the agent is answering after its webhook was given the holding
+            line, or None.
+        pending_fetches: Pending-action URLs handed out so far; each carries the next number, so
+            no fetch is taken for a carrier's retry of an earlier one.
         metadata: Free-form JSON-serializable extras from the API caller.
     """
 
@@ -117,6 +139,8 @@ class CallRecord(msgspec.Struct, kw_only=True):
     recordings: list[str] = msgspec.field(default_factory=list)
     pending: list[Action] = msgspec.field(default_factory=list)
     heard_event: str | None = None
+    thinking: Thinking | None = None
+    pending_fetches: int = 0
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property

@@ -89,13 +89,18 @@ def test_speak_updates_the_live_call_and_end_is_idempotent(twilio_api: Any) -> N
         # The live call is redirected to fetch the new line; until it does, it waits in the store.
         redirect = parse_qs(twilio_api.calls[-1].request.content.decode())
         (pending_url,) = redirect["Url"]
-        assert pending_url == f"{WEBHOOK_URL}?callId={call_id}&kind=pending"
+        assert pending_url == f"{WEBHOOK_URL}?callId={call_id}&kind=pending&turn=1"
         fetched = post_signed(client, pending_url, {"CallSid": CALL_SID, "CallStatus": "in-progress"})
         gather = twiml(fetched.text).find("Gather")
         assert gather is not None and [say.text for say in gather.iter("Say")] == ["One more thing."]
         assert "turn=2" in gather.get("action", "")
         again = post_signed(client, pending_url, {"CallSid": CALL_SID, "CallStatus": "in-progress", "X": "1"})
         assert twiml(again.text).find("Gather") is not None  # nothing pending: keep listening, never hang up
+        # A second line is fetched from a URL of its own: the same fetch body is not a retry of the first.
+        client.post(f"/api/calls/{call_id}/speak", json={"text": "And another."})
+        (second_url,) = parse_qs(twilio_api.calls[-1].request.content.decode())["Url"]
+        fetched = post_signed(client, second_url, {"CallSid": CALL_SID, "CallStatus": "in-progress"})
+        assert [say.text for say in twiml(fetched.text).iter("Say")] == ["And another."]
         first = client.post(f"/api/calls/{call_id}/end")
         second = client.post(f"/api/calls/{call_id}/end")
         hangups = [c for c in twilio_api.calls if b"Status=completed" in c.request.content]
