@@ -216,6 +216,10 @@ class ConversationEngine:
             self.spawn(self._reap_forever())
         if self.routes.stream_path is not None:
             self.spawn(self.stream_reconciler().run())
+        if self.carrier.capabilities.commands:
+            # A markup carrier comes back for a reply whose process died (it is redirected to
+            # fetch it); a command carrier waits for commands that will never come.
+            self.spawn(self._recover_turns_forever())
 
     def stream_reconciler(self) -> StreamReconciler:
         """The sweep that ends stream calls whose stream died with its process, or never came."""
@@ -795,6 +799,10 @@ class ConversationEngine:
             # The agent is still at it and the carrier will not wait longer: a moment of quiet,
             # then ask again (a pause adds nothing to the transcript).
             return [Pause(seconds=STILL_THINKING_PAUSE_SECONDS), Redirect(url=self._pending_url(record))]
+        return self._lost_turn_fallback(record, thinking)
+
+    def _lost_turn_fallback(self, record: CallRecord, thinking: Thinking) -> list[Action]:
+        """The fallback reply to a turn whose agent died with its process; the call goes on."""
         _log.warning(
             "call %s: the turn in flight died with its process; using fallback reply", record.call_id
         )
@@ -803,6 +811,33 @@ class ConversationEngine:
         elapsed = self._clock() - thinking.started_at
         self._replied(record, reply, heard=len(heard), source="gather", elapsed=elapsed)
         return self._reply_actions(record, reply)
+
+    async def recover_lost_turns(self) -> list[str]:
+        """On a command carrier, answer turns whose agent died with its process (fallback line).
+
+        Every instance sweeps; the call's lock and a second look under it keep two from both
+        answering. Returns the calls answered.
+        """
+        answered = []
+        for listed in await self.store.list_calls(active_only=True, limit=10_000):
+            if listed.thinking is None or not self._thought_lost(listed.thinking):
+                continue
+            with call_context(listed.call_id, listed.provider):
+                async with self._locks[listed.call_id]:
+                    record = await self._live(listed.call_id)
+                    if record is None or record.thinking is None or not self._thought_lost(record.thinking):
+                        continue
+                    await self._deliver(record, self._lost_turn_fallback(record, record.thinking))
+                    answered.append(record.call_id)
+        return answered
+
+    async def _recover_turns_forever(self) -> None:
+        while not self._closing:
+            try:
+                await self.recover_lost_turns()
+            except Exception:  # the sweep must outlive one bad pass (a store or carrier hiccup)
+                _log.exception("lost-turn sweep failed")
+            await anyio.sleep(THINKING_MARGIN_SECONDS)
 
     async def _no_input(self, record: CallRecord) -> list[Action]:
         text, hang_up = await self.on_silence(record)

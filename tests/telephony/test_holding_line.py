@@ -8,6 +8,7 @@ reply. All through the real app, on a real socket, with far ends that sign their
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,12 +32,14 @@ from test_conversations import (
 from test_faults import FlakyAgent
 from twilio_helpers import from_client
 
+from telephony.adapters.local._carrier import LocalResponder
 from telephony.adapters.local._wire import MARKUP_DECODER
 from telephony.engine import AGENT_FALLBACK, HOLDING_LINE
-from telephony.providers import Action, Agent, Gather, Pause, Redirect, Say
+from telephony.providers import Action, Agent, Gather, Pause, Redirect, Say, Turn
 from telephony.runtime import Runtime
 from telephony.server import create_app
-from telephony.store import CallRecord, SqliteCallStore
+from telephony.states import CallState
+from telephony.store import CallRecord, SqliteCallStore, Thinking
 
 HELD = ["local-markup", "local-command", "twilio", "plivo", "telnyx"]
 SCRIPT = ["Hello there.", "What can you do?", "Goodbye."]
@@ -203,3 +206,44 @@ def test_a_turn_in_flight_when_its_process_died_ends_in_the_fallback_line(tmp_pa
         ("user", "Hi?"),
         ("bot", "You said: Hi?"),
     ]
+
+
+async def test_a_command_carriers_turn_whose_process_died_is_answered_with_the_fallback(
+    tmp_path: Path,
+) -> None:
+    # A command carrier never comes back for a reply: the engine's sweep must send one.
+    runtime = Runtime.build(_config("command", store=tmp_path, responseTimeoutMs=1000))
+    sent: list[tuple[str, list[Action]]] = []
+
+    async def carrier(provider_call_id: str, actions: list[Action]) -> None:
+        sent.append((provider_call_id, actions))
+
+    runtime.carrier.responder = LocalResponder(carrier)  # type: ignore[misc]
+    now = time.time()
+    await runtime.store.create(
+        CallRecord(
+            call_id="c1",
+            provider="local",
+            direction="inbound",
+            provider_call_id="LC1",
+            state=CallState.LISTENING,
+            created_at=now - 20,
+            answered_at=now - 20,
+            gather_turn=1,
+            transcript=[
+                Turn(speaker="bot", text=GREETING, at=now - 20),
+                Turn(speaker="user", text="Hi", at=now - 9),
+            ],
+            thinking=Thinking(event_id="e1", turn=1, started_at=now - 9),  # its process died then
+        )
+    )
+    async with runtime.running():
+        with anyio.fail_after(10):
+            while not sent:
+                await anyio.sleep(0.05)
+        assert await runtime.engine.recover_lost_turns() == [], "answered once, whoever sweeps"
+        record = await runtime.store.get("c1")
+    ((call, actions),) = sent
+    assert call == "LC1" and _said(actions) == [AGENT_FALLBACK] and isinstance(actions[-1], Gather)
+    assert record is not None and record.thinking is None and not record.terminal
+    assert [turn.text for turn in record.transcript][-2:] == ["Hi", AGENT_FALLBACK]
