@@ -11,8 +11,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
@@ -40,10 +39,8 @@ from telephony.providers import (
     Hangup,
     InstructionsRequested,
     NoInput,
-    Pause,
     PlaybackFinished,
     RecordingReady,
-    Redirect,
     Reject,
     ReplyContext,
     Say,
@@ -56,32 +53,24 @@ from telephony.providers import (
 
 from .bus import ControlBus, ControlFailed, ControlReply, ControlRequest, LocalControlBus
 from .call_locks import CallLocks
+from .held_turns import HeldTurns
+from .lines import AGENT_FALLBACK, DEFAULT_GREETING, NO_INPUT_GOODBYE, REPROMPT, SHUTDOWN_GOODBYE
 from .liveness import StreamReconciler
 from .logs import bind_call, call_context
 from .metrics import Metrics
 from .policy import inbound_allowed
 from .routes import Routes
 from .states import CallState, is_terminal, next_state
-from .store import CallRecord, CallStore, Thinking
+from .store import CallRecord, CallStore
 
 if TYPE_CHECKING:
     from .config import Config
 
 _log = logging.getLogger("telephony.engine")
 
-DEFAULT_GREETING = "Hello! How can I help you today?"
-REPROMPT = "Sorry, I didn't catch that. Could you say it again?"
-NO_INPUT_GOODBYE = "I haven't heard anything, so I'll hang up now. Goodbye!"
-AGENT_FALLBACK = "Sorry, I'm having trouble answering right now. Could you say that again?"
-SHUTDOWN_GOODBYE = "I'm sorry, I have to end this call now. Please call back in a moment. Goodbye!"
-HOLDING_LINE = "One moment, please."
-"""Said after ``holdingLineAfterMs`` while the agent still thinks (either media); never transcribed."""
 STREAM_TOKEN_TTL = 120.0
 WEBHOOK_MARGIN_SECONDS = 3.0  # what answering a turn takes besides the agent: store, render, network
 BOT_ENDINGS = frozenset({"hangup-bot", "voicemail"})  # states in which we ended the call
-THINKING_MARGIN_SECONDS = 3.0  # beyond responseTimeoutMs: a turn still in flight then lost its process
-THINKING_POLL_SECONDS = 0.1  # how often a fetch waiting for a reply looks in the store (other instances)
-STILL_THINKING_PAUSE_SECONDS = 1  # quiet played by a fetch that outwaited the carrier, before the next
 
 
 _Answered = tuple[WebhookReply | None, bool]
@@ -105,19 +94,6 @@ class CallNotLive(TelephonyError):
 
 class Draining(TelephonyError):
     """The server is stopping: it finishes the calls it has and takes no new ones."""
-
-
-@dataclass
-class _Thought:
-    """One agent reply being worked on for a webhook turn, shared by the webhook and the agent's task.
-
-    Whichever of the two looks at it first decides, with no await in between: the webhook takes a
-    reply that is there, or hands the turn off, and the task then finishes the turn itself.
-    """
-
-    answered: anyio.Event = field(default_factory=anyio.Event)
-    reply: AgentReply | None = None
-    handed_off: bool = False
 
 
 class LiveStream(Protocol):
@@ -200,7 +176,7 @@ class ConversationEngine:
         self._listening: dict[str, anyio.CancelScope] = {}
         self._group: TaskGroup | None = None
         self._streams: dict[str, LiveStream] = {}
-        self._replied_to: dict[str, anyio.Event] = {}  # calls whose pending fetch awaits a late reply
+        self.held = HeldTurns(self)
         self._closing = False
         self.draining = False
         """Set when the server starts stopping: new calls are refused, live ones go on."""
@@ -219,7 +195,7 @@ class ConversationEngine:
         if self.carrier.capabilities.commands:
             # A markup carrier comes back for a reply whose process died (it is redirected to
             # fetch it); a command carrier waits for commands that will never come.
-            self.spawn(self._recover_turns_forever())
+            self.spawn(self.held.recover_forever())
 
     def stream_reconciler(self) -> StreamReconciler:
         """The sweep that ends stream calls whose stream died with its process, or never came."""
@@ -315,13 +291,31 @@ class ConversationEngine:
         return Gather(
             action_url=self.routes.webhook_url(kind="gather", call_id=record.call_id, turn=turn),
             callback=CallIdentity(call_id=record.call_id, kind="gather", turn=turn),
-            prompt=tuple(self._say(text) for text in prompt if text),
+            prompt=tuple(self.say(text) for text in prompt if text),
             timeout_seconds=self.config.gather_timeout_seconds,
             language=self.config.language,
         )
 
-    def _say(self, text: str) -> Say:
+    def say(self, text: str) -> Say:
+        """``text`` as the carrier should speak it (in the configured language)."""
         return Say(text=text, language=self.config.language)
+
+    def listen_again(self, record: CallRecord) -> Gather:
+        """The gather of the call's current turn again, with no prompt: keep listening."""
+        return self._listen(record, ())
+
+    def now(self) -> float:
+        """Wall-clock seconds, as stored in records (the engine's clock, which tests move)."""
+        return self._clock()
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the engine's task group is up (between start and shutdown)."""
+        return self._group is not None and not self._closing
+
+    def call_lock(self, call_id: str) -> AbstractAsyncContextManager[None]:
+        """The call's lock: one handler at a time per call (across instances on a shared store)."""
+        return self._locks[call_id]
 
     def _transition(self, record: CallRecord, target: str) -> None:
         """Move the call's state (in memory: the entry point that holds the lock saves once)."""
@@ -406,13 +400,13 @@ class ConversationEngine:
                 await stream.speak(line[0], hang_up_after=line[1])
             return
         async with self._locks[call_id]:
-            record = await self._live(call_id)
+            record = await self.live_call(call_id)
             if record is None or (turn is not None and record.gather_turn != turn):
                 return  # the turn was answered, or moved on, in the meantime
             _log.info("call %s: nothing heard on turn %s", call_id, turn)
-            await self._deliver(record, await self._no_input(record))
+            await self.deliver(record, await self._no_input(record))
 
-    async def _deliver(self, record: CallRecord, actions: list[Action]) -> None:
+    async def deliver(self, record: CallRecord, actions: list[Action]) -> None:
         """Act on a live markup-mode call outside any webhook.
 
         A command carrier is given the actions directly; a markup carrier is redirected to
@@ -423,11 +417,11 @@ class ConversationEngine:
             await self.carrier.responder.respond(ReplyContext(call=self._ref(record)), actions)
             return
         record.pending = actions
-        url = self._pending_url(record)
+        url = self.pending_url(record)
         await self.store.save(record)
         await self.carrier.control.redirect(self._ref(record), url)
 
-    def _pending_url(self, record: CallRecord) -> str:
+    def pending_url(self, record: CallRecord) -> str:
         """Where the carrier fetches the call's pending actions; numbered, so no two fetches look alike.
 
         Webhooks are deduplicated by URL and body, and the bodies of two fetches of one call are
@@ -456,7 +450,7 @@ class ConversationEngine:
 
     async def _answer_event(self, event: CallEvent) -> _Answered:
         if isinstance(event, InstructionsRequested) and event.call_id:
-            await self._await_late_reply(event.call_id)
+            await self.held.await_late_reply(event.call_id)
         if event.call_id:
             async with self._locks[event.call_id]:
                 record = await self._find(event)
@@ -549,7 +543,7 @@ class ConversationEngine:
                 self.stop_listening(record.call_id)
                 return await self._no_input(record)
             case InstructionsRequested() if not record.terminal:
-                return self._instructions(record)
+                return self.held.instructions(record)
             case PlaybackFinished() if record.call_id in self._listening and event.turn == record.gather_turn:
                 # The prompt has been heard: the caller's turn starts now, not when it was sent.
                 # (A holding line names no turn: its end starts nothing.)
@@ -656,13 +650,13 @@ class ConversationEngine:
             text = record.message or ""
             self._add_turn(record, "bot", text)
             self._transition(record, "speaking")
-            return [self._say(text), Hangup(after_playback=True)]
+            return [self.say(text), Hangup(after_playback=True)]
         greeting = self.greeting(record)
         if answered_by == "machine":
             self._add_turn(record, "bot", greeting)
             record.end_reason = "voicemail"
             self._transition(record, "voicemail")
-            return [self._say(greeting), Hangup(after_playback=True)]
+            return [self.say(greeting), Hangup(after_playback=True)]
         self._add_turn(record, "bot", greeting)
         self._transition(record, "listening")
         return [self._gather(record, greeting)]
@@ -677,173 +671,25 @@ class ConversationEngine:
             text = f"{text} [keypad: {event.digits}]".strip()
         if not text:
             return await self._no_input(record)
-        hold = self._holding_after()
+        hold = self.held.holding_after()
         if hold is None:
             reply = await self.on_user_turn(
                 record, text, confidence=event.confidence, source="gather", event_id=event.event_id
             )
-            return self._reply_actions(record, reply)
-        started, heard_at = time.perf_counter(), self._clock()
-        request = await self._heard(record, text, source="gather", event_id=event.event_id)
-        thought = _Thought()
-        self.spawn(self._think(thought, request, event.event_id, heard=len(text), started=started))
-        with anyio.move_on_after(hold):
-            await thought.answered.wait()
-        if thought.reply is not None:  # in time: one answer, as without a holding line
-            elapsed = time.perf_counter() - started
-            self._replied(record, thought.reply, heard=len(text), source="gather", elapsed=elapsed)
-            return self._reply_actions(record, thought.reply)
-        thought.handed_off = True
-        record.thinking = Thinking(event_id=event.event_id, turn=record.gather_turn, started_at=heard_at)
-        _log.info("call %s: no agent reply after %g s; saying the holding line", record.call_id, hold)
-        if self.carrier.capabilities.commands:
-            return [self._say(HOLDING_LINE)]  # the reply is sent as commands when it comes
-        return [self._say(HOLDING_LINE), Redirect(url=self._pending_url(record))]
+            return self.reply_actions(record, reply)
+        return await self.held.hold(record, event, text, hold)
 
-    def _holding_after(self) -> float | None:
-        """How long a webhook turn waits for the agent before the holding line; None: no holding line.
-
-        None too when the reply (or the fallback line) is due by then anyway, the webhook's own
-        deadline included, and without a running engine (nothing to run the agent in the
-        background): the turn then waits for its reply, as it does with ``0``.
-        """
-        seconds = self.config.holding_line_after_ms / 1000
-        if seconds <= 0 or seconds >= self.reply_deadline("gather") or self._group is None:
-            return None
-        return seconds
-
-    def _reply_actions(self, record: CallRecord, reply: AgentReply) -> list[Action]:
+    def reply_actions(self, record: CallRecord, reply: AgentReply) -> list[Action]:
         """What the caller hears for a webhook turn's reply: it, then listening (or the hang-up)."""
         if reply.end_call:
-            return [self._say(reply.text), Hangup(after_playback=True)]
+            return [self.say(reply.text), Hangup(after_playback=True)]
         return [self._gather(record, reply.text)]
-
-    async def _think(
-        self, thought: _Thought, request: AgentRequest, event_id: str, *, heard: int, started: float
-    ) -> None:
-        """Ask the agent for a webhook turn; finish the turn here if its webhook stopped waiting.
-
-        The agent has ``responseTimeoutMs``: once handed off, no webhook waits on it.
-        """
-        thought.reply = await self._ask(request, self.config.response_timeout_ms / 1000)
-        thought.answered.set()
-        if thought.handed_off:
-            await self._reply_late(request.call_id, event_id, thought.reply, heard=heard, started=started)
-
-    async def _reply_late(
-        self, call_id: str, event_id: str, reply: AgentReply, *, heard: int, started: float
-    ) -> None:
-        """Finish a handed-off turn: the reply waits as the call's pending actions (or is sent)."""
-        async with self._locks[call_id]:
-            record = await self._live(call_id)
-            thinking = record.thinking if record is not None else None
-            if record is None or thinking is None or thinking.event_id != event_id:
-                # The call ended, or the turn was given the fallback line, or a newer turn took over.
-                _log.info("call %s: the agent's late reply is no longer awaited; dropped", call_id)
-                return
-            # The carrier is (or soon will be) at the pending URL, unless the call was given a
-            # new turn meanwhile (spoken to from outside): then it must be redirected again.
-            fetching = record.gather_turn == thinking.turn and not self.carrier.capabilities.commands
-            self._replied(record, reply, heard=heard, source="gather", elapsed=time.perf_counter() - started)
-            actions = self._reply_actions(record, reply)
-            if fetching:
-                record.pending = actions
-                await self.store.save(record)
-            else:
-                await self._deliver(record, actions)
-        self._wake(call_id)
-
-    def _wake(self, call_id: str) -> None:
-        """A late reply is stored: a fetch of it waiting in this process looks now, not at its next poll."""
-        woken = self._replied_to.pop(call_id, None)
-        if woken is not None:
-            woken.set()
-
-    def _thought_lost(self, thinking: Thinking) -> bool:
-        """Whether a turn in flight is older than any agent may take: the process asking it died."""
-        age = self._clock() - thinking.started_at
-        return age > self.config.response_timeout_ms / 1000 + THINKING_MARGIN_SECONDS
-
-    async def _await_late_reply(self, call_id: str) -> None:
-        """Hold the carrier's fetch of pending actions while the agent still works on them.
-
-        The call's lock is not held meanwhile (the agent's task needs it to store the reply).
-        Bounded by the carrier's patience with a webhook; a reply stored by another instance is
-        seen at the next poll, one stored here at once.
-        """
-        woken: anyio.Event | None = None
-        try:
-            with anyio.move_on_after(self.reply_deadline("gather")):
-                while True:
-                    record = await self.store.get(call_id)
-                    if record is None or record.pending or record.thinking is None:
-                        return
-                    if self._thought_lost(record.thinking):
-                        return
-                    woken = self._replied_to.setdefault(call_id, anyio.Event())
-                    with anyio.move_on_after(THINKING_POLL_SECONDS):
-                        await woken.wait()
-        finally:
-            if woken is not None and self._replied_to.get(call_id) is woken:
-                del self._replied_to[call_id]  # not woken (the reply came from elsewhere): forget it
-
-    def _instructions(self, record: CallRecord) -> list[Action]:
-        """The answer to the carrier's fetch of the call's pending actions."""
-        if record.pending:
-            pending, record.pending = record.pending, []
-            return pending
-        thinking = record.thinking
-        if thinking is None:
-            return [self._listen(record, ())]  # nothing queued: keep listening on the current turn
-        if not self._thought_lost(thinking):
-            # The agent is still at it and the carrier will not wait longer: a moment of quiet,
-            # then ask again (a pause adds nothing to the transcript).
-            return [Pause(seconds=STILL_THINKING_PAUSE_SECONDS), Redirect(url=self._pending_url(record))]
-        return self._lost_turn_fallback(record, thinking)
-
-    def _lost_turn_fallback(self, record: CallRecord, thinking: Thinking) -> list[Action]:
-        """The fallback reply to a turn whose agent died with its process; the call goes on."""
-        _log.warning(
-            "call %s: the turn in flight died with its process; using fallback reply", record.call_id
-        )
-        heard = next((turn.text for turn in reversed(record.transcript) if turn.speaker == "user"), "")
-        reply = AgentReply(text=AGENT_FALLBACK)
-        elapsed = self._clock() - thinking.started_at
-        self._replied(record, reply, heard=len(heard), source="gather", elapsed=elapsed)
-        return self._reply_actions(record, reply)
-
-    async def recover_lost_turns(self) -> list[str]:
-        """On a command carrier, answer turns whose agent died with its process (fallback line).
-
-        Every instance sweeps; the call's lock and a second look under it keep two from both
-        answering. Returns the calls answered.
-        """
-        answered = []
-        for listed in await self.store.list_calls(active_only=True, limit=10_000):
-            if listed.thinking is None or not self._thought_lost(listed.thinking):
-                continue
-            with call_context(listed.call_id, listed.provider):
-                async with self._locks[listed.call_id]:
-                    record = await self._live(listed.call_id)
-                    if record is None or record.thinking is None or not self._thought_lost(record.thinking):
-                        continue
-                    await self._deliver(record, self._lost_turn_fallback(record, record.thinking))
-                    answered.append(record.call_id)
-        return answered
-
-    async def _recover_turns_forever(self) -> None:
-        while not self._closing:
-            try:
-                await self.recover_lost_turns()
-            except Exception:  # the sweep must outlive one bad pass (a store or carrier hiccup)
-                _log.exception("lost-turn sweep failed")
-            await anyio.sleep(THINKING_MARGIN_SECONDS)
 
     async def _no_input(self, record: CallRecord) -> list[Action]:
         text, hang_up = await self.on_silence(record)
         if hang_up:
             self._transition(record, "hangup-bot")
-            return [self._say(text), Hangup(after_playback=True)]
+            return [self.say(text), Hangup(after_playback=True)]
         return [self._gather(record, text)]
 
     async def on_silence(self, record: CallRecord) -> tuple[str, bool]:
@@ -877,12 +723,12 @@ class ConversationEngine:
         carrier retries it after such a crash, the words are stored already and not added again.
         """
         started = time.perf_counter()
-        request = await self._heard(record, text, source=source, event_id=event_id)
-        reply = await self._ask(request, self.reply_deadline(source))
-        self._replied(record, reply, heard=len(text), source=source, elapsed=time.perf_counter() - started)
+        request = await self.heard(record, text, source=source, event_id=event_id)
+        reply = await self.ask(request, self.reply_deadline(source))
+        self.replied(record, reply, heard=len(text), source=source, elapsed=time.perf_counter() - started)
         return reply
 
-    async def _heard(
+    async def heard(
         self, record: CallRecord, text: str, *, source: str, event_id: str | None
     ) -> AgentRequest:
         """The first half of a turn: store the caller's words; what to ask the agent."""
@@ -903,7 +749,7 @@ class ConversationEngine:
             purpose=record.message,
         )
 
-    async def _ask(self, request: AgentRequest, deadline: float) -> AgentReply:
+    async def ask(self, request: AgentRequest, deadline: float) -> AgentReply:
         """The agent's reply within ``deadline`` seconds; the fallback if it fails, stalls or is empty."""
         answered: AgentReply | None = None
         try:
@@ -920,7 +766,7 @@ class ConversationEngine:
             reply = AgentReply(text=AGENT_FALLBACK, end_call=reply.end_call)
         return reply
 
-    def _replied(
+    def replied(
         self, record: CallRecord, reply: AgentReply, *, heard: int, source: str, elapsed: float
     ) -> None:
         """The second half of a turn (the record loaded under the call's lock): reply, counters, state."""
@@ -960,7 +806,8 @@ class ConversationEngine:
 
     # ------------------------------------------------------------------ streams
 
-    async def _live(self, call_id: str) -> CallRecord | None:
+    async def live_call(self, call_id: str) -> CallRecord | None:
+        """The stored call if it is still live, else None."""
         record = await self.store.get(call_id)
         return None if record is None or record.terminal else record
 
@@ -981,7 +828,7 @@ class ConversationEngine:
     async def silence(self, call_id: str) -> tuple[str, bool] | None:
         """A stream caller said nothing for a turn: :meth:`on_silence`, or None if the call ended."""
         async with self._locks[call_id]:
-            record = await self._live(call_id)
+            record = await self.live_call(call_id)
             if record is None:
                 return None
             line = await self.on_silence(record)
@@ -993,7 +840,7 @@ class ConversationEngine:
     ) -> AgentReply | None:
         """A stream caller's final words: :meth:`on_user_turn`, or None if the call ended."""
         async with self._locks[call_id]:
-            record = await self._live(call_id)
+            record = await self.live_call(call_id)
             if record is None:
                 return None
             reply = await self.on_user_turn(record, text, confidence=confidence, source="stream")
@@ -1032,7 +879,7 @@ class ConversationEngine:
         if stream is None:
             return
         async with self._locks[call_id]:
-            record = await self._live(call_id)
+            record = await self.live_call(call_id)
             if record is None:
                 return
             self._add_turn(record, "bot", text)
@@ -1144,7 +991,7 @@ class ConversationEngine:
             self._transition(record, "speaking")
             if stream is None:
                 try:
-                    await self._deliver(record, [self._gather(record, text)])
+                    await self.deliver(record, [self._gather(record, text)])
                 except BaseException:
                     # The carrier never got the line: put the call back as it was, so the
                     # transcript holds nothing the caller did not hear.

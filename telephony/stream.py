@@ -47,7 +47,8 @@ from telephony.providers import (
 
 from . import fallback_audio
 from .audio import OutboundEncoder, Transcoder
-from .engine import HOLDING_LINE, ConversationEngine
+from .engine import ConversationEngine
+from .lines import HOLDING_LINE, TTS_FALLBACK
 from .liveness import StreamLease
 from .logs import bind_call
 from .metrics import FrameLagMeter
@@ -63,7 +64,6 @@ POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 MAX_UTTERANCE_SECONDS = 15.0  # the segmenter's default cap on one utterance
 
-TTS_FALLBACK = "Sorry, I couldn't say that. Could you ask me again?"
 RECOGNIZER_SEND_SECONDS = 2.0  # feeding audio never takes this long unless the recognizer hangs
 RECOGNIZER_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between attempts to open a new recognizer
 

@@ -35,7 +35,7 @@ from telephony.adapters.local import LocalCarrier, SimulatedCall, signed_headers
 from telephony.adapters.local._wire import MARKUP_DECODER
 from telephony.background import background_server, free_port
 from telephony.config import Config, config_from_mapping
-from telephony.engine import NO_INPUT_GOODBYE, REPROMPT
+from telephony.lines import NO_INPUT_GOODBYE, REPROMPT
 from telephony.providers import (
     Action,
     Answer,

@@ -23,7 +23,7 @@ from test_stream_seed import STREAM_SID, _connect_stream, _start
 from test_stream_turns import _speak, _transcript
 from twilio_helpers import twilio_app, twilio_config
 
-from telephony.engine import AGENT_FALLBACK, REPROMPT
+from telephony.lines import AGENT_FALLBACK, HOLDING_LINE, REPROMPT, TTS_FALLBACK
 from telephony.providers import (
     Agent,
     AgentReply,
@@ -32,7 +32,6 @@ from telephony.providers import (
     SynthesizedAudio,
     TranscriptEvent,
 )
-from telephony.stream import HOLDING_LINE, TTS_FALLBACK
 
 WAIT = 10.0  # seconds any one expected frame may take before the test fails instead of hanging
 

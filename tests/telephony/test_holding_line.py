@@ -34,7 +34,7 @@ from twilio_helpers import from_client
 
 from telephony.adapters.local._carrier import LocalResponder
 from telephony.adapters.local._wire import MARKUP_DECODER
-from telephony.engine import AGENT_FALLBACK, HOLDING_LINE
+from telephony.lines import AGENT_FALLBACK, HOLDING_LINE
 from telephony.providers import Action, Agent, Gather, Pause, Redirect, Say, Turn
 from telephony.runtime import Runtime
 from telephony.server import create_app
@@ -241,7 +241,7 @@ async def test_a_command_carriers_turn_whose_process_died_is_answered_with_the_f
         with anyio.fail_after(10):
             while not sent:
                 await anyio.sleep(0.05)
-        assert await runtime.engine.recover_lost_turns() == [], "answered once, whoever sweeps"
+        assert await runtime.engine.held.recover_lost_turns() == [], "answered once, whoever sweeps"
         record = await runtime.store.get("c1")
     ((call, actions),) = sent
     assert call == "LC1" and _said(actions) == [AGENT_FALLBACK] and isinstance(actions[-1], Gather)

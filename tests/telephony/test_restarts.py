@@ -32,7 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from telephony.background import background_server, free_port
-from telephony.engine import SHUTDOWN_GOODBYE
+from telephony.lines import SHUTDOWN_GOODBYE
 from telephony.liveness import stream_lease_id
 from telephony.providers import SegmentingTranscriptionStream, SynthesizedAudio, Turn
 from telephony.runtime import Runtime
