@@ -116,7 +116,7 @@ async def test_a_failed_turn_lets_the_next_copy_run_it(tmp_path: Path) -> None:
     agent = CountingAgent()
     config = twilio_config()
     runtime = Runtime.build(config, store=MemoryCallStore(), agent=agent)
-    original = runtime.engine._heard  # the first step of every turn, inline or held
+    original = runtime.engine.heard  # the first step of every turn, inline or held
     failures = iter([RuntimeError("the store went away")])
 
     async def flaky(*args: Any, **kwargs: Any) -> AgentRequest:
@@ -125,7 +125,7 @@ async def test_a_failed_turn_lets_the_next_copy_run_it(tmp_path: Path) -> None:
             raise failure
         return await original(*args, **kwargs)
 
-    runtime.engine._heard = flaky  # type: ignore[method-assign]
+    runtime.engine.heard = flaky  # type: ignore[method-assign]
     async with (
         background_server(create_app(config, runtime=runtime), port=free_port()) as base,
         httpx.AsyncClient(base_url=base, timeout=20) as client,
