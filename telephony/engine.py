@@ -113,6 +113,15 @@ def _speaking_seconds(lines: tuple[str, ...]) -> float:
     return sum(len(line.split()) for line in lines) * 0.4
 
 
+def _spoken(action: Action) -> tuple[Say, ...]:
+    """The lines an action speaks: a ``Say``, or a gather's prompt."""
+    if isinstance(action, Say):
+        return (action,)
+    if isinstance(action, Gather):
+        return tuple(item for item in action.prompt if isinstance(item, Say))
+    return ()
+
+
 def _cancel(table: dict[str, anyio.CancelScope], call_id: str) -> None:
     """Cancel and forget the call's timer in ``table``, if it has one."""
     scope = table.pop(call_id, None)
@@ -416,7 +425,10 @@ class ConversationEngine:
             await self.store.save(record)
             await self.carrier.responder.respond(ReplyContext(call=self._ref(record)), actions)
             return
-        record.pending = actions
+        # Lines queued before and not fetched yet were written to the transcript: keep them, said
+        # first, or the newer redirect would skip them (their gather is superseded by the new one).
+        unheard = [say for action in record.pending for say in _spoken(action)]
+        record.pending = [*unheard, *actions]
         url = self.pending_url(record)
         await self.store.save(record)
         await self.carrier.control.redirect(self._ref(record), url)

@@ -78,6 +78,24 @@ def test_voicemail_gets_the_message_and_a_hangup(twilio_api: Any) -> None:
     assert [child.tag for child in root] == ["Say", "Hangup"] and state == "voicemail"
 
 
+def test_lines_spoken_before_the_carrier_fetched_the_last_are_all_heard(twilio_api: Any) -> None:
+    with twilio_app(twilio_config()) as client:
+        call_id = client.post(
+            "/api/calls", json={"to": CALLEE, "message": "Hello", "mode": "conversation"}
+        ).json()["call_id"]
+        post_signed(client, *_answer(call_id))
+        for text in ("Your table is ready.", "It is by the window."):
+            assert client.post(f"/api/calls/{call_id}/speak", json={"text": text}).status_code == 200
+        # Twilio follows the newest redirect only: it must carry the line it never fetched.
+        (latest,) = parse_qs(twilio_api.calls[-1].request.content.decode())["Url"]
+        fetched = twiml(post_signed(client, latest, {"CallSid": CALL_SID, "CallStatus": "in-progress"}).text)
+        transcript = client.get(f"/api/calls/{call_id}").json()["transcript"]
+    assert [say.text for say in fetched.iter("Say")] == ["Your table is ready.", "It is by the window."]
+    gather = fetched.find("Gather")
+    assert gather is not None and [say.text for say in gather.iter("Say")] == ["It is by the window."]
+    assert [turn["text"] for turn in transcript][-2:] == ["Your table is ready.", "It is by the window."]
+
+
 def test_speak_updates_the_live_call_and_end_is_idempotent(twilio_api: Any) -> None:
     with twilio_app(twilio_config()) as client:
         call_id = client.post(
