@@ -98,7 +98,7 @@ from ._media import (
     encode_audio_payload,
 )
 from ._media_session import Dialect, DialectSession
-from ._numbers import parse_decimal
+from ._numbers import media_timestamp_ms, parse_decimal
 from ._registry import AGENTS, CARRIERS, STT, TTS, available, load, settings_schema
 from ._retry import DEFAULT_RETRY, RetryPolicy, retry_after_seconds, retry_transient
 from ._security import require_header, signatures_match, warn_verification_skipped
@@ -211,6 +211,7 @@ __all__ = [
     "is_secret_key",
     "load",
     "missing_dependency",
+    "media_timestamp_ms",
     "parse_decimal",
     "parse_settings",
     "require_header",

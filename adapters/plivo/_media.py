@@ -29,6 +29,7 @@ from telephony.providers import (
     audio_format,
     decode_audio_payload,
     encode_audio_payload,
+    media_timestamp_ms,
     parse_decimal,
 )
 
@@ -171,7 +172,8 @@ class PlivoMediaCodec:
             case _Media(media=media):
                 if media.track != "inbound":
                     return Ignored(event="media")
-                return AudioReceived(payload=decode_audio_payload(media.payload))
+                payload = decode_audio_payload(media.payload)
+                return AudioReceived(payload=payload, timestamp_ms=media_timestamp_ms(media.timestamp))
             case _Start(start=start):
                 headers = extra_headers(message.extra_headers or message.extraHeaders)
                 headers |= extra_headers(start.extra_headers or start.extraHeaders)

@@ -32,6 +32,7 @@ from telephony.providers import (
     audio_format,
     decode_audio_payload,
     encode_audio_payload,
+    media_timestamp_ms,
 )
 
 _Number = int | float | str
@@ -133,7 +134,8 @@ class TelnyxMediaCodec:
             case _Media(media=media):
                 if media.track == "outbound":
                     return Ignored(event="media")  # our own audio, with stream_track=both_tracks
-                return AudioReceived(payload=decode_audio_payload(media.payload))
+                payload = decode_audio_payload(media.payload)
+                return AudioReceived(payload=payload, timestamp_ms=media_timestamp_ms(media.timestamp))
             case _Start(start=start):
                 fmt = start.media_format
                 return StreamStarted(

@@ -21,7 +21,7 @@ from telephony.providers import (
     audio_format,
     decode_audio_payload,
     encode_audio_payload,
-    parse_decimal,
+    media_timestamp_ms,
 )
 
 
@@ -121,7 +121,7 @@ class TwilioMediaCodec:
         match message:
             case _Media(media=media):
                 audio = decode_audio_payload(media.payload)
-                return AudioReceived(payload=audio, timestamp_ms=_timestamp(media.timestamp))
+                return AudioReceived(payload=audio, timestamp_ms=media_timestamp_ms(media.timestamp))
             case _Start(start=start):
                 return StreamStarted(
                     provider_call_id=start.callSid,
@@ -148,10 +148,3 @@ class TwilioMediaCodec:
             case ClearAudio():
                 out = _OutClear(streamSid=stream_id)
         return _ENCODER.encode(out).decode()
-
-
-def _timestamp(value: str | int | None) -> int | None:
-    """Milliseconds since the stream began; a value that is not a number is dropped, not fatal."""
-    if isinstance(value, int):
-        return value
-    return parse_decimal(value, max_digits=18)

@@ -861,7 +861,7 @@ def test_media_round_trip_with_marks_and_clear(encoding: str) -> None:
             "stream_id": started.stream_id,
             "media": {"track": "inbound", "chunk": chunk, "timestamp": timestamp, "payload": payload},
         }
-        assert session.decode(json.dumps(frame)) == AudioReceived(payload=audio)
+        assert session.decode(json.dumps(frame)) == AudioReceived(payload=audio, timestamp_ms=5)
     outbound = {"event": "media", "media": {"track": "outbound", "payload": payload}}
     assert isinstance(session.decode(json.dumps(outbound)), Ignored)
     assert json.loads(session.encode(SendAudio(payload=audio))) == {
