@@ -402,10 +402,13 @@ def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
     token = _runtime(connection).config.control_token
     if not token:
         if is_proxied(connection.headers.keys()):
-            raise PermissionDeniedException("the control API and /metrics need controlToken when reached through a proxy")
+            raise PermissionDeniedException(
+                "the control API and /metrics need controlToken when reached through a proxy"
+            )
         if not is_loopback_address(connection.client.host if connection.client else None):
             raise PermissionDeniedException(
-                "the control API and /metrics answer only this machine without a controlToken; set controlToken"
+                "the control API and /metrics answer only this machine without a controlToken; "
+                "set controlToken"
             )
         return
     given = connection.headers.get("authorization", "")
