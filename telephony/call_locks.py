@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -22,10 +21,10 @@ import anyio
 
 from .store import CallStore, ClaimOutcome
 from .store.base import new_owner
+from .store.leases import keep_claim
 
 __all__ = ["CallLocks"]
 
-_log = logging.getLogger("telephony.engine")
 
 FIRST_POLL_SECONDS: Final = 0.01
 LONGEST_POLL_SECONDS: Final = 0.1
@@ -69,7 +68,8 @@ class CallLocks:
                 return
             key, owner = f"lock:{call_id}", new_owner()
             await self._acquire(key, call_id, owner)
-            renewing = asyncio.create_task(self._renew(key, owner))
+            lost = "a call lock was lost: its holder stalled past its lease"
+            renewing = asyncio.create_task(keep_claim(self.store, key, owner, self.lease_seconds, lost=lost))
             try:
                 yield
             finally:
@@ -87,13 +87,3 @@ class CallLocks:
         ):
             await anyio.sleep(pause)
             pause = min(pause * 2, LONGEST_POLL_SECONDS)
-
-    async def _renew(self, key: str, owner: str) -> None:
-        """Keep the lease while the lock is held; a failed renewal is retried at the next beat."""
-        while True:
-            await anyio.sleep(self.lease_seconds / 3)
-            try:
-                if not await self.store.renew_event(key, self.lease_seconds, owner=owner):
-                    _log.warning("a call lock was lost: its holder stalled past its lease")
-            except Exception as exc:
-                _log.warning("could not renew a call lock (%s)", type(exc).__name__)

@@ -26,6 +26,7 @@ from telephony.providers import CallEvent, TelephonyError, WebhookReply
 
 from .store import CallStore, ClaimOutcome
 from .store.base import new_owner
+from .store.leases import keep_claim
 
 __all__ = ["StillRunning", "WebhookClaims"]
 
@@ -97,7 +98,8 @@ class WebhookClaims:
         reply: WebhookReply | None = None
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(self._keep_alive, event_id, owner)
+                # Renewed until the turn ends, so only a dead handler's claim expires.
+                group.start_soon(keep_claim, self.store, event_id, owner, self.lease_seconds)
                 try:
                     reply = await run()
                 except Exception as exc:  # re-raised below, outside the task group's wrapping
@@ -112,13 +114,6 @@ class WebhookClaims:
             self._finished.pop(event_id, None)
         assert reply is not None
         return reply
-
-    async def _keep_alive(self, event_id: str, owner: str) -> None:
-        """Renew the lease while the turn runs, so only a dead handler's claim expires."""
-        while True:
-            await anyio.sleep(self.lease_seconds / 3)
-            if not await self.store.renew_event(event_id, self.lease_seconds, owner=owner):
-                return  # done, or taken over after this process stalled past the lease
 
     async def _wait(self, event: CallEvent, owner: str) -> ClaimOutcome:
         """Wait until the original is done (DONE) or dead (WON: the claim is ours now)."""

@@ -19,6 +19,7 @@ import anyio
 
 from .store import CallRecord, CallStore, ClaimOutcome
 from .store.base import new_owner
+from .store.leases import keep_claim
 
 if TYPE_CHECKING:
     from .engine import ConversationEngine
@@ -70,16 +71,11 @@ class StreamLease:
 
     async def keep(self) -> None:
         """Renew the lease until cancelled, so only a dead process's lease runs out."""
-        while self.held:
-            await anyio.sleep(self.lease_seconds / 3)
-            try:
-                renewed = await self.store.renew_event(
-                    stream_lease_id(self.call_id), self.lease_seconds, owner=self._owner
-                )
-                if not renewed:
-                    _log.warning("call %s: the stream lease was lost (this process stalled?)", self.call_id)
-            except Exception:  # one failed write must not end a live call; the next may succeed
-                _log.warning("call %s: renewing the stream lease failed", self.call_id, exc_info=True)
+        if self.held:
+            lost = f"call {self.call_id}: the stream lease was lost (this process stalled?)"
+            await keep_claim(
+                self.store, stream_lease_id(self.call_id), self._owner, self.lease_seconds, lost=lost
+            )
 
     async def release(self) -> None:
         """Give the lease up: the stream has ended, by itself or with its call."""

@@ -20,6 +20,7 @@ from telephony.store import (
     SqliteCallStore,
     open_store,
 )
+from telephony.store.leases import keep_claim
 from telephony.store.redis import RedisCallStore
 
 RETENTION = 100.0
@@ -781,3 +782,27 @@ async def test_open_store_redis(redis_url: str) -> None:
         await store.close()
     with pytest.raises(ValueError):
         open_store("redis", "/var/lib/telephony")
+
+
+async def test_a_kept_claim_survives_a_failed_renewal_and_stops_once_done() -> None:
+    class Flaky(MemoryCallStore):
+        renewals = 0
+
+        async def renew_event(self, event_id: str, lease_seconds: float, *, owner: str = "") -> bool:
+            self.renewals += 1
+            if self.renewals == 1:
+                raise ConnectionError("the store blinked")
+            return await super().renew_event(event_id, lease_seconds, owner=owner)
+
+    store = Flaky()
+    assert await store.claim_event("evt-1", "c1", lease_seconds=0.3, owner="me") is ClaimOutcome.WON
+
+    async def answer_later() -> None:
+        while store.renewals < 3:
+            await asyncio.sleep(0.01)
+        await store.set_reply("evt-1", "text/plain", b"ok")  # done: nothing left to renew
+
+    helper = asyncio.ensure_future(answer_later())
+    await asyncio.wait_for(keep_claim(store, "evt-1", "me", 0.3), timeout=10)
+    await helper
+    assert store.renewals >= 4, "renewed after the failure, until the claim was done"
