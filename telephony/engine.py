@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -53,7 +53,7 @@ from telephony.providers import (
 
 from .bus import ControlBus, ControlFailed, ControlReply, ControlRequest, LocalControlBus
 from .call_locks import CallLocks
-from .held_turns import HeldTurns
+from .held_turns import THINKING_MARGIN_SECONDS, HeldTurns
 from .lines import AGENT_FALLBACK, DEFAULT_GREETING, NO_INPUT_GOODBYE, REPROMPT, SHUTDOWN_GOODBYE
 from .liveness import StreamReconciler
 from .logs import bind_call, call_context
@@ -197,14 +197,18 @@ class ConversationEngine:
         for record in await self.store.list_calls(active_only=True, limit=10_000):
             if record.answered_at is not None:
                 self._arm_timer(record)
-        if self.config.stale_call_reaper_seconds > 0:
-            self.spawn(self._reap_forever())
+        reaper_seconds = self.config.stale_call_reaper_seconds
+        if reaper_seconds > 0:
+            every = min(30.0, float(reaper_seconds))
+            self.spawn(self._repeat(self.reap_stale_calls, every, "stale-call sweep", at_start=False))
         if self.routes.stream_path is not None:
-            self.spawn(self.stream_reconciler().run())
+            reconciler = self.stream_reconciler()
+            self.spawn(self._repeat(reconciler.sweep, reconciler.lease_seconds, "lost-stream sweep"))
         if self.carrier.capabilities.commands:
             # A markup carrier comes back for a reply whose process died (it is redirected to
             # fetch it); a command carrier waits for commands that will never come.
-            self.spawn(self.held.recover_forever())
+            every = THINKING_MARGIN_SECONDS
+            self.spawn(self._repeat(self.held.recover_lost_turns, every, "lost-turn sweep"))
 
     def stream_reconciler(self) -> StreamReconciler:
         """The sweep that ends stream calls whose stream died with its process, or never came."""
@@ -234,14 +238,21 @@ class ConversationEngine:
                 reaped.append(record.call_id)
         return reaped
 
-    async def _reap_forever(self) -> None:
-        interval = min(30.0, float(self.config.stale_call_reaper_seconds))
+    async def _repeat(
+        self, sweep: Callable[[], Awaitable[object]], every: float, what: str, *, at_start: bool = True
+    ) -> None:
+        """Run ``sweep`` every ``every`` seconds (first at once, unless not ``at_start``) while running.
+
+        A failed pass (a store or carrier hiccup) is logged, and the next one runs as planned.
+        """
+        if not at_start:
+            await anyio.sleep(every)
         while not self._closing:
-            await anyio.sleep(interval)
             try:
-                await self.reap_stale_calls()
-            except Exception:  # the reaper must outlive one bad sweep
-                _log.exception("stale-call sweep failed")
+                await sweep()
+            except Exception:
+                _log.exception("%s failed", what)
+            await anyio.sleep(every)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

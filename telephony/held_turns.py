@@ -210,12 +210,3 @@ class HeldTurns:
                     await engine.deliver(record, self._fallback(record, record.thinking))
                     answered.append(record.call_id)
         return answered
-
-    async def recover_forever(self) -> None:
-        """Sweep for lost turns every few seconds while the engine runs (command carriers)."""
-        while self.engine.is_running:
-            try:
-                await self.recover_lost_turns()
-            except Exception:  # the sweep must outlive one bad pass (a store or carrier hiccup)
-                _log.exception("lost-turn sweep failed")
-            await anyio.sleep(THINKING_MARGIN_SECONDS)

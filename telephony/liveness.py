@@ -15,8 +15,6 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-import anyio
-
 from .store import CallRecord, CallStore, ClaimOutcome
 from .store.base import new_owner
 from .store.leases import keep_claim
@@ -157,12 +155,3 @@ class StreamReconciler:
         )
         await self.engine.end_call(call_id, reason=reason, state=LOST_STREAM_STATE, force=True)
         return True
-
-    async def run(self) -> None:
-        """Sweep now, then once every lease period, until cancelled; a failed sweep is logged."""
-        while True:
-            try:
-                await self.sweep()
-            except Exception:  # the sweep must outlive one bad pass (a store hiccup)
-                _log.exception("lost-stream sweep failed")
-            await anyio.sleep(self.lease_seconds)
