@@ -32,17 +32,15 @@ from .config import E164, Config
 from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong, log_refusal
 from .logs import bind_call, call_context
 from .metrics import CONTENT_TYPE, Metrics
-from .rate_limited_log import RateLimitedLog
 from .request_deadline import request_deadline_protocol
 from .routes import Routes, request_root_path
 from .runtime import Runtime, is_loopback_address
 from .store import CallRecord
-from .stream import TRY_AGAIN_LATER, StreamSession
+from .stream import TRY_AGAIN_LATER, StreamSession, refuse_stream
 from .stream_slots import StreamSlot, StreamSlots, StreamSlotsFull
 from .urls import with_origin
 
 _log = logging.getLogger("telephony.server")
-_STREAM_REFUSALS = RateLimitedLog(_log, what="refused media sockets")
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 MAX_FRAME_BYTES = 64 * 1024
@@ -267,10 +265,9 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
         runtime.metrics.verification_failed(carrier.name, exc)
         raise
     event = carrier.parser.parse(hook)  # an adapter's failure is logged with its traceback, as a 500
-    if event is not None:
-        bind_call(event.call_id or None)  # ours, when the callback names it; the engine binds it otherwise
     if event is None:  # authentic, but not an event we act on
         return _answer(carrier.responder.acknowledge())
+    bind_call(event.call_id or None)  # ours, when the callback names it; the engine binds it otherwise
     answer = await _served(request).claims.handle(event, lambda: runtime.engine.answer(event))
     return _answer(answer or carrier.responder.acknowledge())
 
@@ -327,8 +324,7 @@ async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
     try:
         slot = served.slots.claim(client_address(socket, runtime.config))
     except StreamSlotsFull as exc:
-        _STREAM_REFUSALS.warning("stream refused: %s", exc)
-        runtime.metrics.rejected(TRY_AGAIN_LATER)
+        refuse_stream(runtime.metrics, TRY_AGAIN_LATER, "stream refused: %s", exc)
         await socket.accept()
         await socket.close(code=TRY_AGAIN_LATER, reason="too many streams")
         return
@@ -345,10 +341,10 @@ async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime, slot
     def go_live() -> bool:
         if slot.promote():
             return True
-        _STREAM_REFUSALS.warning(
-            "stream refused: streaming.maxConnections (%s) reached", runtime.config.streaming.max_connections
+        limit = runtime.config.streaming.max_connections
+        refuse_stream(
+            runtime.metrics, TRY_AGAIN_LATER, "stream refused: streaming.maxConnections (%s) reached", limit
         )
-        runtime.metrics.rejected(TRY_AGAIN_LATER)
         return False
 
     session = StreamSession(

@@ -51,13 +51,21 @@ from .engine import ConversationEngine
 from .lines import HOLDING_LINE, TTS_FALLBACK
 from .liveness import StreamLease
 from .logs import bind_call
-from .metrics import FrameLagMeter
+from .metrics import FrameLagMeter, Metrics
 from .rate_limited_log import RateLimitedLog
 from .store import CallRecord
 
 _log = logging.getLogger("telephony.stream")
 # Anyone can open a socket and send junk: these lines are kept to a few a minute.
 _REFUSALS = RateLimitedLog(_log, what="refused streams")
+
+
+def refuse_stream(metrics: Metrics, code: int, message: str, *args: object) -> None:
+    """Log a refused media socket (a few lines a minute: anyone can open sockets) and count it."""
+    _REFUSALS.warning(message, *args)
+    metrics.rejected(code)
+
+
 _BAD_FRAMES = RateLimitedLog(_log, what="malformed media frames")
 
 POLICY_VIOLATION = 1008
@@ -170,31 +178,35 @@ class StreamSession:
             return None
         return record
 
+    async def _refuse(self, code: int, close_reason: str, message: str, *args: object) -> None:
+        refuse_stream(self.engine.metrics, code, message, *args)
+        await self.socket.close(code, close_reason)
+
     async def run(self) -> None:
         """Serve the socket until the stream stops; refuse it without sending audio if unauthorized."""
         try:
             with anyio.fail_after(self.pre_start_timeout):
                 start = await self._await_start()
         except (TimeoutError, MediaRejected) as exc:
-            _REFUSALS.warning("stream refused: %s", exc or "no start message in time")
-            self.engine.metrics.rejected(POLICY_VIOLATION)
-            await self.socket.close(POLICY_VIOLATION, "stream start missing or malformed")
+            reason = exc or "no start message in time"
+            await self._refuse(
+                POLICY_VIOLATION, "stream start missing or malformed", "stream refused: %s", reason
+            )
             return
         if start is None:
             return
         record = await self._authorize(start)
         if record is None:
-            _REFUSALS.warning("stream refused: missing, wrong or reused token")
-            self.engine.metrics.rejected(POLICY_VIOLATION)
-            await self.socket.close(POLICY_VIOLATION, "invalid stream token")
+            await self._refuse(
+                POLICY_VIOLATION, "invalid stream token", "stream refused: missing, wrong or reused token"
+            )
             return
         if self._go_live is not None and not self._go_live():
             await self.socket.close(TRY_AGAIN_LATER, "too many streams")
             return
         if not await self._hold_lease(record.call_id):
-            _REFUSALS.warning("call %s: stream refused: the call is being ended as lost", record.call_id)
-            self.engine.metrics.rejected(POLICY_VIOLATION)
-            await self.socket.close(POLICY_VIOLATION, "call ended")
+            message = "call %s: stream refused: the call is being ended as lost"
+            await self._refuse(POLICY_VIOLATION, "call ended", message, record.call_id)
             return
         self.call_id = record.call_id
         bind_call(record.call_id, record.provider)  # every line of this stream, and of its tasks
