@@ -79,10 +79,12 @@ class WebhookClaims:
         outcome = await self._claim(event, owner)
         if outcome is not ClaimOutcome.WON:
             _log.info("duplicate webhook %s: %s", event_id[:12], outcome.value)
+        if outcome is ClaimOutcome.RUNNING:
             outcome = await self._wait(event, owner)
-            if outcome is not ClaimOutcome.WON:
-                return await self._stored(event_id)
-            _log.warning("webhook %s: its handler died mid-turn; running the turn again", event_id[:12])
+            if outcome is ClaimOutcome.WON:
+                _log.warning("webhook %s: its handler died mid-turn; running the turn again", event_id[:12])
+        if outcome is ClaimOutcome.DONE:
+            return await self._stored(event_id)
         return await self._run(event_id, owner, run)
 
     async def _claim(self, event: CallEvent, owner: str) -> ClaimOutcome:
@@ -134,7 +136,7 @@ class WebhookClaims:
                     outcome = await self._claim(event, owner)
                     if outcome is not ClaimOutcome.RUNNING:
                         return outcome
-        _log.error(
+        _log.warning(
             "webhook %s: the original is still running after %.0f s; answering this copy 503",
             event_id[:12],
             self.wait_seconds,
