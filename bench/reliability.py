@@ -20,7 +20,6 @@ Each phase is bounded (``--scale`` multiplies the work; 1 takes about a minute o
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
@@ -48,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 # The crash phase runs the tests' crash server, so it signs with the tests' credentials.
 sys.path.insert(0, str(TESTS))
-from server_process import wait_until_serving  # noqa: E402
+from server_process import start_crash_server, wait_until_serving  # noqa: E402
 from twilio_helpers import AUTH_TOKEN, WEBHOOK_URL, incoming_call, twilio_config  # noqa: E402
 
 VALIDATOR = RequestValidator(AUTH_TOKEN)
@@ -288,11 +287,8 @@ async def conversations_phase(
 
 
 def _start(directory: Path, port: int, behaviour: str) -> subprocess.Popen[bytes]:
-    env = os.environ | {"PYTHONPATH": str(TESTS)}
-    script = str(TESTS / "crash_server.py")
-    command = [sys.executable, script, str(directory), str(port), behaviour, "3000"]
     # Its log says "running the turn again" once per recovered turn: the table counts those.
-    return subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    return start_crash_server(directory, port, behaviour, 3000, quiet=True)
 
 
 async def crash_round(directory: Path, tally: Tally, round_: int, calls: int) -> None:

@@ -7,10 +7,8 @@ must run once per turn, unless its first run died with the process.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import anyio
 import httpx
 import pytest
-from server_process import wait_until_serving
+from server_process import start_crash_server, wait_until_serving
 from twilio_helpers import (
     CALL_SID,
     WEBHOOK_URL,
@@ -34,8 +32,6 @@ from telephony.providers import AgentReply, AgentRequest
 from telephony.runtime import Runtime
 from telephony.server import create_app
 from telephony.store import CallStore, MemoryCallStore, SqliteCallStore
-
-TESTS = Path(__file__).resolve().parent.parent
 
 
 async def post_signed(client: httpx.AsyncClient, url: str, params: dict[str, str]) -> httpx.Response:
@@ -145,10 +141,7 @@ LEASE_MS = 3000
 
 
 def _start(directory: Path, port: int, behaviour: str) -> subprocess.Popen[bytes]:
-    env = os.environ | {"PYTHONPATH": str(TESTS)}
-    script = str(TESTS / "crash_server.py")
-    command = [sys.executable, script, str(directory), str(port), behaviour, str(LEASE_MS)]
-    return subprocess.Popen(command, env=env)
+    return start_crash_server(directory, port, behaviour, LEASE_MS)
 
 
 def _asked(directory: Path) -> list[str]:
