@@ -20,6 +20,7 @@ from telephony.providers import CallControlError, TelephonyError, WebhookRejecte
 
 from .bus import ControlFailed, ControlTimeout, ControlUnavailable
 from .claims import StillRunning
+from .control_guard import CrossSiteRequest, ForeignHost, NotJson, TooManyAttempts
 from .engine import CallLimitReached, CallNotFound, CallNotLive, Draining
 from .rate_limited_log import RateLimitedLog
 
@@ -41,6 +42,10 @@ class NotServing(TelephonyError):
 #: Statuses by error type; the first entry the error is an instance of wins.
 STATUSES: Final[tuple[tuple[type[TelephonyError], int], ...]] = (
     (TextTooLong, 422),
+    (NotJson, 415),
+    (CrossSiteRequest, 403),
+    (ForeignHost, 421),
+    (TooManyAttempts, 429),
     (InvalidRequest, 400),
     (CallNotFound, 404),
     (CallNotLive, 409),
@@ -127,7 +132,8 @@ def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str
 
 def _as_json(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status, message = _describe(request, exc)
-    return Response({"error": message}, status_code=status)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
+    return Response({"error": message}, status_code=status, headers=headers)
 
 
 def _as_text(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -29,6 +29,7 @@ from telephony.providers import WebhookRejected, WebhookReply, WebhookRequest
 
 from .claims import WebhookClaims
 from .config import E164, Config
+from .control_guard import ControlGuard, TokenAttempts, is_proxied
 from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong, log_refusal
 from .logs import bind_call, call_context
 from .metrics import CONTENT_TYPE, Metrics
@@ -88,6 +89,8 @@ class _Served:
     slots: StreamSlots = field(init=False)
     mount_warned: bool = False
     claims: WebhookClaims = field(init=False)
+    guard: ControlGuard = field(init=False)
+    attempts: TokenAttempts = field(default_factory=TokenAttempts)
 
     def __post_init__(self) -> None:
         config = self.runtime.config
@@ -98,6 +101,7 @@ class _Served:
             lease_seconds=lease,
             wait_seconds=config.response_timeout_ms / 1000 + lease,
         )
+        self.guard = ControlGuard(self.runtime.routes.public_url, config.serve.allowed_hosts)
         streaming = config.streaming
         self.slots = StreamSlots(
             max_pending=streaming.max_pending_connections,
@@ -364,38 +368,24 @@ async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime, slot
 
 
 _EXAMPLE: Final = "+14155550100"
-# Headers proxies, tunnels and CDNs add to say whom they forward for. Any of them marks a request
-# as proxied; naming prefixes and suffixes catches the vendor variants (X-Forwarded-Proto,
-# CF-Connecting-IP, True-Client-IP, Fastly-Client-IP, X-Cluster-Client-IP...).
-_PROXY_HEADERS: Final = frozenset({"forwarded", "via", "x-real-ip", "x-original-forwarded-for"})
-_PROXY_PREFIXES: Final = ("x-forwarded-", "x-envoy-external-")
-_PROXY_SUFFIXES: Final = ("-client-ip", "-connecting-ip")
-
-
-def is_proxied(headers: Any) -> bool:
-    """Whether any header says the request came through a proxy or tunnel."""
-    for name in headers:
-        lowered = name.lower()
-        if (
-            lowered in _PROXY_HEADERS
-            or lowered.startswith(_PROXY_PREFIXES)
-            or lowered.endswith(_PROXY_SUFFIXES)
-        ):
-            return True
-    return False
 
 
 def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Require ``Authorization: Bearer <controlToken>`` when a token is configured.
+    """Refuse what a web page could send, then require the token (or this machine without one).
 
-    Without a token, only direct requests from this machine are served. What counts is the
-    request's real peer address, never the address the config says the server binds: a host
-    app or ``uvicorn --host 0.0.0.0`` may listen anywhere. A tunnel or proxy on this machine
-    connects from loopback too, but announces itself with forwarding headers; those are refused,
-    or a tunnel to a loopback server (the usual way to receive webhooks) would expose call
-    placing to the internet.
+    The browser checks come first and apply whatever the token setting (see
+    :mod:`telephony.control_guard`). Without a token, only direct requests from this machine
+    are served. What counts is the request's real peer address, never the address the config
+    says the server binds: a host app or ``uvicorn --host 0.0.0.0`` may listen anywhere. A
+    tunnel or proxy on this machine connects from loopback too, but announces itself with
+    forwarding headers; those are refused, or a tunnel to a loopback server (the usual way to
+    receive webhooks) would expose call placing to the internet. With a token, a client that
+    keeps sending wrong ones is refused for a while, before its token is looked at.
     """
-    token = _runtime(connection).config.control_token
+    served = _served(connection)
+    config = served.runtime.config
+    served.guard.check(connection.scope.get("method", "GET"), connection.headers)
+    token = config.control_token
     if not token:
         if is_proxied(connection.headers.keys()):
             raise PermissionDeniedException(
@@ -407,9 +397,13 @@ def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
                 "set controlToken"
             )
         return
+    client = client_address(connection, config)
+    served.attempts.check(client)
     given = connection.headers.get("authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        served.attempts.failed(client)
         raise NotAuthorizedException("control API needs a valid bearer token")
+    served.attempts.succeeded(client)
 
 
 _INTERNAL_FIELDS = ("pending", "provisional_id", "heard_event", "thinking", "pending_fetches")

@@ -40,6 +40,17 @@ def twilio_config(*, streaming: bool | dict[str, Any] = False, **extra: Any) -> 
     return config_from_mapping(data, env={})
 
 
+def _as_addressed(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The TestClient's made-up ``Host`` (``testserver.local``) as a client on this machine sends it.
+
+    The control API answers only names of its own (DNS rebinding sends foreign ones); a test
+    that means another ``Host`` sets it explicitly.
+    """
+    return [
+        (b"host", b"127.0.0.1:3334") if pair == (b"host", b"testserver.local") else pair for pair in headers
+    ]
+
+
 def from_client(app: ASGIApp, host: str) -> ASGIApp:
     """``app`` as reached from the peer address ``host``.
 
@@ -49,7 +60,7 @@ def from_client(app: ASGIApp, host: str) -> ASGIApp:
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            scope = {**scope, "client": (host, 50123)}  # type: ignore[assignment]
+            scope = {**scope, "client": (host, 50123), "headers": _as_addressed(scope["headers"])}  # type: ignore[assignment]
         await app(scope, receive, send)
 
     return asgi

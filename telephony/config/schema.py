@@ -51,6 +51,9 @@ class ServeConfig(_Section, frozen=True):
             before its connection is closed.
         drain_timeout_ms: On SIGTERM, how long ``telephony serve`` lets live stream calls go
             on (refusing new calls) before it says goodbye on those left and stops.
+        allowed_hosts: Host names the control API, ``/metrics`` and ``/schema`` answer to,
+            besides loopback names, addresses and ``publicUrl``'s host; ``*`` for any (a host
+            app that checks ``Host`` itself). Other names are refused as DNS rebinding.
     """
 
     port: Port = 3334
@@ -58,6 +61,7 @@ class ServeConfig(_Section, frozen=True):
     path: UrlPath = "/voice/webhook"
     request_timeout_ms: PositiveInt = 10_000
     drain_timeout_ms: NonNegInt = 30_000
+    allowed_hosts: tuple[str, ...] = ()
 
 
 class TailscaleConfig(_Section, frozen=True):

@@ -637,6 +637,7 @@ def test_redacted_hides_every_secret() -> None:
         "path": "/voice/hook",
         "requestTimeoutMs": 10000,
         "drainTimeoutMs": 30000,
+        "allowedHosts": [],
     }
     assert redacted["webhookSecurity"]["trustedProxyIPs"] == ["10.0.0.1"]
     # Unset secrets stay visibly unset; the real config still has the values.

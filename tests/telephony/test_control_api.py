@@ -24,6 +24,7 @@ from telephony.config import ConfigError
 from telephony.runtime import Runtime
 
 CALLEE = "+14155550100"
+JSON = {"content-type": "application/json"}
 
 
 def _answer(call_id: str, status: str = "in-progress", **extra: str) -> tuple[str, dict[str, str]]:
@@ -135,7 +136,7 @@ def test_outbound_limit_and_validation(twilio_api: Any) -> None:
         busy = client.post("/api/calls", json={"to": CALLEE, "message": "b", "mode": "notify"})
         assert busy.status_code == 429 and "maxConcurrentCalls" in busy.json()["error"]
         assert client.post("/api/calls", json={"to": CALLEE, "mode": "notify"}).status_code in (400, 429)
-        assert client.post("/api/calls", content=b"{not json").status_code == 400
+        assert client.post("/api/calls", content=b"{not json", headers=JSON).status_code == 400
         assert client.post("/api/calls", json={"to": CALLEE, "bogus": 1}).status_code == 400
         bad_number = client.post("/api/calls", json={"to": "not-a-number", "message": "x", "mode": "notify"})
         assert bad_number.status_code == 400 and "E.164" in bad_number.json()["error"]
@@ -176,6 +177,10 @@ def test_control_api_needs_the_bearer_token_when_set() -> None:
         "Fastly-Client-IP",
         "X-Forwarded-Proto",
         "X-Cluster-Client-IP",
+        "Tailscale-User-Login",
+        "Tailscale-Funnel-Request",
+        "Ngrok-Trace-Id",
+        "Cf-Ray",
     ],
 )
 def test_without_token_any_forwarding_header_marks_a_request_proxied(header: str) -> None:
@@ -277,7 +282,9 @@ def test_a_failed_speak_writes_nothing_and_oversized_requests_are_refused(twilio
         after = client.get(f"/api/calls/{call_id}").json()
         too_long = client.post(f"/api/calls/{call_id}/speak", json={"text": "a" * 4001})
         empty = client.post(f"/api/calls/{call_id}/speak", json={"text": ""})
-        huge = client.post(f"/api/calls/{call_id}/speak", content=b'{"text": "' + b"a" * 20000 + b'"}')
+        huge = client.post(
+            f"/api/calls/{call_id}/speak", content=b'{"text": "' + b"a" * 20000 + b'"}', headers=JSON
+        )
         long_message = client.post("/api/calls", json={"to": CALLEE, "message": "a" * 4001})
     assert failed.status_code == 400 and "not in-progress" in failed.json()["error"]
     assert after["transcript"] == before["transcript"] and after["gather_turn"] == before["gather_turn"]

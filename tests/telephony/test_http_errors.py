@@ -59,7 +59,9 @@ def test_status_for(error: BaseException, status: int) -> None:
 def test_control_errors_answer_json_with_the_mapped_status() -> None:
     with twilio_app(twilio_config()) as client:
         missing = client.post("/api/calls/nope/speak", json={"text": "hi"})
-        malformed = client.post("/api/calls/nope/speak", content=b"{")
+        malformed = client.post(
+            "/api/calls/nope/speak", content=b"{", headers={"content-type": "application/json"}
+        )
     assert missing.status_code == 404 and missing.json() == {"error": "no call 'nope'"}
     assert malformed.status_code == 400 and malformed.json()["error"].startswith("invalid request")
 
