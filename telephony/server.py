@@ -384,7 +384,7 @@ def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
     """
     served = _served(connection)
     config = served.runtime.config
-    served.guard.check(connection.scope.get("method", "GET"), connection.headers)
+    served.guard.check(str(connection.scope.get("method", "GET")), connection.headers)
     token = config.control_token
     if not token:
         if is_proxied(connection.headers.keys()):
