@@ -22,6 +22,7 @@ from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, WebSocketDisconnect
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +34,7 @@ from .control_guard import ControlGuard, TokenAttempts, is_proxied
 from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong, log_refusal
 from .logs import bind_call, call_context
 from .metrics import CONTENT_TYPE, Metrics
+from .openapi import documented, openapi_config, schemas
 from .request_deadline import request_deadline_protocol
 from .routes import Routes, request_root_path
 from .runtime import Runtime, is_loopback_address
@@ -417,6 +419,10 @@ _COUNTERS = {  # typed fields, also shown under the ``metadata`` names clients a
 }
 
 
+#: The control API's request and answer schemas, for its OpenAPI document.
+_SCHEMAS: Final = schemas([PlaceCall, SpeakBody], CallRecord, _INTERNAL_FIELDS)
+
+
 def _view(record: CallRecord) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(record)
     for name in _INTERNAL_FIELDS:
@@ -507,27 +513,40 @@ def telephony_router(runtime: Runtime, *, control_api: bool = True) -> Router:
             http_method=["GET", "POST"],
             request_max_body_size=MAX_WEBHOOK_BYTES,
             exception_handlers=TEXT_ERRORS,
+            include_in_schema=False,
         )(_webhook),
-        get("/health")(_health),
+        get("/health", include_in_schema=False)(_health),
     ]
     if control_api:
         handlers += [
-            post("/api/calls", guards=guard, status_code=201, request_max_body_size=MAX_CONTROL_BYTES)(
-                _place_call
-            ),
-            get("/api/calls", guards=guard)(_list_calls),
-            get("/api/calls/{call_id:str}", guards=guard)(_call_status),
+            post(
+                "/api/calls",
+                guards=guard,
+                status_code=201,
+                request_max_body_size=MAX_CONTROL_BYTES,
+                operation_class=documented(_SCHEMAS, body="PlaceCall", status=201),
+            )(_place_call),
+            get("/api/calls", guards=guard, operation_class=documented(_SCHEMAS, many=True))(_list_calls),
+            get("/api/calls/{call_id:str}", guards=guard, operation_class=documented(_SCHEMAS))(_call_status),
             post(
                 "/api/calls/{call_id:str}/speak",
                 guards=guard,
                 status_code=200,
                 request_max_body_size=MAX_CONTROL_BYTES,
+                operation_class=documented(_SCHEMAS, body="SpeakBody"),
             )(_speak),
-            post("/api/calls/{call_id:str}/end", guards=guard, status_code=200)(_end_call),
+            post(
+                "/api/calls/{call_id:str}/end",
+                guards=guard,
+                status_code=200,
+                operation_class=documented(_SCHEMAS),
+            )(_end_call),
         ]
     if runtime.config.metrics.enabled:
         # Guarded like the control API: call counts and carrier names are not for everyone.
-        handlers.append(get("/metrics", guards=guard, media_type=CONTENT_TYPE)(_metrics))
+        handlers.append(
+            get("/metrics", guards=guard, media_type=CONTENT_TYPE, include_in_schema=False)(_metrics)
+        )
     if routes.stream_path is not None:
         handlers.append(websocket(routes.stream_path)(_stream))
     if control_api and not runtime.config.control_token:
@@ -555,6 +574,20 @@ def server_limits(config: Config) -> dict[str, Any]:
         "ws_max_size": MAX_FRAME_BYTES,
         "http": request_deadline_protocol(config.serve.request_timeout_ms),
     }
+
+
+def _openapi(router: Router) -> OpenAPIConfig:
+    """``/schema``: the control API's document, as JSON, behind the control API's own guard."""
+    schema_router = Router(
+        path="/schema",
+        route_handlers=[],
+        guards=[_control_guard],
+        middleware=[_serve_requests],
+        exception_handlers=JSON_ERRORS,
+        opt={_SERVED: router.opt[_SERVED]},
+        include_in_schema=False,
+    )
+    return openapi_config(schema_router)
 
 
 def create_app(
@@ -590,12 +623,14 @@ def create_app(
         async with built.running():
             yield
 
+    router = telephony_router(runtime, control_api=control_api)
     # logging_config=None: an embedded app must not reconfigure its host's logging.
     app = Litestar(
-        route_handlers=[telephony_router(runtime, control_api=control_api)],
+        route_handlers=[router],
         lifespan=[lifespan],
         debug=False,
         logging_config=None,
+        openapi_config=_openapi(router) if control_api else None,
     )
     app.state.runtime = runtime
     return app

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from test_stream_turns import ScriptedSTT, _ack, _speak
 from twilio_helpers import AUTH_TOKEN as TWILIO_AUTH_TOKEN
 from twilio_helpers import CALL_SID, WEBHOOK_URL, incoming_call, post_signed, twilio_app, twilio_config, twiml
 
+from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
 from telephony.logs import (
     CallContextFilter,
@@ -31,6 +33,8 @@ from telephony.logs import (
     configure_logging,
     current_call,
 )
+from telephony.runtime import Runtime
+from telephony.server import create_app
 
 CONTROL_TOKEN = "control-token-5f1e2d3c4b5a69788796a5b4"
 WORDS = "my account number is 4471 and my name is Ada"
@@ -235,3 +239,57 @@ def test_a_control_request_about_a_call_names_it_in_its_lines(
         assert client.post(f"/api/calls/{call_id}/end").status_code == 502
     failed = [r for r in logged() if r.name == "telephony.server" and r.levelno == logging.ERROR]
     assert failed and {(r.call_id, r.carrier) for r in failed} == {(call_id, "twilio")}  # type: ignore[attr-defined]
+
+
+def test_secrets_in_query_strings_never_reach_the_log() -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger("test.access.redaction")
+    logger.propagate = False
+    configure_logging(log_format="text", stream=stream, logger=logger)
+    # uvicorn's access line: client, method, path with query, HTTP version, status.
+    logger.info(
+        '%s - "%s %s HTTP/%s" %d',
+        "127.0.0.1:5000",
+        "GET",
+        "/voice/stream?token=abc123&callId=c1&X-Api-Key=k9&signature=s1",
+        "1.1",
+        403,
+    )
+    logger.warning("refused /api/calls?access_token=zzz")
+    line = stream.getvalue()
+    assert "abc123" not in line and "k9" not in line and "s1" not in line and "zzz" not in line
+    assert "token=[redacted]&callId=c1&X-Api-Key=[redacted]&signature=[redacted]" in line
+    assert "access_token=[redacted]" in line
+
+
+async def test_the_access_log_of_a_real_server_redacts_a_refused_token(tmp_path: Path) -> None:
+    port = free_port()
+    config = config_from_mapping(
+        {
+            "provider": "local",
+            "fromNumber": "+15005550006",
+            "serve": {"port": port},
+            "store": str(tmp_path / "store"),
+            "controlToken": "real-secret",
+            "carriers": {"local": {"secret": "s"}},
+        },
+        env={},
+    )
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    async with background_server(create_app(config, runtime=Runtime.build(config)), port=port) as url:
+        access = logging.getLogger("uvicorn.access")
+        access.setLevel(logging.INFO)
+        access.addHandler(keep := Keep())
+        try:
+            async with httpx.AsyncClient() as http:
+                refused = await http.get(f"{url}/api/calls?token=guessed-secret")
+        finally:
+            access.removeHandler(keep)
+    assert refused.status_code == 401
+    assert lines and "token=[redacted]" in lines[-1]
+    assert not any("guessed-secret" in line for line in lines)
