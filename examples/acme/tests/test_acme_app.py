@@ -47,7 +47,7 @@ def test_a_conversation_through_the_app(tmp_path: Path, acme_api: respx.MockRout
         acme_api.reset()
         return bodies
 
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
         assert client.get("/health").json()["provider"] == "acme"
         post(hook("call.incoming", event_id="ev1"))
         (answer, answered), (gather, listen) = commands()
@@ -74,7 +74,7 @@ def test_a_conversation_through_the_app(tmp_path: Path, acme_api: respx.MockRout
 
 def test_a_badly_signed_webhook_changes_nothing(tmp_path: Path, acme_api: respx.MockRouter) -> None:
     config = _config(tmp_path, {"apiKey": "k", "webhookSecret": SECRET})
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
         request = signed(hook("call.incoming"), secret="not-the-secret")
         reply = client.post("/voice/webhook", content=request.body, headers=dict(request.headers))
         assert reply.status_code == 403
