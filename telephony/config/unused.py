@@ -76,7 +76,8 @@ def unused_keys(config: Config) -> list[str]:
     """The key paths ``config`` sets (to other than their default) that nothing acts on.
 
     Besides the fixed list: ``tts.provider`` when no TTS engine is built (markup mode, where the
-    carrier speaks) or when it names a provider openclaw does not use on calls either; the
+    carrier speaks), when ``ttsEngine`` overrides it, or when it names a provider openclaw does
+    not use on calls either; the
     ``tts.providers`` of other engines than OpenAI; and unknown keys of the OpenAI TTS block.
     """
     data: dict[str, Any] = msgspec.to_builtins(config)
@@ -86,11 +87,8 @@ def unused_keys(config: Config) -> list[str]:
         if value != default:
             found.append("stt" if path == ("sttLegacy",) else ".".join(path))
     provider = config.tts.provider
-    if (
-        provider
-        and config.tts_engine == "auto"
-        and (provider in NOT_FOR_CALLS or not config.streaming.enabled)
-    ):
+    chosen_elsewhere = config.tts_engine != "auto" or provider in NOT_FOR_CALLS
+    if provider and (chosen_elsewhere or not config.streaming.enabled):
         found.append("tts.provider")
     for name, section in sorted(config.tts.providers.items()):
         if name != "openai":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from twilio_helpers import ACCOUNT_SID, AUTH_TOKEN, incoming_call, post_signed, twilio_app, twiml
 
-from telephony.adapters.openai import OpenAITTS
+from telephony.adapters.openai import OpenAISettings, OpenAITTS
 from telephony.cli import main
 from telephony.config import Config, ConfigError, config_from_mapping, load_config
 from telephony.runtime import Runtime
@@ -122,16 +123,20 @@ def test_tts_provider_openai_without_a_key_stops_create_app(tmp_path: Path) -> N
     assert (str(caught.value), caught.value.path) == (NO_KEY, "tts.providers.openai.apiKey")
 
 
-def _built_tts(config: Config) -> OpenAITTS:
+def _built_tts(config: Config) -> OpenAISettings:
+    """The settings of the TTS engine the runtime builds, which must be OpenAI's."""
     runtime = Runtime.build(config, store=MemoryCallStore())
-    assert isinstance(runtime.tts, OpenAITTS)
-    return runtime.tts
+    try:
+        assert isinstance(runtime.tts, OpenAITTS)
+        return runtime.tts._settings
+    finally:
+        asyncio.run(runtime.aclose())
 
 
 @pytest.mark.usefixtures("no_openai_key")
 def test_tts_provider_openai_with_the_environment_key_speaks_with_the_voice(tmp_path: Path) -> None:
     tts = _built_tts(load_config(_seed_file(tmp_path), env={"OPENAI_API_KEY": SEED_KEY}))
-    assert (tts._settings.voice, tts._settings.api_key, tts._settings.tts_model) == (
+    assert (tts.voice, tts.api_key, tts.tts_model) == (
         "alloy",
         SEED_KEY,
         "gpt-4o-mini-tts",
@@ -155,8 +160,7 @@ def test_openclaw_tts_provider_settings_configure_the_engine_and_win_over_the_sh
         },
     }
     path = _seed_file(tmp_path, tts=tts_block, openai={"voice": "echo", "model": "gpt-4o"})
-    tts = _built_tts(load_config(path, env={"OPENAI_API_KEY": "sk-env-not-used"}))
-    settings = tts._settings
+    settings = _built_tts(load_config(path, env={"OPENAI_API_KEY": "sk-env-not-used"}))
     assert (settings.api_key, settings.tts_model, settings.voice) == (SEED_KEY, "tts-1", "nova")
     assert (settings.speed, settings.instructions) == (1.5, "Calm.")
 
@@ -180,7 +184,7 @@ def test_messages_tts_selects_and_configures_the_engine(tmp_path: Path) -> None:
     }
     path.write_text(json.dumps(whole))
     tts = _built_tts(load_config(path))
-    assert (tts._settings.voice, tts._settings.api_key) == ("fable", SEED_KEY)
+    assert (tts.voice, tts.api_key) == ("fable", SEED_KEY)
 
 
 @pytest.mark.usefixtures("no_openai_key")
@@ -192,9 +196,15 @@ def test_tts_provider_naming_an_engine_not_installed_stops_start_up(tmp_path: Pa
 
 
 @pytest.mark.usefixtures("no_openai_key")
-def test_an_explicit_tts_engine_wins_over_tts_provider(tmp_path: Path) -> None:
-    runtime = Runtime.build(load_config(_seed_file(tmp_path, ttsEngine="espeak")), store=MemoryCallStore())
+def test_an_explicit_tts_engine_wins_over_tts_provider_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="telephony")
+    path = _seed_file(tmp_path, ttsEngine="espeak", inboundPolicy="open")
+    runtime = Runtime.build(load_config(path), store=MemoryCallStore())
+    asyncio.run(runtime.aclose())
     assert not isinstance(runtime.tts, OpenAITTS)
+    assert _warnings(caplog) == [UNUSED_PREFIX + "tts.provider"]
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
