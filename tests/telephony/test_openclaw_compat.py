@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import respx
+from openai_helpers import API, USING
 from twilio_helpers import ACCOUNT_SID, AUTH_TOKEN, incoming_call, post_signed, twilio_app, twiml
 
 from telephony.adapters.openai import OpenAISettings, OpenAITTS
@@ -141,6 +143,31 @@ def test_tts_provider_openai_with_the_environment_key_speaks_with_the_voice(tmp_
         SEED_KEY,
         "gpt-4o-mini-tts",
     )
+
+
+@pytest.mark.usefixtures("no_openai_key")
+def test_the_seed_config_with_a_key_speaks_through_openai_with_its_voice(tmp_path: Path) -> None:
+    config = load_config(_seed_file(tmp_path), env={"OPENAI_API_KEY": SEED_KEY})
+
+    async def speak() -> list[bytes]:
+        runtime = Runtime.build(config, store=MemoryCallStore())
+        try:
+            assert runtime.tts is not None
+            return [chunk.pcm async for chunk in runtime.tts.synthesize("Your order shipped.")]
+        finally:
+            await runtime.aclose()
+
+    with respx.mock(base_url=API, using=USING) as openai_api:
+        route = openai_api.post("/audio/speech").respond(200, content=b"\x01\x00\x02\x00")
+        assert asyncio.run(speak()) == [b"\x01\x00\x02\x00"]
+    request = route.calls.last.request
+    body = json.loads(request.content)
+    assert (body["voice"], body["model"], body["input"]) == (
+        "alloy",
+        "gpt-4o-mini-tts",
+        "Your order shipped.",
+    )
+    assert request.headers["authorization"] == f"Bearer {SEED_KEY}"
 
 
 @pytest.mark.usefixtures("no_openai_key")
