@@ -22,11 +22,26 @@ demo: $(VENV)/.installed
 	$(BIN)/telephony demo
 
 # The Redis store's tests start a private redis-server of their own (never a system service);
-# the binary comes from the Debian package when it is missing.
+# the binary comes from the Debian package when it is missing, through sudo when not root.
+# Outside CI a redis-server that cannot be had skips only the Redis-backed tests (one line says
+# so); in CI (CI set, as .ci/run does) it is an error, so those tests always run there.
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
-	  command -v apt-get >/dev/null 2>&1 || { echo "install redis-server (the Redis store's tests run one)" >&2; exit 1; }; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
+	  if [ "$$(id -u)" -eq 0 ]; then as_root=""; \
+	  elif command -v sudo >/dev/null 2>&1; then as_root="sudo"; \
+	  else as_root="none"; fi; \
+	  if [ "$$as_root" != none ] && command -v apt-get >/dev/null 2>&1; then \
+	    $$as_root apt-get update -q && \
+	    $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; \
+	  fi; \
+	  command -v redis-server >/dev/null 2>&1 || { \
+	    if [ -n "$$CI" ]; then \
+	      echo "redis-server is missing and could not be installed; CI runs the Redis store's tests, so install redis-server" >&2; \
+	      exit 1; \
+	    fi; \
+	    echo "redis-server could not be installed: the Redis-backed tests will be skipped" >&2; \
+	  }; \
+	}
 
 test: $(VENV)/.installed-test redis-server
 	$(BIN)/python -m pytest -q

@@ -77,8 +77,9 @@ class AdapterConfigError(TelephonyError):
 class MissingDependency(AdapterNotFound):
     """An adapter is registered but a package it needs is not installed.
 
-    The message names the missing module and the extra that brings it, such as
-    ``pip install 'telephony[twilio]'``.
+    The message names the missing module and the extra that brings it, both ways to install
+    it: ``pip install '.[twilio]'`` from a checkout, ``pip install 'telephony[twilio]'`` from a
+    package index.
     """
 
 
@@ -94,7 +95,8 @@ def missing_dependency(
     """
     module = exc.name or "a required package"
     return MissingDependency(
-        f"{module!r} is not installed; install it with: pip install '{package}[{extra}]'"
+        f"{module!r} is not installed; install it with: pip install '.[{extra}]' from a {package} "
+        f"checkout, or pip install '{package}[{extra}]' from a package index"
     )
 
 

@@ -655,7 +655,15 @@ class ConversationEngine:
             _log.info("inbound call %s refused as busy: the server is stopping", event.provider_call_id)
             return "busy"
         if await self.store.count_active("inbound") >= cfg.max_concurrent_calls:
-            _log.info("inbound call %s refused as busy: maxConcurrentCalls reached", event.provider_call_id)
+            live = [
+                r.call_id for r in await self.store.list_calls(active_only=True) if r.direction == "inbound"
+            ]
+            _log.info(
+                "inbound call %s refused as busy: maxConcurrentCalls (%d) reached, held by live call(s) %s",
+                event.provider_call_id,
+                cfg.max_concurrent_calls,
+                ", ".join(live) or "(none left)",
+            )
             return "busy"
         return None
 

@@ -39,15 +39,24 @@ from telephony.providers import (
     load,
 )
 
-from .config.environment import AUTO_PREFERENCE, declared_schema, stt_key
+from .config.environment import AUTO_PREFERENCE, declared_schema, stt_key, tts_choice
 from .config.errors import ConfigError
+from .config.unused import OPENCLAW_OPENAI_TTS_KEYS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from .config.schema import Config
 
-__all__ = ["OFFLINE", "factory_settings", "load_agent", "load_carrier", "load_stt", "load_tts"]
+__all__ = [
+    "OFFLINE",
+    "factory_settings",
+    "load_agent",
+    "load_carrier",
+    "load_stt",
+    "load_tts",
+    "openclaw_tts_settings",
+]
 
 OFFLINE: Final = {AGENTS: "builtin", TTS: "espeak", STT: "pocketsphinx"}
 
@@ -75,6 +84,41 @@ def factory_settings(config: Config, name: str) -> dict[str, Any]:
         settings.setdefault("model", _openai_model(config.response_model))
         settings = {key: value for key, value in settings.items() if value is not None}
     return settings | config.engines.get(name, {})
+
+
+def openclaw_tts_settings(config: Config, name: str) -> dict[str, tuple[str, Any]]:
+    """What openclaw's ``tts`` block sets for engine ``name``: ``{setting: (key as written, value)}``.
+
+    Only OpenAI has openclaw TTS keys we act on (:data:`OPENCLAW_OPENAI_TTS_KEYS`);
+    ``tts.providers.openai`` wins over the older flat ``tts.openai``.
+    """
+    if name != "openai":
+        return {}
+    found: dict[str, tuple[str, Any]] = {}
+    for where, section in (
+        ("tts.openai", config.tts.openai),
+        ("tts.providers.openai", config.tts.providers.get("openai")),
+    ):
+        for key, value in (section or {}).items():
+            setting = OPENCLAW_OPENAI_TTS_KEYS.get(key)
+            if setting is not None and value not in (None, ""):
+                found[setting] = (f"{where}.{key}", value)
+    return found
+
+
+def _tts_settings(config: Config, name: str) -> dict[str, Any]:
+    """The TTS factory's settings: openclaw's ``tts`` block over the shared section.
+
+    openclaw's TTS keys are the TTS engine's own, so they win over the shared ``openai``
+    section (and over ``OPENAI_API_KEY``, as a value in the file always does);
+    ``engines.<name>`` still wins over both.
+    """
+    settings = factory_settings(config, name)
+    explicit = config.engines.get(name, {})
+    for setting, (_where_written, value) in openclaw_tts_settings(config, name).items():
+        if setting not in explicit:
+            settings[setting] = value
+    return settings
 
 
 def _openai_model(model: str | None) -> str | None:
@@ -123,7 +167,8 @@ def _choice(config: Config, group: str, configured: str) -> str:
         return configured
     if AUTO_PREFERENCE in available(group):
         schema = declared_schema(group, AUTO_PREFERENCE)
-        if schema is not None and not schema.missing(factory_settings(config, AUTO_PREFERENCE)):
+        settings = (_tts_settings if group == TTS else factory_settings)(config, AUTO_PREFERENCE)
+        if schema is not None and not schema.missing(settings):
             return AUTO_PREFERENCE
     return OFFLINE[group]
 
@@ -201,10 +246,57 @@ def load_agent(config: Config) -> Agent:
 
 
 def load_tts(config: Config) -> TextToSpeech:
-    """The TTS engine named by ``ttsEngine``."""
-    name = _choice(config, TTS, config.tts_engine)
-    tts: TextToSpeech = _build(config, TTS, "ttsEngine", name, factory_settings(config, name))
-    return tts
+    """The TTS engine named by ``ttsEngine``, else by openclaw's ``tts.provider``.
+
+    An engine ``tts.provider`` names is never swapped for another: one that cannot run stops
+    start-up with a line naming the key to set (openclaw's ``tts.providers.<name>`` form).
+
+    Raises:
+        ConfigError: the engine is unknown, or its settings are incomplete or invalid.
+    """
+    key, configured = tts_choice(config)
+    name = _choice(config, TTS, configured)
+    settings = _tts_settings(config, name)
+    if key != "tts.provider":
+        tts: TextToSpeech = _build(config, TTS, key, name, settings)
+        return tts
+    schema = declared_schema(TTS, name)
+    missing = schema.missing(settings) if schema is not None else ()
+    if missing and schema is not None:
+        raise _missing_for_tts_provider(config, name, missing[0], schema)
+    try:
+        chosen: TextToSpeech = _build(config, TTS, key, name, settings)
+    except ConfigError as exc:
+        raise _as_written(exc, config, name) from None
+    return chosen
+
+
+def _missing_for_tts_provider(
+    config: Config, name: str, needed: str, schema: SettingsSchema[Any]
+) -> ConfigError:
+    """One line naming every place the setting ``tts.provider``'s engine lacks may be written."""
+    places = [f"{_where(config, TTS, name)}.{needed}"]
+    openclaw_key = {ours: theirs for theirs, ours in OPENCLAW_OPENAI_TTS_KEYS.items()}.get(needed)
+    if name == "openai" and openclaw_key is not None:
+        places.insert(0, f"tts.providers.openai.{openclaw_key}")
+    if needed in schema.env:
+        places.append(schema.env[needed])
+    first, *others = places
+    more = f" (or {', or '.join(others)})" if others else ""
+    return ConfigError(
+        f"tts.provider is {name!r}, which needs {needed}: set {first}{more}, or choose another tts.provider",
+        path=first,
+    )
+
+
+def _as_written(exc: ConfigError, config: Config, name: str) -> ConfigError:
+    """Name a bad openclaw TTS key where it was written (``tts.providers.openai.speed``)."""
+    message, path = str(exc), exc.path
+    for setting, (written, _value) in openclaw_tts_settings(config, name).items():
+        ours = f"{name}.{setting}"
+        if path == ours:
+            return ConfigError(message.replace(ours, written), path=written)
+    return exc
 
 
 def load_stt(config: Config) -> SpeechToText:

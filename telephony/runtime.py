@@ -18,7 +18,7 @@ from .engine import ConversationEngine
 from .metrics import Metrics
 from .plugins import load_agent, load_carrier, load_stt, load_tts
 from .routes import Routes
-from .startup import usable_store
+from .startup import config_warnings, describe_store, usable_store
 from .store import CallStore, TimedStore
 from .urls import public_base, redact
 
@@ -142,6 +142,8 @@ class Runtime:
             )
         if config.skip_signature_verification:
             _log.warning("SECURITY: skipSignatureVerification is ON: webhooks are not authenticated")
+        for warning in config_warnings(config):
+            _log.warning("%s", warning)
         context = CarrierContext(
             public_url=routes.base_url(),
             webhook_url=routes.webhook_url(),
@@ -163,7 +165,9 @@ class Runtime:
             what = "streaming is enabled but its speech engines" if config.streaming.enabled else "an engine"
             raise ConfigError(f"cannot start: {what} could not be loaded: {exc}") from exc
         metrics = Metrics()
-        store = store or usable_store(config)
+        if store is None:
+            store = usable_store(config)
+            _log.info("call store: %s", describe_store(config))
         # Timed whatever the backend, so /metrics shows store latency for a custom store too.
         timed = TimedStore(store, metrics.observe_store)
         engine = ConversationEngine(

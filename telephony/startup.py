@@ -16,13 +16,20 @@ from urllib.parse import urlsplit
 from telephony.providers import MissingDependency
 
 from .config.errors import ConfigError
+from .config.unused import unused_keys
 from .store import CallStore, is_redis_url, open_store
 from .urls import redact
 
 if TYPE_CHECKING:
     from .config.schema import Config
 
-__all__ = ["REDIS_CHECK_TIMEOUT_SECONDS", "usable_store", "usable_store_dir"]
+__all__ = [
+    "REDIS_CHECK_TIMEOUT_SECONDS",
+    "config_warnings",
+    "describe_store",
+    "usable_store",
+    "usable_store_dir",
+]
 
 REDIS_CHECK_TIMEOUT_SECONDS = 3.0
 """How long start-up waits for the configured Redis to answer before refusing to start."""
@@ -78,3 +85,36 @@ def usable_store_dir(config: Config) -> Path:
             f"store: cannot use {str(directory)!r} as the data directory: {reason}", path="store"
         ) from None
     return directory
+
+
+def config_warnings(config: Config) -> list[str]:
+    """What start-up warns about in a config that runs: refused inbound calls, keys not acted on.
+
+    openclaw's default ``inboundPolicy`` is ``disabled``, so a file that leaves it out refuses
+    every caller; that is said once here rather than discovered on the first call.
+    """
+    warnings: list[str] = []
+    if config.inbound_policy == "disabled":
+        warnings.append(
+            'inboundPolicy is "disabled" (also when it is not set): inbound calls will be refused; '
+            'set inboundPolicy to "open" to answer every caller, or to "allowlist" with the numbers '
+            "in allowFrom"
+        )
+    elif config.inbound_policy in ("allowlist", "pairing") and not config.allow_from:
+        warnings.append(
+            f'inboundPolicy is "{config.inbound_policy}" but allowFrom is empty: inbound calls will be '
+            "refused; list the callers' numbers in allowFrom"
+        )
+    unused = unused_keys(config)
+    if unused:
+        warnings.append(
+            f"these keys are accepted but not acted on (see docs/configuration.md): {', '.join(unused)}"
+        )
+    return warnings
+
+
+def describe_store(config: Config) -> str:
+    """Which store ``store`` names, for the start-up log (a Redis URL without its password)."""
+    if is_redis_url(config.store):
+        return f"Redis at {redact(config.store)}"
+    return f"SQLite in {config.store_dir}"

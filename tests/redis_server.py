@@ -1,11 +1,13 @@
 """A private ``redis-server`` for the tests: loopback only, a free port, nothing written to disk.
 
-CI installs ``redis-server`` (see ``.ci/run``); where it is missing, every test that needs it
-fails with the line to run, rather than being skipped where nobody looks.
+``make test`` installs ``redis-server`` when it can. Where it is still missing, the tests that
+need it are skipped with the line to run, except in CI (``CI`` set, as ``.ci/run`` does), where
+they fail: CI must run them.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -18,7 +20,7 @@ import redis
 
 from telephony.background import free_port
 
-INSTALL_HINT = "redis-server is not installed; install it with: apt-get install -y redis-server"
+INSTALL_HINT = "redis-server is not installed; install it with: sudo apt-get install -y redis-server"
 
 
 @contextmanager
@@ -26,7 +28,9 @@ def redis_server(directory: Path) -> Iterator[str]:
     """Run a throwaway Redis until the block exits; yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail(INSTALL_HINT, pytrace=False)
+        if os.environ.get("CI"):
+            pytest.fail(f"{INSTALL_HINT} (CI runs the Redis-backed tests)", pytrace=False)
+        pytest.skip(f"{INSTALL_HINT} (Redis-backed test skipped)")
     port = free_port()
     command = [
         binary,

@@ -25,10 +25,12 @@ from .schema import Config
 __all__ = [
     "AUTO_PREFERENCE",
     "CORE_ENVIRONMENT",
+    "NOT_FOR_CALLS",
     "apply_core_environment",
     "declared_schema",
     "selected_adapters",
     "stt_key",
+    "tts_choice",
     "with_adapter_environment",
 ]
 
@@ -47,6 +49,9 @@ see :func:`with_adapter_environment`.
 
 AUTO_PREFERENCE: Final = "openai"
 """The engine ``auto`` takes when its settings are complete; otherwise the offline one."""
+
+NOT_FOR_CALLS: Final = frozenset({"edge", "microsoft"})
+"""openclaw ``tts.provider`` names that openclaw itself never uses on calls (it falls back)."""
 
 
 def apply_core_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -72,11 +77,24 @@ def stt_key(config: Config) -> str:
     return "streaming.provider" if config.streaming.provider else "stt"
 
 
+def tts_choice(config: Config) -> tuple[str, str]:
+    """``(config key, engine name)`` of the TTS engine: ``ttsEngine``, else openclaw's ``tts.provider``.
+
+    ``ttsEngine`` set to anything but ``auto`` wins. Otherwise ``tts.provider`` (openclaw's key,
+    also read from ``messages.tts``) names the engine, except the providers openclaw does not use
+    on calls either (:data:`NOT_FOR_CALLS`), which leave the choice to ``auto``.
+    """
+    provider = config.tts.provider
+    if config.tts_engine == "auto" and provider and provider not in NOT_FOR_CALLS:
+        return "tts.provider", provider
+    return "ttsEngine", config.tts_engine
+
+
 def selected_adapters(config: Config) -> Iterator[tuple[str, str, str]]:
     """``(group, config key, name)`` of every adapter the config selects (``auto`` included)."""
     yield CARRIERS, "provider", config.provider
     yield AGENTS, "agent", config.agent
-    yield TTS, "ttsEngine", config.tts_engine
+    yield TTS, *tts_choice(config)
     yield STT, stt_key(config), config.streaming.provider or config.stt
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,7 +42,7 @@ def load_config(
     file = Path(path)
     data = read_file(file)
     try:
-        return config_from_mapping(data, env=env, overrides=overrides)
+        return config_from_mapping(data, env=env, overrides=overrides, default_store=default_store_for(file))
     except ConfigError as exc:
         exc.source = str(file)
         raise
@@ -52,6 +53,7 @@ def config_from_mapping(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    default_store: str | None = None,
 ) -> Config:
     """Build a :class:`Config` from already-parsed data (bare plugin config or whole openclaw file).
 
@@ -59,6 +61,8 @@ def config_from_mapping(
         data: The mapping as it would appear in a config file.
         env: Environment to read secrets from; defaults to ``os.environ``.
         overrides: As for :func:`load_config`.
+        default_store: The ``store`` when the data leaves it unset; ``None`` keeps the schema's
+            ``~/.telephony``.
 
     Raises:
         ConfigError: a key or value is invalid; the message names the key path.
@@ -73,9 +77,27 @@ def config_from_mapping(
         raw = deep_merge(raw, camelize(overrides, Config))
     environ = os.environ if env is None else env
     apply_core_environment(raw, environ)
+    if default_store is not None and raw.get("store") in (None, ""):
+        raw["store"] = default_store
     split_sections(raw, prefix)
     try:
         config = msgspec.convert(raw, Config)
     except msgspec.ValidationError as exc:
         raise explain_config_error(str(exc), raw, prefix) from None
     return with_adapter_environment(config, environ)
+
+
+DEFAULT_STORE_ROOT = "~/.telephony"
+"""Where the default stores of config files live, one directory per file."""
+
+
+def default_store_for(file: Path) -> str:
+    """The default ``store`` of a config file: its own directory under ``~/.telephony``.
+
+    Named after the file and a hash of its absolute path (``~/.telephony/voice-1a2b3c4d``), so two
+    configs never share call state by accident: a call left live by one cannot make another
+    server answer "busy". The same file always gets the same directory.
+    """
+    absolute = str(file.expanduser().resolve())
+    digest = hashlib.sha256(absolute.encode()).hexdigest()[:8]
+    return f"{DEFAULT_STORE_ROOT}/{file.stem or 'config'}-{digest}"

@@ -1207,7 +1207,7 @@ def test_the_package_imports_without_the_sdk_and_the_carrier_names_the_extra() -
         "    print(exc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert "pip install 'telephony[plivo]'" in out
+    assert "pip install '.[plivo]' from a telephony checkout, or pip install 'telephony[plivo]'" in out
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys, telephony.adapters.plivo; print('plivo' in sys.modules)"],
         check=True,

@@ -57,11 +57,17 @@ def test_a_missing_extra_is_named_when_its_adapter_loads() -> None:
         "    print(exc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert "pip install 'telephony[twilio]'" in out
+    assert out.strip().endswith(
+        "'twilio' is not installed; install it with: pip install '.[twilio]' from a telephony checkout, "
+        "or pip install 'telephony[twilio]' from a package index"
+    )
 
 
 def test_require_module_names_the_extra() -> None:
-    with pytest.raises(MissingDependency, match=r"telephony\[openai\]"):
+    with pytest.raises(
+        MissingDependency,
+        match=r"pip install '\.\[openai\]' from a telephony checkout, or pip install 'telephony\[openai\]'",
+    ):
         require_module("surely_not_an_installed_module_xyz", "openai")
 
 
@@ -85,4 +91,4 @@ def test_the_builtin_agent_needs_no_speech_engine_packages() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.splitlines()[0] == "BuiltinAgent"
-    assert "pip install 'telephony[offline]'" in out
+    assert "pip install '.[offline]' from a telephony checkout, or pip install 'telephony[offline]'" in out

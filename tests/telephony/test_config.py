@@ -702,3 +702,27 @@ def test_config_from_mapping_does_not_mutate_input() -> None:
 
 def test_config_type_is_exported() -> None:
     assert isinstance(config_from_mapping({}, env={}), Config)
+
+
+def test_each_config_file_gets_its_own_default_store(tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "voice.json", tmp_path / "b" / "voice.json"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text("{}")
+    stores = [load_config(path, env={}).store for path in (first, second)]
+    assert stores[0] != stores[1]
+    assert all(re.fullmatch(r"~/\.telephony/voice-[0-9a-f]{8}", store) for store in stores)
+    assert load_config(first, env={}).store == stores[0]  # the same file keeps its store
+    assert load_config(tmp_path / "a" / ".." / "a" / "voice.json", env={}).store == stores[0]
+
+
+def test_a_store_written_in_the_file_or_given_as_override_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "voice.json"
+    path.write_text(json.dumps({"store": str(tmp_path / "calls")}))
+    assert load_config(path, env={}).store == str(tmp_path / "calls")
+    path.write_text("{}")
+    assert load_config(path, env={}, overrides={"store": "/srv/calls"}).store == "/srv/calls"
+
+
+def test_a_config_without_a_file_keeps_the_home_store() -> None:
+    assert load_config(None, env={}).store == "~/.telephony"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree
 
+import pytest
 from twilio_helpers import (
     CALL_SID,
     WEBHOOK_URL,
@@ -173,12 +174,20 @@ def test_allowlist_matches_exact_numbers_only() -> None:
     assert [child.tag for child in refused] == ["Reject"]
 
 
-def test_inbound_concurrency_limit_rejects_as_busy() -> None:
+def test_inbound_concurrency_limit_rejects_as_busy_naming_the_call_holding_the_slot(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="telephony")
     with twilio_app(twilio_config(maxConcurrentCalls=1)) as client:
         post_signed(client, WEBHOOK_URL, incoming_call())
+        live = client.get("/api/calls").json()[0]["call_id"]
         second = twiml(post_signed(client, WEBHOOK_URL, incoming_call(call_sid="CA" + "3" * 32)).text)
     reject = second.find("Reject")
     assert reject is not None and reject.attrib["reason"] == "busy"
+    assert (
+        f"inbound call {'CA' + '3' * 32} refused as busy: maxConcurrentCalls (1) reached, "
+        f"held by live call(s) {live}"
+    ) in caplog.messages
 
 
 def test_call_continues_with_its_transcript_after_restart(tmp_path: Path) -> None:

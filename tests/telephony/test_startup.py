@@ -173,8 +173,12 @@ def test_an_unusable_store_stops_create_app(tmp_path: Path) -> None:
     assert not (tmp_path / "a-file").is_dir()
 
 
-def test_a_usable_store_is_created(tmp_path: Path) -> None:
+def test_a_usable_store_is_created_and_named_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="telephony")
     runtime = Runtime.build(config_from_mapping({"store": str(tmp_path / "new" / "store")}, env={}))
+    assert f"call store: SQLite in {tmp_path / 'new' / 'store'}" in caplog.messages
     assert (tmp_path / "new" / "store").is_dir()
     assert [p.name for p in (tmp_path / "new" / "store").iterdir() if p.name.startswith(".write-check")] == []
     asyncio.run(runtime.aclose())
