@@ -57,11 +57,16 @@ class ReplyContext(msgspec.Struct, frozen=True, kw_only=True):
             any webhook (the control API's ``speak``).
         must_answer: The carrier has not answered the call yet. The actions then start with
             :class:`Answer`, or are a single :class:`Reject` for a refused call.
+        starts_listening: The actions hold the call's first gather although they answer no
+            call start: a stream call whose stream never started goes on in markup mode. A
+            carrier whose recognition runs for the whole call, started with its first gather,
+            starts it now.
     """
 
     call: CallRef
     event: CallEvent | None = None
     must_answer: bool = False
+    starts_listening: bool = False
 
 
 class Responder(Protocol):

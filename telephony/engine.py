@@ -62,6 +62,7 @@ from .policy import inbound_allowed
 from .routes import Routes
 from .states import CallState, is_terminal, next_state
 from .store import CallRecord, CallStore
+from .stream_fallback import StreamFallback, never_started
 
 if TYPE_CHECKING:
     from .config import Config
@@ -183,9 +184,11 @@ class ConversationEngine:
         self._locks = CallLocks(store, lease_seconds=config.webhook_lease_ms / 1000)
         self._timers: dict[str, anyio.CancelScope] = {}
         self._listening: dict[str, anyio.CancelScope] = {}
+        self._starting: dict[str, anyio.CancelScope] = {}  # stream calls waiting for their stream
         self._group: TaskGroup | None = None
         self._streams: dict[str, LiveStream] = {}
         self.held = HeldTurns(self)
+        self.fallback = StreamFallback(self)
         self._closing = False
         self.draining = False
         """Set when the server starts stopping: new calls are refused, live ones go on."""
@@ -197,6 +200,8 @@ class ConversationEngine:
         for record in await self.store.list_calls(active_only=True, limit=10_000):
             if record.answered_at is not None:
                 self._arm_timer(record)
+            if never_started(record):
+                self._await_stream(record)
         reaper_seconds = self.config.stale_call_reaper_seconds
         if reaper_seconds > 0:
             every = min(30.0, float(reaper_seconds))
@@ -217,8 +222,9 @@ class ConversationEngine:
         return StreamReconciler(
             self,
             lease_seconds=lease,
-            # A fresh call's stream connects within the start-message wait and a lease's margin.
-            grace_seconds=streaming.pre_start_timeout_ms / 1000 + lease,
+            # A fresh call's stream connects within the start-message wait and a lease's margin;
+            # one whose stream never starts is first moved to markup mode (startTimeoutMs).
+            grace_seconds=max(streaming.pre_start_timeout_ms, streaming.start_timeout_ms) / 1000 + lease,
             clock=self._clock,
         )
 
@@ -274,10 +280,11 @@ class ConversationEngine:
     async def aclose(self) -> None:
         """Stop timers and close streams without hanging up: a restart must not end live calls."""
         self._closing = True
-        for scope in [*self._timers.values(), *self._listening.values()]:
+        for scope in [*self._timers.values(), *self._listening.values(), *self._starting.values()]:
             scope.cancel()
         self._timers.clear()
         self._listening.clear()
+        self._starting.clear()
         if self._group is not None:
             self._group.cancel_scope.cancel()
         for stream in list(self._streams.values()):
@@ -345,6 +352,7 @@ class ConversationEngine:
                 record.ended_at = self._clock()
                 record.end_reason = record.end_reason or record.state
             self._disarm_timer(record.call_id)
+            _cancel(self._starting, record.call_id)
 
     def _add_turn(self, record: CallRecord, speaker: Literal["bot", "user"], text: str) -> None:
         """Add a transcript line (in memory, under the call's lock; saved with the rest)."""
@@ -393,6 +401,18 @@ class ConversationEngine:
     def _disarm_timer(self, call_id: str) -> None:
         _cancel(self._timers, call_id)
 
+    def _await_stream(self, record: CallRecord) -> None:
+        """Move the stream call to markup mode if its stream has not started in time.
+
+        See :mod:`telephony.stream_fallback`; a call whose stream started is left alone there.
+        """
+        wait = self.fallback.wait_seconds
+        if wait is None or self._group is None or record.answered_at is None:
+            return
+        remaining = record.answered_at + wait - self._clock()
+        call_id = record.call_id
+        self._after(self._starting, call_id, remaining, lambda: self.fallback.move(call_id))
+
     async def _expire(self, call_id: str) -> None:
         _log.info("call %s: max duration reached", call_id)
         await self.end_call(call_id, reason="timeout", force=True)
@@ -426,15 +446,19 @@ class ConversationEngine:
             _log.info("call %s: nothing heard on turn %s", call_id, turn)
             await self.deliver(record, await self._no_input(record))
 
-    async def deliver(self, record: CallRecord, actions: list[Action]) -> None:
+    async def deliver(
+        self, record: CallRecord, actions: list[Action], *, starts_listening: bool = False
+    ) -> None:
         """Act on a live markup-mode call outside any webhook.
 
         A command carrier is given the actions directly; a markup carrier is redirected to
         fetch them, and they wait in the store until it does, so a restart loses nothing.
+        ``starts_listening``: the actions hold the call's first gather (see :class:`ReplyContext`).
         """
         if self.carrier.capabilities.commands:
             await self.store.save(record)
-            await self.carrier.responder.respond(ReplyContext(call=self._ref(record)), actions)
+            context = ReplyContext(call=self._ref(record), starts_listening=starts_listening)
+            await self.carrier.responder.respond(context, actions)
             return
         # Lines queued before and not fetched yet were written to the transcript: keep them, said
         # first, or the newer redirect would skip them (their gather is superseded by the new one).
@@ -672,11 +696,19 @@ class ConversationEngine:
         self._answered(record, answered_by)
         if record.media == "stream":
             token = await self.store.issue_token(record.call_id, STREAM_TOKEN_TTL)
+            self._await_stream(record)
             return [
                 ConnectStream(
                     url=self.routes.stream_url(), parameters={"token": token, "callId": record.call_id}
                 )
             ]
+        return self.opening_actions(record, answered_by)
+
+    def opening_actions(self, record: CallRecord, answered_by: str | None) -> list[Action]:
+        """A markup-mode call's first actions: the notify message, or the greeting and a gather.
+
+        A stream call that never got its stream starts here too (:mod:`telephony.stream_fallback`).
+        """
         if record.mode == "notify":
             text = record.message or ""
             self._add_turn(record, "bot", text)
@@ -900,6 +932,10 @@ class ConversationEngine:
         """Whether the call's media stream is live in this process."""
         return call_id in self._streams
 
+    def awaiting_stream(self, call_id: str) -> bool:
+        """Whether this process waits for the call's stream to start, or is moving it to markup mode."""
+        return call_id in self._starting or self.fallback.moving(call_id)
+
     def live_streams(self) -> list[str]:
         """The calls whose media stream is live in this process."""
         return list(self._streams)
@@ -922,6 +958,7 @@ class ConversationEngine:
     def attach_stream(self, call_id: str, stream: LiveStream) -> None:
         """Route ``speak`` and ``end`` for ``call_id`` to its live media stream."""
         self._streams[call_id] = stream
+        _cancel(self._starting, call_id)  # it started: nothing to fall back from
 
     def detach_stream(self, call_id: str, stream: LiveStream) -> None:
         """Forget ``stream`` (only if it is still the one attached to the call)."""

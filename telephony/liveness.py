@@ -90,10 +90,13 @@ class StreamReconciler:
 
     A call is looked at once it was answered more than ``grace_seconds`` ago: the time a fresh
     call needs to connect its stream (the carrier's connect, plus ``streaming.preStartTimeoutMs``
-    for the start message). If no instance holds its stream lease then, its stream is lost: the
-    carrier is asked to hang up ("already ended" counts as done) and the record ends in state
-    ``error`` with end reason ``stream-lost`` (or ``stream-not-connected`` when the stream never
-    started), so it no longer counts against ``maxConcurrentCalls``.
+    for the start message), or to be moved to markup mode when its stream never starts
+    (``streaming.startTimeoutMs``, :mod:`telephony.stream_fallback`); a call this process still
+    waits on, or is moving, is left to that. If no instance holds its stream lease then, its
+    stream is lost: the carrier is asked to hang up ("already ended" counts as done) and the
+    record ends in state ``error`` with end reason ``stream-lost`` (or ``stream-not-connected``
+    when the stream never started, and could not be moved to markup mode either), so it no
+    longer counts against ``maxConcurrentCalls``.
 
     Args:
         engine: Ends the calls (carrier hang-up, then the record).
@@ -122,6 +125,7 @@ class StreamReconciler:
             and record.answered_at is not None
             and now - record.answered_at > self.grace_seconds
             and not self.engine.has_stream(record.call_id)
+            and not self.engine.awaiting_stream(record.call_id)  # the fallback's turn first
         )
 
     async def sweep(self) -> list[str]:

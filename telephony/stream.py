@@ -205,7 +205,7 @@ class StreamSession:
             await self.socket.close(TRY_AGAIN_LATER, "too many streams")
             return
         if not await self._hold_lease(record.call_id):
-            message = "call %s: stream refused: the call is being ended as lost"
+            message = "call %s: stream refused: the call ended, or went on in markup mode without it"
             await self._refuse(POLICY_VIOLATION, "call ended", message, record.call_id)
             return
         self.call_id = record.call_id
@@ -220,14 +220,16 @@ class StreamSession:
 
         The lease is taken before the record is read again: a sweep that found the call's
         stream missing holds the lease while it ends the call, so either it sees this stream or
-        this stream sees the call ended.
+        this stream sees the call ended. The move of a call whose stream came too late to markup
+        mode holds the lease likewise, so a stream arriving after it finds the call in markup
+        mode, and is refused.
         """
         store = self.engine.store
         lease = StreamLease(store, call_id, self.engine.config.streaming.lease_ms / 1000)
         if not await lease.acquire():
             return False
         record = await store.get(call_id)
-        if record is None or record.terminal:
+        if record is None or record.terminal or record.media != "stream":
             await lease.release()
             return False
         self._lease = lease

@@ -82,7 +82,7 @@ class LocalCallControl:
         self.script = list(script)
         self.hung_up: set[str] = set()
         self.redirects: list[str] = []
-        self._tasks: set[asyncio.Task[SimulatedCall]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def place_call(self, call: CallRef, callbacks: DialCallbacks) -> PlacedCall:
         """Ring a simulated callee in this process; it answers and follows the script."""
@@ -102,17 +102,23 @@ class LocalCallControl:
         task.add_done_callback(self._finished)
         return PlacedCall(provider_call_id=provider_call_id, status="queued")
 
-    def _finished(self, task: asyncio.Task[SimulatedCall]) -> None:
+    def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             _log.warning("simulated callee failed: %r", task.exception())
 
     async def redirect(self, call: CallRef, url: str) -> None:
-        """Have the simulated far end fetch the call's new instructions from ``url``."""
+        """Have the simulated far end fetch the call's new instructions from ``url``.
+
+        As a real carrier does, the request is accepted at once and the fetch follows: the
+        engine redirects a call while it holds the call's lock, which the fetch's webhook needs.
+        """
         if not call.provider_call_id or call.provider_call_id in self.hung_up:
             raise CallControlError(f"call {call.call_id} is not live on the local carrier")
         self.redirects.append(url)
-        await self.simulator.fetch(call.provider_call_id, url)
+        task = asyncio.create_task(self.simulator.fetch(call.provider_call_id, url))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
 
     async def hangup(self, call: CallRef) -> None:
         """Note the hang-up; idempotent, as on a real carrier."""

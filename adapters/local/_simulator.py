@@ -65,6 +65,8 @@ class LocalSimulator:
             carriers do); the far end just waits for new instructions.
         talks_over: On a media stream, say the next line as soon as the bot starts talking
             instead of waiting for it to finish (barge-in); a ``flush`` frame is counted.
+        opens_streams: When False, a call told to connect a media stream never opens it (a
+            tunnel that passes webhooks only) and waits for the server's next instructions.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class LocalSimulator:
         commands: bool = False,
         reports_silence: bool = True,
         talks_over: bool = False,
+        opens_streams: bool = True,
     ) -> None:
         self.secret = secret
         self.webhook_url = webhook_url
@@ -85,6 +88,7 @@ class LocalSimulator:
         self.commands = commands
         self.reports_silence = reports_silence
         self.talks_over = talks_over
+        self.opens_streams = opens_streams
         self._waiting: set[str] = set()
         self.calls: dict[str, SimulatedCall] = {}
         self.received: dict[str, list[Action]] = {}
@@ -247,6 +251,8 @@ class LocalSimulator:
                 case Hangup() | Reject():
                     call.ended_by = "bot"
                     return None
+                case ConnectStream() if not self.opens_streams:
+                    return await self._wait(call)  # the stream never gets through: silence
                 case ConnectStream():
                     call.media = "stream"
                     await self._stream(call, action, script)

@@ -104,8 +104,9 @@ class TelnyxResponder:
         call = context.call
         send = _Commands(self._api, call, context.event.event_id if context.event else None).send
         state = CallIdentity(call_id=call.call_id).client_state()
-        # Transcription starts with the call's first gather: the one answering the call's start.
-        starts_listening = isinstance(context.event, CallStarted)
+        # Transcription starts with the call's first gather: the one answering the call's start,
+        # or the one that moves a stream call whose stream never started to markup mode.
+        starts_listening = isinstance(context.event, CallStarted) or context.starts_listening
         spoke = False
         for action in actions:
             match action:

@@ -214,8 +214,8 @@ def _event(
         case "call.hangup":
             return CallEnded(**base, reason=HANGUP_CAUSES.get(payload.hangup_cause or "", "completed"))
         case "streaming.failed":
-            # The socket never opened, so nothing else will tell us; the call stays up and the
-            # max-duration timer or the caller ends it.
+            # The socket never opened, so nothing else will tell us; the call stays up, and the
+            # engine moves it to markup mode once its stream is overdue (streaming.startTimeoutMs).
             _log.warning("Telnyx media stream failed: %s", payload.failure_reason or "no reason given")
     # call.speak.started, call.playback.started, streaming.started/stopped, call.bridged, a
     # gather that ended without digits (silence is timed by the engine), ...: not for us.

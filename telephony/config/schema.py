@@ -123,6 +123,10 @@ class StreamingConfig(_Section, frozen=True):
         max_connections: Open media sockets in total.
         lease_ms: How long a live stream's lease in the store outlives its process's last
             renewal: a stream whose process died is noticed (and its call ended) about this late.
+        start_timeout_ms: How long after the answer a call's stream may take to start before
+            the call is moved to markup mode (a tunnel or firewall that passes webhooks but not
+            WebSockets); ``0`` turns the move off, leaving such calls to the lost-stream sweep.
+            At most a minute: a caller does not wait longer in silence.
         stt_provider: Legacy January key, stored only.
         openai_api_key: Legacy January key, stored only.
         stt_model: Legacy January key, stored only.
@@ -139,6 +143,7 @@ class StreamingConfig(_Section, frozen=True):
     max_pending_connections_per_ip: PositiveInt = 4
     max_connections: PositiveInt = 128
     lease_ms: PositiveInt = 10_000
+    start_timeout_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 4_000
     stt_provider: str | None = None
     openai_api_key: str | None = None
     stt_model: str | None = None

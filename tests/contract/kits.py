@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.etree import ElementTree
 
@@ -119,6 +119,12 @@ class CarrierKit(Protocol):
         """The caller pressed ``digit`` in answer to the last gather."""
         ...
 
+    def moved(self, client: TestClient[Any]) -> list[str] | None:
+        """What the server said on the live call outside any webhook, carried out as the carrier
+        does (a markup carrier fetches the document its REST API was redirected to, a command
+        carrier runs the commands up to its listening one); None while nothing has come."""
+        ...
+
     def forged(self, hook: Webhook) -> Webhook:
         """``hook`` signed with the wrong key or secret."""
         ...
@@ -184,6 +190,8 @@ class _FormMarkupKit:
         self.parameters: dict[str, str] = {}
         self.hangup_route: respx.Route | None = None
         self.ended = False
+        self.redirects: list[str] = []
+        """The URLs the REST API was told to fetch the live call's next document from."""
 
     def bind(self, runtime: Runtime) -> None:
         pass
@@ -220,6 +228,16 @@ class _FormMarkupKit:
         assert self.parameters, "the server asked for no stream"
         return self.parameters
 
+    def moved(self, client: TestClient[Any]) -> list[str] | None:
+        if not self.redirects:
+            return None
+        url = self.redirects.pop(0)
+        assert url.startswith(self.webhook_url + "?"), "the next document is ours"
+        return self.heard(self._hook(url, self._base() | self._fetch).post(client))
+
+    _fetch: ClassVar[dict[str, str]] = {"CallStatus": "in-progress"}
+    """The form of the carrier's fetch of the document it was redirected to (beside the call's)."""
+
     def hangups(self) -> int:
         assert self.hangup_route is not None
         return self.hangup_route.call_count
@@ -244,11 +262,22 @@ class TwilioKit(_FormMarkupKit):
         )
 
     def _update(self, request: httpx.Request) -> httpx.Response:
+        form = {key: values[0] for key, values in parse_qs(request.content.decode()).items()}
+        if "Url" in form:  # a live call's TwiML replaced by the document at Url
+            assert form.get("Method") == "POST"
+            self.redirects.append(form["Url"])
+            self.redirected += 1
+            return httpx.Response(200, json={"sid": self.provider_call_id, "status": "in-progress"})
         if self.ended:
             error = {"code": 20404, "message": "The requested resource was not found", "status": 404}
             return httpx.Response(404, json=error)
         self.ended = True
         return httpx.Response(200, json={"sid": self.provider_call_id, "status": "completed"})
+
+    redirected = 0
+
+    def hangups(self) -> int:
+        return super().hangups() - self.redirected  # one Calls resource takes both updates
 
     def _base(self) -> dict[str, str]:
         return {
@@ -337,6 +366,15 @@ class PlivoKit(_FormMarkupKit):
             side_effect=self._delete
         )
         router.delete(url__regex=rf"{api}/Request/[\w-]+/").mock(return_value=httpx.Response(404))
+        router.post(f"{api}/Call/{self.provider_call_id}/").mock(side_effect=self._transfer)
+
+    _fetch: ClassVar[dict[str, str]] = {"CallStatus": "in-progress", "Event": "Transfer"}
+
+    def _transfer(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        assert (body["legs"], body["aleg_method"]) == ("aleg", "POST")
+        self.redirects.append(body["aleg_url"])
+        return httpx.Response(202, json={"message": "call transferred", "api_id": "a2"})
 
     def _delete(self, request: httpx.Request) -> httpx.Response:
         if self.ended:
@@ -442,9 +480,20 @@ class _JsonCommandKit:
     def _already_ended(self) -> httpx.Response:
         raise NotImplementedError
 
+    listening_command = ""
+    """The last command of a gather on this carrier: the one that starts listening."""
+
     def heard(self, response: Any) -> list[str]:
         assert response.status_code == 200, response.text
         assert response.content == b"", "a command carrier's webhook answer carries nothing"
+        return self._carried_out()
+
+    def moved(self, client: TestClient[Any]) -> list[str] | None:
+        if self.listening_command not in (name for name, _ in self.commands[self.seen :]):
+            return None
+        return self._carried_out()
+
+    def _carried_out(self) -> list[str]:
         said: list[str] = []
         for name, body in self.commands[self.seen :]:
             self.state = body.get("client_state") or self.state
@@ -474,6 +523,7 @@ class _JsonCommandKit:
 class TelnyxKit(_JsonCommandKit):
     name = "telnyx"
     provider_call_id = "v3:contract-suite-call-control-id"
+    listening_command = "transcription_start"
 
     def config(self, **extra: Any) -> Config:
         return _config("telnyx", {"telnyx": telnyx_settings()}, extra)
@@ -562,6 +612,7 @@ class AcmeKit(_JsonCommandKit):
 
     name = "acme"
     provider_call_id = "ac_contract"
+    listening_command = "gather"
 
     def config(self, **extra: Any) -> Config:
         return _config("acme", {"acme": dict(ACME_CREDENTIALS)}, extra)
@@ -661,6 +712,7 @@ class LocalKit:
         self.parameters: dict[str, str] = {}
         self.hung_up = 0
         self.carrier: LocalCarrier | None = None
+        self.redirects: list[str] = []
 
     def config(self, **extra: Any) -> Config:
         section = {"local": {"secret": LOCAL_SECRET, "mode": self.mode}}
@@ -682,6 +734,11 @@ class LocalKit:
 
         control.hangup = counted  # type: ignore[method-assign]
 
+        async def redirected(call: Any, url: str) -> None:
+            self.redirects.append(url)  # this kit is the far end: moved() fetches the URL
+
+        control.redirect = redirected  # type: ignore[method-assign]
+
     def _hook(self, url: str, body: dict[str, Any], secret: str = LOCAL_SECRET) -> Webhook:
         payload = json.dumps(body).encode()
         return Webhook(url, payload, signed_headers(secret, url, payload))
@@ -699,6 +756,9 @@ class LocalKit:
             assert response.content == b"", "a command carrier's webhook answer carries nothing"
             assert self.carrier is not None
             actions = self.carrier.simulator.received.pop(self.provider_call_id, [])
+        return self._said(actions)
+
+    def _said(self, actions: list[Action]) -> list[str]:
         said: list[str] = []
         for action in actions:
             match action:
@@ -710,6 +770,17 @@ class LocalKit:
                 case Say(text=text):
                     said.append(text)
         return said
+
+    def moved(self, client: TestClient[Any]) -> list[str] | None:
+        if self.mode == "markup":
+            if not self.redirects:
+                return None
+            fetch = {"event": "fetch", "call": self.provider_call_id}
+            return self.heard(self._hook(self.redirects.pop(0), fetch).post(client))
+        assert self.carrier is not None
+        if not self.carrier.simulator.received.get(self.provider_call_id):
+            return None
+        return self._said(self.carrier.simulator.received.pop(self.provider_call_id))
 
     def _input(self, fields: dict[str, Any]) -> Webhook:
         assert self.gather is not None, "the server opened no gather"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -123,7 +125,8 @@ def _stream_app(
     kit: CarrierKit, stt: ListeningSTT | None = None, tts: QuickVoice | None = None, **settings: Any
 ) -> Any:
     _require(kit, "streams")
-    config = kit.config(streaming={"enabled": True}, **settings)
+    streaming = {"enabled": True} | settings.pop("streaming", {})
+    config = kit.config(streaming=streaming, **settings)
     return kit_app(kit, config, stt=stt or ListeningSTT(), tts=tts or QuickVoice())
 
 
@@ -408,3 +411,42 @@ def test_copies_of_a_turn_run_it_once_and_all_get_its_answer(kit: CarrierKit) ->
     assert {(copy.status_code, copy.content) for copy in copies} == {(200, late.content)}
     assert heard.count("Let me think. Noon.") == 1, "the reply is given once, to every copy alike"
     assert _user_lines(call) == ["What time is it?"]
+
+
+# ---------------------------------------------------------------- 7. a stream that never starts
+
+
+def _eventually(check: Any, what: str) -> Any:
+    """``check()``'s first answer that is not None, looked for over a generous while."""
+    for _ in range(500):
+        answer = check()
+        if answer is not None:
+            return answer
+        time.sleep(0.02)
+    raise AssertionError(what)
+
+
+def test_a_stream_that_never_starts_goes_on_in_markup_mode(
+    kit: CarrierKit, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A tunnel that passes webhooks but not the stream path: the far end never opens the stream.
+    caplog.set_level(logging.WARNING, "telephony")
+    with _stream_app(kit, streaming={"startTimeoutMs": 100}) as (client, runtime):
+        path, parameters = _open_stream(kit, client, runtime)
+        # The same call is moved to markup mode, through the carrier's own way of changing a
+        # live call's course (a REST redirect to our document, or commands), and greets.
+        assert _eventually(lambda: kit.moved(client), "the call was never moved") == [GREETING]
+        assert _the_call(client)["media"] == "markup"
+        # The caller's next turn gets the agent's reply, in markup mode.
+        (reply,) = kit.heard(kit.said("What time is it?").post(client))
+        assert reply.startswith("It's")
+        # A stream that turns up after all is refused: the call has gone on without it.
+        with client.websocket_connect(path) as late:
+            late.send_text(kit.start_frame(parameters))
+            assert _refused(late) == 1008
+        call = _the_call(client)
+    assert call["state"] not in TERMINAL_STATES and call["media"] == "markup"
+    assert [turn["speaker"] for turn in call["transcript"]] == ["bot", "user", "bot"]
+    assert kit.hangups() == 0
+    (why,) = [record for record in caplog.records if "did not start within" in record.getMessage()]
+    assert why.levelno == logging.WARNING and "0.1 s" in why.getMessage()

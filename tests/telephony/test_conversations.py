@@ -514,3 +514,29 @@ async def test_barge_in_clears_playback_and_trims_the_transcript(mode: str) -> N
     assert len(greeting.text) < len("Hello! How can I help you today?") + 1
     assert record.barge_ins == 1
     assert [(turn.speaker, turn.text) for turn in record.transcript[1:2]] == [("user", "stop please")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_stream_that_never_gets_through_goes_on_as_a_markup_conversation(mode: str) -> None:
+    # The far end is told to open a stream and never does (a tunnel that passes webhooks only):
+    # the same call goes on in markup mode, and the caller talks to the agent to the end.
+    from test_stream_turns import ScriptedSTT
+
+    port = free_port()
+    config = _config(mode, port=port, streaming={"enabled": True, "startTimeoutMs": 200})
+    runtime = Runtime.build(config, store=MemoryCallStore(), stt=ScriptedSTT([]), tts=_LongVoice())
+    carrier = _carrier(runtime)
+    carrier.simulator.opens_streams = False
+    async with background_server(create_app(config, runtime=runtime), port=port):
+        call = await carrier.simulator.inbound_call(
+            caller=CALLER, callee=OUR_NUMBER, script=["What time is it?", "Goodbye."]
+        )
+        record = await runtime.store.get_by_provider_id("local", call.provider_call_id)
+        assert record is not None
+        record = await _ended(runtime, record.call_id)
+    assert call.media == "markup" and call.ended_by == "bot"
+    assert _lines(call)[0] == ("bot", "Hello! How can I help you today?")
+    assert [text for speaker, text in _lines(call) if speaker == "caller"] == ["What time is it?", "Goodbye."]
+    assert record.media == "markup" and record.state == "hangup-bot" and record.turn_count == 2
+    if mode == "markup":
+        assert [url.split("&kind=")[1] for url in carrier.control.redirects] == ["pending&turn=1"]
