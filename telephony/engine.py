@@ -664,9 +664,12 @@ class ConversationEngine:
         self._answered(record, answered_by)
         if record.media == "stream":
             token = await self.store.issue_token(record.call_id, STREAM_TOKEN_TTL)
+            # The credential rides in the URL's path, checked before the socket is accepted, and
+            # in the start message's parameters too, for sockets that reach the bare path.
             return [
                 ConnectStream(
-                    url=self.routes.stream_url(), parameters={"token": token, "callId": record.call_id}
+                    url=self.routes.stream_url(record.call_id, token),
+                    parameters={"token": token, "callId": record.call_id},
                 )
             ]
         if record.mode == "notify":
