@@ -584,7 +584,8 @@ def telephony_router(runtime: Runtime, *, control_api: bool = True) -> Router:
     if routes.stream_path is not None:
         bare, credentialed = routes.stream_routes()
         handlers += [websocket(credentialed)(_credentialed_stream), websocket(bare)(_stream)]
-        hide_stream_credentials(bare)
+    # Even unmounted: a stream URL another instance gave out may land here, its token still good.
+    hide_stream_credentials(runtime.config.streaming.stream_path)
     if control_api and not runtime.config.control_token:
         _log.info("control API without controlToken: it answers direct requests from this machine only")
     return Router(
