@@ -113,10 +113,12 @@ class Record(_Action, frozen=True, kw_only=True, tag="record"):
 
 
 class ConnectStream(_Action, frozen=True, kw_only=True, tag="connect_stream"):
-    """Open a bidirectional media stream to ``url``.
+    """Open a bidirectional media stream to ``url``, exactly as given.
 
-    ``parameters`` travel inside the stream's start message (carriers may strip query strings
-    from stream URLs, so tokens go here).
+    ``url`` names the call and its single-use token in its path (carriers keep paths but may
+    strip query strings), checked on the WebSocket upgrade before the socket is accepted.
+    ``parameters`` travel inside the stream's start message, which must name the same call;
+    they alone authorize a socket that reaches the bare stream path.
     """
 
     url: str

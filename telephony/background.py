@@ -11,7 +11,6 @@ from typing import Any
 import uvicorn
 from litestar import Litestar
 
-from .logs import redact_access_log
 from .request_deadline import request_deadline_protocol
 from .runtime import Runtime
 from .server import MAX_FRAME_BYTES, server_limits
@@ -37,7 +36,6 @@ def _limits(app: Litestar) -> dict[str, Any]:
 async def background_server(app: Litestar, *, host: str = "127.0.0.1", port: int) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn, as ``telephony serve`` does, until the block exits; yields the base URL."""
     limits = _limits(app) | {"host": host, "port": port}
-    redact_access_log()
     config = uvicorn.Config(app, log_level="warning", lifespan="on", **limits)
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

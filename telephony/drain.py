@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import uvicorn
 
-from .logs import redact_access_log
-
 if TYPE_CHECKING:
     from litestar import Litestar
 
@@ -135,7 +133,6 @@ def serve(app: Litestar, *, log_level: str = "info") -> None:
 
     runtime: Runtime = app.state.runtime
     config = runtime.config
-    redact_access_log()  # uvicorn logs each path with its query string
     settings = uvicorn.Config(
         app,
         log_level=log_level,

@@ -697,9 +697,12 @@ class ConversationEngine:
         if record.media == "stream":
             token = await self.store.issue_token(record.call_id, STREAM_TOKEN_TTL)
             self._await_stream(record)
+            # The credential rides in the URL's path, checked before the socket is accepted, and
+            # in the start message's parameters too, for sockets that reach the bare path.
             return [
                 ConnectStream(
-                    url=self.routes.stream_url(), parameters={"token": token, "callId": record.call_id}
+                    url=self.routes.stream_url(record.call_id, token),
+                    parameters={"token": token, "callId": record.call_id},
                 )
             ]
         return self.opening_actions(record, answered_by)

@@ -13,7 +13,6 @@ carry what happened and how long it took.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,15 +22,14 @@ from typing import IO, Final, Literal
 
 import msgspec
 
+from .log_redaction import SECRETS
+
 __all__ = [
     "CallContextFilter",
     "JsonFormatter",
     "LogFormat",
-    "QuerySecretsFilter",
     "TextFormatter",
     "bind_call",
-    "redact_access_log",
-    "redact_query",
     "call_context",
     "configure_logging",
     "current_call",
@@ -89,41 +87,6 @@ class CallContextFilter(logging.Filter):
         if getattr(record, "carrier", None) is None:
             record.carrier = carrier
         return True
-
-
-# A query parameter whose name says it holds a secret, and its value up to the next separator.
-_SECRET_PARAMETER: Final = re.compile(
-    r"(?i)([?&;](?:[^=&;#\s]*(?:token|secret|password|passwd|signature|sig|key|auth)[^=&;#\s]*)=)[^&;#\s]*"
-)
-
-
-def redact_query(text: str) -> str:
-    """``text`` with the values of token-like query parameters replaced by ``[redacted]``."""
-    return _SECRET_PARAMETER.sub(r"\1[redacted]", text) if "=" in text else text
-
-
-class QuerySecretsFilter(logging.Filter):
-    """Redacts token-like query parameters from access-log lines (uvicorn's among them).
-
-    An access log writes each request's path with its query string, and anyone may send
-    ``?token=...``: a guessed, refused or real secret must not reach the log. Put it on a handler
-    (as :func:`configure_logging` does) or on the ``uvicorn.access`` logger.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's arguments (or message) in place; never drops a record."""
-        if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(redact_query(arg) if isinstance(arg, str) else arg for arg in record.args)
-        elif isinstance(record.msg, str):
-            record.msg = redact_query(record.msg)
-        return True
-
-
-def redact_access_log(name: str = "uvicorn.access") -> None:
-    """Put a :class:`QuerySecretsFilter` on the access logger ``name`` (once), whoever handles it."""
-    access_log = logging.getLogger(name)
-    if not any(isinstance(existing, QuerySecretsFilter) for existing in access_log.filters):
-        access_log.addFilter(QuerySecretsFilter())
 
 
 class TextFormatter(logging.Formatter):
@@ -204,7 +167,7 @@ def configure_logging(
     handler = logging.StreamHandler(stream or sys.stderr)
     setattr(handler, _OURS, True)
     handler.addFilter(CallContextFilter())
-    handler.addFilter(QuerySecretsFilter())
+    handler.addFilter(SECRETS)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     target.addHandler(handler)
     target.setLevel(level.upper() if isinstance(level, str) else level)

@@ -10,6 +10,10 @@ publishes it for the duration of the request with :func:`request_root_path`: URL
 webhook or control request is handled (gather actions, stream URLs, outbound callbacks) use it.
 Outside a request (the start-up log, the carrier's context, a call placed from Python) the
 ``root_path`` given when the routes were built is used.
+
+A stream URL carries its call's id and single-use token as the last two path segments
+(``<streamPath>/<callId>/<token>``): carriers keep a URL's path but may drop its query string,
+and a credential in the path is checked on the HTTP upgrade, before a socket is accepted.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import msgspec
 
 from .urls import join_path
+
+STREAM_CREDENTIAL_SEGMENTS = "/{call_id:str}/{token:str}"
+"""What follows ``streamPath`` in the credentialed stream route, as Litestar path parameters."""
 
 _REQUEST_ROOT_PATH: ContextVar[str | None] = ContextVar("telephony_request_root_path", default=None)
 
@@ -76,10 +83,28 @@ class Routes(msgspec.Struct, frozen=True, kw_only=True):
         query = f"?{urlencode(params)}" if params else ""
         return f"{self.base_url()}{self.webhook_path}{query}"
 
-    def stream_url(self) -> str:
-        """The ``wss://`` (or ``ws://``) URL of the mounted stream route."""
+    def stream_routes(self) -> tuple[str, str]:
+        """The stream routes to mount: the bare ``streamPath``, and the one with a credential.
+
+        The credentialed route is the one :meth:`stream_url` advertises; the bare one serves
+        sockets that name their call only in the ``start`` message (a custom adapter, older markup).
+        """
         if self.stream_path is None:
             raise RuntimeError("streaming is not enabled, so no stream route is mounted")
+        return self.stream_path, self.stream_path + STREAM_CREDENTIAL_SEGMENTS
+
+    def stream_url(self, call_id: str | None = None, token: str | None = None) -> str:
+        """The ``wss://`` (or ``ws://``) URL of a mounted stream route.
+
+        With ``call_id`` and ``token``, the URL of that call's stream, credential in the path
+        (what a carrier is given); without them, the bare route (what the start-up log shows).
+        """
+        bare, _ = self.stream_routes()
         parts = urlsplit(self.base_url())
         scheme = "wss" if parts.scheme == "https" else "ws"
-        return f"{scheme}://{parts.netloc}{parts.path}{self.stream_path}"
+        url = f"{scheme}://{parts.netloc}{parts.path}{bare}"
+        if call_id is None and token is None:
+            return url
+        if not call_id or not token:
+            raise ValueError("a stream URL names both its call and its token, or neither")
+        return f"{url}/{quote(call_id, safe='')}/{quote(token, safe='')}"

@@ -32,6 +32,7 @@ from .claims import WebhookClaims
 from .config import E164, Config
 from .control_guard import ControlGuard, TokenAttempts, is_proxied
 from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong, log_refusal
+from .log_redaction import hide_secrets
 from .logs import bind_call, call_context
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import documented, openapi_config, schemas
@@ -39,7 +40,14 @@ from .request_deadline import request_deadline_protocol
 from .routes import Routes, request_root_path
 from .runtime import Runtime, is_loopback_address
 from .store import CallRecord
-from .stream import TRY_AGAIN_LATER, StreamSession, refuse_stream
+from .stream import (
+    POLICY_VIOLATION,
+    TRY_AGAIN_LATER,
+    StreamCredential,
+    StreamSession,
+    admit_upgrade,
+    refuse_stream,
+)
 from .stream_slots import StreamSlot, StreamSlots, StreamSlotsFull
 from .urls import with_origin
 
@@ -319,11 +327,44 @@ class _LitestarSocket:
                 await self._socket.close(code=code, reason=reason)
 
 
-async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
-    """Serve one media socket: pending until its token is accepted, then live.
+async def _credentialed_stream(
+    socket: WebSocket[Any, Any, Any], call_id: FromPath[str], token: FromPath[str]
+) -> None:
+    """Serve a socket whose URL names its call and token: the credential is checked first.
 
-    The socket is accepted before it is refused, so the carrier sees why (1013, try again
-    later) rather than a failed handshake.
+    It is spent on the HTTP upgrade, before the socket is accepted. A bad one is a refused
+    handshake (the server answers 403): the socket never opens, holds no slot and buffers
+    nothing. A good one takes a live slot at once, whatever its address: carriers open many
+    streams from a few addresses, and those never wait in the pending pool.
+    """
+    served = _served(socket)
+    runtime = served.runtime
+    credential = StreamCredential(call_id=call_id, token=token)
+    refusal = await admit_upgrade(runtime.store, credential)
+    if refusal is not None:
+        refuse_stream(runtime.metrics, 403, "stream refused on the upgrade: %s", refusal)
+        await socket.close(code=POLICY_VIOLATION, reason="invalid stream credential")  # not accepted: 403
+        return
+    try:
+        slot = served.slots.claim_live(client_address(socket, runtime.config))
+    except StreamSlotsFull as exc:
+        refuse_stream(runtime.metrics, TRY_AGAIN_LATER, "stream refused: %s", exc)
+        await socket.accept()
+        await socket.close(code=TRY_AGAIN_LATER, reason="too many streams")
+        return
+    try:
+        await socket.accept()
+        await _serve_stream(socket, runtime, slot, credential)
+    finally:
+        slot.release()
+
+
+async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
+    """Serve a socket on the bare stream path: pending until its start message's token is accepted.
+
+    The second line, for sockets whose URL carries no credential (a custom adapter that renders
+    no path, markup from before stream URLs carried one). The socket is accepted before it is
+    refused, so the carrier sees why (1013, try again later) rather than a failed handshake.
     """
     served = _served(socket)
     runtime = served.runtime
@@ -341,7 +382,12 @@ async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
         slot.release()
 
 
-async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime, slot: StreamSlot) -> None:
+async def _serve_stream(
+    socket: WebSocket[Any, Any, Any],
+    runtime: Runtime,
+    slot: StreamSlot,
+    credential: StreamCredential | None = None,
+) -> None:
     assert runtime.tts is not None and runtime.stt is not None  # guaranteed by Runtime.build
 
     def go_live() -> bool:
@@ -361,6 +407,7 @@ async def _serve_stream(socket: WebSocket[Any, Any, Any], runtime: Runtime, slot
         socket=_LitestarSocket(socket),
         pre_start_timeout=runtime.config.streaming.pre_start_timeout_ms / 1000,
         go_live=go_live,
+        credential=credential,
     )
     await session.run()
     await session.socket.close()
@@ -548,7 +595,10 @@ def telephony_router(runtime: Runtime, *, control_api: bool = True) -> Router:
             get("/metrics", guards=guard, media_type=CONTENT_TYPE, include_in_schema=False)(_metrics)
         )
     if routes.stream_path is not None:
-        handlers.append(websocket(routes.stream_path)(_stream))
+        bare, credentialed = routes.stream_routes()
+        handlers += [websocket(credentialed)(_credentialed_stream), websocket(bare)(_stream)]
+    # Even unmounted: a stream URL another instance gave out may land here, its token still good.
+    hide_secrets(runtime.config.streaming.stream_path)
     if control_api and not runtime.config.control_token:
         _log.info("control API without controlToken: it answers direct requests from this machine only")
     return Router(

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import anyio
@@ -53,7 +55,7 @@ from .liveness import StreamLease
 from .logs import bind_call
 from .metrics import FrameLagMeter, Metrics
 from .rate_limited_log import RateLimitedLog
-from .store import CallRecord
+from .store import CallRecord, CallStore
 
 _log = logging.getLogger("telephony.stream")
 # Anyone can open a socket and send junk: these lines are kept to a few a minute.
@@ -74,6 +76,45 @@ MAX_UTTERANCE_SECONDS = 15.0  # the segmenter's default cap on one utterance
 
 RECOGNIZER_SEND_SECONDS = 2.0  # feeding audio never takes this long unless the recognizer hangs
 RECOGNIZER_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between attempts to open a new recognizer
+
+
+MAX_CALL_ID_CHARS = 64
+MAX_TOKEN_CHARS = 256
+
+
+@dataclass(frozen=True)
+class StreamCredential:
+    """The call and single-use token a stream URL names in its last two path segments."""
+
+    call_id: str
+    token: str
+
+    def well_formed(self) -> bool:
+        """Shaped like a call id and a token at all; junk is refused without a store look-up."""
+        return (
+            0 < len(self.call_id) <= MAX_CALL_ID_CHARS
+            and self.call_id.isascii()
+            and self.call_id.isalnum()
+            and 0 < len(self.token) <= MAX_TOKEN_CHARS
+            and self.token.isascii()
+            and self.token.isprintable()
+        )
+
+
+async def admit_upgrade(store: CallStore, credential: StreamCredential) -> str | None:
+    """Spend a stream URL's credential on the HTTP upgrade; why it is refused, or None if good.
+
+    The call must exist and not have ended, and the token must be unused, unexpired and bound
+    to that call. A token shown for another call is refused without being spent.
+    """
+    if not credential.well_formed():
+        return "malformed stream URL"
+    record = await store.get(credential.call_id)
+    if record is None or record.terminal:
+        return "no live call by that id"
+    if not await store.consume_token(credential.token, credential.call_id):
+        return "wrong, reused or expired token"
+    return None
 
 
 class FrameSocket(Protocol):
@@ -114,6 +155,9 @@ class StreamSession:
             network jitter; a lot makes barge-in slow, because the carrier plays what it holds.
         go_live: Asked once the stream's token is accepted: whether a live slot is free. The
             stream is refused with 1013 (try again later) when it says no.
+        credential: The credential the socket's URL carried, already spent on the upgrade.
+            The ``start`` message must then name the same call (and the same token, if it
+            carries one); without it, the ``start`` message's own token is checked and spent.
     """
 
     def __init__(
@@ -127,6 +171,7 @@ class StreamSession:
         pre_start_timeout: float = 5.0,
         playback_lead_ms: float = 200.0,
         go_live: Callable[[], bool] | None = None,
+        credential: StreamCredential | None = None,
     ) -> None:
         self.engine = engine
         self.codec = codec
@@ -136,6 +181,7 @@ class StreamSession:
         self.pre_start_timeout = pre_start_timeout
         self.lead_ms = playback_lead_ms
         self._go_live = go_live
+        self._credential = credential
         self.call_id: str | None = None  # the call this socket serves; its state lives in the store
         self.media: MediaSession | None = None
         self._queue: asyncio.Queue[_Utterance] = asyncio.Queue()
@@ -164,17 +210,27 @@ class StreamSession:
                 raise MediaRejected(f"{type(event).__name__} before the stream start message")
 
     async def _authorize(self, start: StreamStarted) -> CallRecord | None:
-        """Accept only a fresh token bound to this call, and only for the carrier call it names."""
+        """Accept only a fresh token bound to this call, and only for the carrier call it names.
+
+        A socket whose URL credential was spent on the upgrade must name that same call here.
+        """
         call_id = start.parameters.get("callId", "")
         token = start.parameters.get("token", "")
-        if not call_id or not token:
+        admitted = self._credential
+        if admitted is not None:
+            if not hmac.compare_digest(call_id.encode(), admitted.call_id.encode()):
+                return None
+            named = "token" in start.parameters
+            if named and not hmac.compare_digest(token.encode(), admitted.token.encode()):
+                return None
+        elif not call_id or not token:
             return None
         record = await self.engine.store.get(call_id)
         if record is None or record.terminal:
             return None
         if record.provider_call_id not in (None, start.provider_call_id):
             return None
-        if not await self.engine.store.consume_token(token, call_id):
+        if admitted is None and not await self.engine.store.consume_token(token, call_id):
             return None
         return record
 

@@ -1,9 +1,14 @@
-"""Who may hold a media socket: a few unauthenticated ones, and the streams whose token was good.
+"""Who may hold a media socket: streams whose credential was good, and a few that have none yet.
 
-A media socket proves nothing until its ``start`` message carries a valid stream token, and
-anyone can open one. Counting such sockets against the live limit would let a few hundred idle
-connections lock every real call's stream out; so they wait in a pool of their own, capped in
-total and per client address, and take a live slot only once their token is accepted.
+A stream URL carries its call's token in the path, checked on the HTTP upgrade: a socket that
+passes takes a live slot at once, and one that fails is refused before it is accepted and holds
+nothing. Carriers open many streams from a few addresses, so live slots know no addresses.
+
+A socket on the bare stream path proves nothing until its ``start`` message carries a valid
+token, and anyone can open one. Counting such sockets against the live limit would let a few
+hundred idle connections lock every real call's stream out; so they wait in a pool of their
+own, capped in total and per client address, and take a live slot only once their token is
+accepted. That pool is the second line: no socket with a credential in its URL ever waits in it.
 """
 
 from __future__ import annotations
@@ -72,6 +77,19 @@ class StreamSlots:
     def pending_from(self, address: str) -> int:
         """Sockets not yet authenticated from ``address``."""
         return self._pending[address]
+
+    def claim_live(self, address: str) -> StreamSlot:
+        """A live slot for a socket whose credential was accepted on the upgrade.
+
+        Raises:
+            StreamSlotsFull: When ``streaming.maxConnections`` streams are live.
+        """
+        if self.live >= self.max_live:
+            raise StreamSlotsFull(f"streaming.maxConnections ({self.max_live}) reached")
+        self.live += 1
+        slot = StreamSlot(self, address)
+        slot.state = "live"
+        return slot
 
     def claim(self, address: str) -> StreamSlot:
         """A pending slot for a new socket from ``address``.

@@ -1138,8 +1138,10 @@ def _until(ws: Any, event: str) -> list[dict[str, Any]]:
 def test_a_stream_call_authorizes_with_the_extra_headers(no_network: respx.MockRouter) -> None:
     with plivo_app(plivo_config(streaming=True), tts=_QuickVoice(), stt=_DeafSTT()) as client:
         (stream,) = _document(post_signed(client, WEBHOOK_URL, start_app()))
-        assert stream.tag == "Stream" and stream.text == "wss://voice.example.com/voice/stream"
         headers = stream.attrib["extraHeaders"]
+        named = dict(item.split("=", 1) for item in headers.split(","))
+        credential = f"/{named['callId']}/{named['token']}"
+        assert stream.tag == "Stream" and stream.text == "wss://voice.example.com/voice/stream" + credential
         start = json.loads(_start(extra_headers=headers.replace(",", ";")))
         start["start"]["callId"] = CALL_UUID
         with client.websocket_connect(urlsplit(stream.text).path) as ws:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -1131,12 +1132,13 @@ def test_a_stream_call_through_the_app(no_network: respx.MockRouter, encoding: s
         telnyx.post("call.initiated", direction="incoming", state="parked")
         (answer, stream) = telnyx.commands()
         assert answer[0] == "answer" and stream[0] == "streaming_start"
-        assert stream[1]["stream_url"] == "wss://voice.example.com/voice/stream"
         parameters = {item["name"]: item["value"] for item in stream[1]["custom_parameters"]}
         assert set(parameters) == {"token", "callId"}
+        credential = f"/{parameters['callId']}/{parameters['token']}"
+        assert stream[1]["stream_url"] == "wss://voice.example.com/voice/stream" + credential
         start = json.loads(_start(encoding, parameters=parameters))
         start["start"]["call_control_id"] = CONTROL_ID
-        with client.websocket_connect("/voice/stream") as ws:
+        with client.websocket_connect(urlsplit(stream[1]["stream_url"]).path) as ws:
             ws.send_text('{"event": "connected", "version": "1.0.0"}')
             ws.send_text(json.dumps(start))
             frames = []

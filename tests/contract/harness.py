@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
+from litestar import Litestar
+from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 from twilio_helpers import from_client
 
+from telephony.background import background_server, free_port
 from telephony.config import Config
 from telephony.providers import SynthesizedAudio, TranscriptEvent
 from telephony.runtime import Runtime
 from telephony.server import create_app
 from telephony.store import CallStore, MemoryCallStore
+from telephony.stream_slots import StreamSlots
 
-from .kits import CarrierKit
+from .kits import CarrierKit, Webhook
 
 
 class QuickVoice:
@@ -77,3 +84,45 @@ def kit_app(
     kit.bind(runtime)
     with TestClient(from_client(create_app(config, runtime=runtime), "127.0.0.1")) as client:
         yield client, runtime
+
+
+def stream_slots(app: Litestar) -> StreamSlots:
+    """The counters the app's stream routes keep (shared by all of the router's handlers)."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            slots: StreamSlots = route.route_handlers[0].opt["telephony"].slots
+            return slots
+    raise AssertionError("no telephony route")
+
+
+@dataclass
+class Served:
+    """The real app on a real loopback socket, as a carrier reaches it."""
+
+    runtime: Runtime
+    app: Litestar
+    http: httpx.AsyncClient
+    ws_base: str
+
+    async def post(self, hook: Webhook) -> httpx.Response:
+        """Deliver a webhook the carrier signed for the public URL to this socket."""
+        parts = urlsplit(hook.url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        return await self.http.post(path, content=hook.body, headers=hook.headers)
+
+    def local(self, url: str) -> str:
+        """The public ``wss://`` URL ``url`` as it reaches this socket: same path, our address."""
+        return self.ws_base + urlsplit(url).path
+
+
+@asynccontextmanager
+async def kit_server(kit: CarrierKit, config: Config, **parts: Any) -> AsyncIterator[Served]:
+    """:func:`kit_app` on a real uvicorn socket: what ``telephony serve`` runs, limits and all."""
+    runtime = Runtime.build(config, store=MemoryCallStore(), **parts)
+    kit.bind(runtime)
+    app = create_app(config, runtime=runtime)
+    async with (
+        background_server(app, port=free_port()) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        yield Served(runtime, app, http, url.replace("http://", "ws://"))

@@ -137,6 +137,10 @@ class CarrierKit(Protocol):
         """The custom parameters of the stream the server last asked the carrier to open."""
         ...
 
+    def stream_url(self) -> str:
+        """The URL of the stream the server last asked the carrier to open."""
+        ...
+
     def start_frame(self, parameters: dict[str, str]) -> str: ...
 
     def media_frame(self, audio: bytes) -> str: ...
@@ -188,6 +192,7 @@ class _FormMarkupKit:
     def __init__(self) -> None:
         self.gather_url: str | None = None
         self.parameters: dict[str, str] = {}
+        self.url: str | None = None
         self.hangup_route: respx.Route | None = None
         self.ended = False
         self.redirects: list[str] = []
@@ -237,6 +242,10 @@ class _FormMarkupKit:
 
     _fetch: ClassVar[dict[str, str]] = {"CallStatus": "in-progress"}
     """The form of the carrier's fetch of the document it was redirected to (beside the call's)."""
+
+    def stream_url(self) -> str:
+        assert self.url, "the server asked for no stream"
+        return self.url
 
     def hangups(self) -> int:
         assert self.hangup_route is not None
@@ -312,6 +321,7 @@ class TwilioKit(_FormMarkupKit):
 
     def _stream(self, element: ElementTree.Element) -> None:
         if element.tag == "Stream":
+            self.url = element.attrib["url"]
             self.parameters = {p.attrib["name"]: p.attrib["value"] for p in element.iter("Parameter")}
 
     def start_frame(self, parameters: dict[str, str]) -> str:
@@ -407,6 +417,7 @@ class PlivoKit(_FormMarkupKit):
 
     def _stream(self, element: ElementTree.Element) -> None:
         if element.tag == "Stream":
+            self.url = element.text
             pairs = (item.split("=", 1) for item in element.attrib["extraHeaders"].split(","))
             self.parameters = {name: value for name, value in pairs}
 
@@ -462,6 +473,7 @@ class _JsonCommandKit:
     def __init__(self) -> None:
         self.state: str | None = None
         self.parameters: dict[str, str] = {}
+        self.url: str | None = None
         self.commands: list[tuple[str, dict[str, Any]]] = []
         self.seen = 0
         self.ended = False
@@ -499,6 +511,7 @@ class _JsonCommandKit:
             self.state = body.get("client_state") or self.state
             said.extend(self._said(name, body))
             if name == "streaming_start":
+                self.url = body["stream_url"]
                 self.parameters = self._parameters(body["custom_parameters"])
         self.seen = len(self.commands)
         return said
@@ -512,6 +525,10 @@ class _JsonCommandKit:
     def stream_parameters(self) -> dict[str, str]:
         assert self.parameters, "the server asked for no stream"
         return self.parameters
+
+    def stream_url(self) -> str:
+        assert self.url, "the server asked for no stream"
+        return self.url
 
     def hangups(self) -> int:
         return sum(1 for name, _ in self.commands if name == "hangup")
@@ -710,6 +727,7 @@ class LocalKit:
         self.name = f"local-{mode}"
         self.gather: Gather | None = None
         self.parameters: dict[str, str] = {}
+        self.url: str | None = None
         self.hung_up = 0
         self.carrier: LocalCarrier | None = None
         self.redirects: list[str] = []
@@ -765,7 +783,8 @@ class LocalKit:
                 case Gather(prompt=prompt):
                     self.gather = action
                     said.extend(getattr(item, "text", "") for item in prompt)
-                case ConnectStream(parameters=parameters):
+                case ConnectStream(url=url, parameters=parameters):
+                    self.url = url
                     self.parameters = dict(parameters)
                 case Say(text=text):
                     said.append(text)
@@ -805,6 +824,10 @@ class LocalKit:
     def stream_parameters(self) -> dict[str, str]:
         assert self.parameters, "the server asked for no stream"
         return self.parameters
+
+    def stream_url(self) -> str:
+        assert self.url, "the server asked for no stream"
+        return self.url
 
     def start_frame(self, parameters: dict[str, str]) -> str:
         hello = {"type": "hello", "call": self.provider_call_id, "stream": self.stream_id}

@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import pytest
@@ -39,16 +40,9 @@ from telephony.runtime import Runtime
 from telephony.states import TERMINAL_STATES
 
 from .harness import ListeningSTT, QuickVoice, kit_app
-from .kits import CAPABILITIES, KITS, CarrierKit, Webhook
+from .kits import CAPABILITIES, PUBLIC_URL, CarrierKit, Webhook
 
 GREETING = "Hello! How can I help you today?"
-
-
-@pytest.fixture(params=list(KITS))
-def kit(request: pytest.FixtureRequest, no_network: respx.MockRouter) -> CarrierKit:
-    kit = KITS[request.param]()
-    kit.mock_api(no_network)
-    return kit
 
 
 def _require(kit: CarrierKit, capability: str) -> None:
@@ -130,13 +124,17 @@ def _stream_app(
     return kit_app(kit, config, stt=stt or ListeningSTT(), tts=tts or QuickVoice())
 
 
-def _open_stream(kit: CarrierKit, client: TestClient[Any], runtime: Runtime) -> tuple[Any, dict[str, str]]:
-    """The call started in stream mode: its stream parameters and the stream socket's path."""
+def _open_stream(kit: CarrierKit, client: TestClient[Any], runtime: Runtime) -> tuple[str, dict[str, str]]:
+    """The call started in stream mode: the stream URL's path, and its start message parameters.
+
+    The URL names the call and its token in the path, on the public base, as the carrier gets it.
+    """
     assert kit.heard(kit.call_started().post(client)) == [], "stream mode speaks on the stream"
     parameters = kit.stream_parameters()
     assert set(parameters) == {"token", "callId"}
-    assert runtime.routes.stream_path is not None
-    return runtime.routes.stream_path, parameters
+    credential = f"/{parameters['callId']}/{parameters['token']}"
+    assert kit.stream_url() == PUBLIC_URL.replace("https://", "wss://") + "/voice/stream" + credential
+    return urlsplit(kit.stream_url()).path, parameters
 
 
 def test_media_round_trip_with_marks_and_clear(kit: CarrierKit) -> None:
@@ -179,20 +177,41 @@ def _refused(ws: Any) -> int:
     return closed.value.code
 
 
+def _refused_at_handshake(client: TestClient[Any], path: str) -> int:
+    """The close code of a socket refused before it was accepted (a real server answers 403)."""
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(path):
+        pass  # reached only if the socket was accepted
+    return refused.value.code
+
+
 def test_a_stream_opens_only_with_its_own_fresh_token(kit: CarrierKit) -> None:
-    # The stream's start frame is its signature: the token the server sent with the call, once.
+    # The stream URL's credential is its signature: the token the server sent with the call, once,
+    # checked before the socket is accepted. The start frame must name the same call and token.
     with _stream_app(kit) as (client, runtime):
         path, parameters = _open_stream(kit, client, runtime)
-        with client.websocket_connect(path) as forged:
+        call_path = path.rsplit("/", 1)[0]
+        assert _refused_at_handshake(client, f"{call_path}/not-the-token") == 1008
+        with client.websocket_connect("/voice/stream") as forged:  # the bare path: the start frame alone
             forged.send_text(kit.start_frame(parameters | {"token": "not-the-token"}))
             assert _refused(forged) == 1008
         with client.websocket_connect(path) as ws:
             ws.send_text(kit.start_frame(parameters))
             assert isinstance(kit.read_frame(ws.receive_text(timeout=5)), SendAudio)
-            with client.websocket_connect(path) as replayed:
+            assert _refused_at_handshake(client, path) == 1008, "the token was spent on the upgrade"
+            with client.websocket_connect("/voice/stream") as replayed:
                 replayed.send_text(kit.start_frame(parameters))
                 assert _refused(replayed) == 1008
             assert _the_call(client)["state"] not in TERMINAL_STATES, "a refused stream ends nothing"
+
+
+def test_the_bare_stream_path_still_streams_by_the_start_frames_token(kit: CarrierKit) -> None:
+    # The second line, for adapters that render no path: a pending socket, then the start frame.
+    with _stream_app(kit) as (client, runtime):
+        path, parameters = _open_stream(kit, client, runtime)
+        with client.websocket_connect("/voice/stream") as ws:
+            ws.send_text(kit.start_frame(parameters))
+            assert isinstance(kit.read_frame(ws.receive_text(timeout=5)), SendAudio)
+            assert _refused_at_handshake(client, path) == 1008, "one token, one stream"
 
 
 def test_talking_over_the_bot_clears_the_carriers_queue(kit: CarrierKit) -> None:

@@ -65,14 +65,17 @@ def _converse(client: TestClient[Any]) -> list[str]:
 
 
 def _stream_greets(client: TestClient[Any]) -> str:
+    """Stream the call; returns its stream URL without the call's credential (the route's URL)."""
     stream = twiml(_post(client, WEBHOOK, incoming_call()).text).find("Connect/Stream")
     assert stream is not None
     params = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
-    with client.websocket_connect(urlsplit(stream.attrib["url"]).path) as ws:
+    url, credential = stream.attrib["url"], f"/{params['callId']}/{params['token']}"
+    assert url.endswith(credential), "the URL names its call and token in the path"
+    with client.websocket_connect(urlsplit(url).path) as ws:
         ws.send_text(_start(params))
         assert any(frame["event"] == "media" for frame in _until(ws, "mark"))
         ws.send_text(f'{{"event": "stop", "streamSid": "{STREAM_SID}"}}')
-    return stream.attrib["url"]
+    return url.removesuffix(credential)
 
 
 def _outbound_urls(client: TestClient[Any], twilio_api: respx.MockRouter) -> dict[str, list[str]]:

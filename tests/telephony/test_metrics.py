@@ -188,7 +188,9 @@ def test_a_stream_call_observes_frame_lag(twilio_api: respx.MockRouter) -> None:
             during = _scrape(client)
         assert _value(during, ACTIVE, carrier="twilio", direction="inbound", media="stream") == 1
         assert _value(during, TURNS, carrier="twilio", media="stream") == 1
-        with client.websocket_connect(urlsplit(url).path) as replay:  # the token is single-use
+        with pytest.raises(WebSocketDisconnect), client.websocket_connect(urlsplit(url).path):
+            pass  # the token is single-use: refused on the upgrade, never accepted
+        with client.websocket_connect("/voice/stream") as replay:  # and in the start message
             replay.send_text(CONNECTED)
             replay.send_text(_start(params))
             with pytest.raises(WebSocketDisconnect) as refused:
@@ -200,6 +202,7 @@ def test_a_stream_call_observes_frame_lag(twilio_api: respx.MockRouter) -> None:
         "the partial window is observed when the stream ends"
     )
     assert _value(after, "telephony_rejected_requests_total", status="1008") == 1
+    assert _value(after, "telephony_rejected_requests_total", status="403") == 1
     assert _value(during, "telephony_store_operation_seconds_count", operation="consume_token") == 1
 
 

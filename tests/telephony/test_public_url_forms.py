@@ -103,8 +103,9 @@ def test_stream_url_is_the_base_as_wss_and_is_served(
         stream = twiml(_post(client, f"{base}/voice/webhook", incoming_call()).text).find("Connect/Stream")
         assert stream is not None
         url = stream.attrib["url"]
-        assert url == base.replace("https://", "wss://") + "/voice/stream"
         params = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
+        credential = f"/{params['callId']}/{params['token']}"
+        assert url == base.replace("https://", "wss://") + "/voice/stream" + credential
         with client.websocket_connect(urlsplit(url).path.removeprefix("/edge")) as ws:
             ws.send_text(_start(params))
             assert any(frame["event"] == "media" for frame in _until(ws, "mark"))

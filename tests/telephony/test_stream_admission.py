@@ -2,7 +2,9 @@
 
 Everything runs on a real uvicorn server on loopback. The idle sockets come from other loopback
 addresses (127.0.0.2, 127.0.0.3, ...), so the per-address cap sees them as other clients; the
-real call's stream comes from the local carrier's simulator on 127.0.0.1.
+real calls' streams come from the local carrier's simulator on 127.0.0.1. The pending pool is
+the second line, for sockets on the bare stream path; a stream URL's own credential is checked
+on the upgrade (see ``tests/contract/test_stream_upgrade.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
-from contract.harness import QuickVoice
+from contract.harness import QuickVoice, stream_slots
 from litestar import Litestar
-from litestar.routes import HTTPRoute
 from test_stream_turns import ScriptedSTT, _tone
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -32,15 +33,6 @@ OUR_NUMBER = "+18005551212"
 CALLER = "+14158675309"
 
 
-def _slots(app: Litestar) -> StreamSlots:
-    """The counters the app's stream route keeps (shared by all of the router's handlers)."""
-    for route in app.routes:
-        if isinstance(route, HTTPRoute):
-            slots: StreamSlots = route.route_handlers[0].opt["telephony"].slots
-            return slots
-    raise AssertionError("no telephony route")
-
-
 async def _eventually(check: Callable[[], bool], what: str) -> None:
     for _ in range(200):
         if check():
@@ -51,7 +43,7 @@ async def _eventually(check: Callable[[], bool], what: str) -> None:
 
 @asynccontextmanager
 async def _server(
-    security: dict[str, Any] | None = None, **streaming: Any
+    security: dict[str, Any] | None = None, *, max_calls: int = 1, **streaming: Any
 ) -> AsyncIterator[tuple[str, Runtime, Litestar]]:
     port = free_port()
     config = config_from_mapping(
@@ -64,6 +56,8 @@ async def _server(
             "streaming": {"enabled": True, **streaming},
             "carriers": {"local": {"secret": "admission-test-secret"}},
             "webhookSecurity": security or {},
+            "maxConcurrentCalls": max_calls,
+            "gatherTimeoutSeconds": 60,  # no re-prompt: the caller hangs up on the silence first
         },
         env={},
     )
@@ -88,7 +82,7 @@ async def _close_code(ws: ClientConnection) -> int:
 async def test_idle_sockets_are_capped_per_address_and_in_total_and_never_take_a_live_slot() -> None:
     limits = {"maxPendingConnectionsPerIp": 2, "maxPendingConnections": 5, "maxConnections": 1}
     async with _server(**limits) as (stream, runtime, app), AsyncExitStack() as sockets:
-        slots = _slots(app)
+        slots = stream_slots(app)
 
         async def idle(address: str) -> ClientConnection:
             ws = await _idle(stream, address)
@@ -131,7 +125,7 @@ async def test_idle_sockets_are_capped_per_address_and_in_total_and_never_take_a
 
 async def test_a_socket_that_never_starts_is_closed_and_frees_its_slot() -> None:
     async with _server(maxPendingConnectionsPerIp=2, preStartTimeoutMs=200) as (stream, _, app):
-        slots = _slots(app)
+        slots = stream_slots(app)
         idle = [await _idle(stream, "127.0.0.2") for _ in range(2)]
         assert slots.pending_from("127.0.0.2") == 2
         assert [await _close_code(ws) for ws in idle] == [1008, 1008]
@@ -148,7 +142,7 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_is_capped() -> None:
         _server(maxPendingConnectionsPerIp=1, security=security) as (stream, _, app),
         AsyncExitStack() as sockets,
     ):
-        slots = _slots(app)
+        slots = stream_slots(app)
 
         async def via(address: str, forwarded_for: str) -> ClientConnection:
             ws = await connect(
@@ -179,3 +173,27 @@ def test_a_slot_moves_from_pending_to_live_once_and_is_released_once() -> None:
     assert second.promote() and (slots.pending, slots.live) == (0, 1)
     second.release()
     assert (slots.pending, slots.live, slots.pending_from("a")) == (0, 0, 0)
+
+
+async def test_fifty_streams_set_up_at_once_from_one_address_all_stream() -> None:
+    # A carrier opens many streams from a few addresses; each URL's credential is checked on the
+    # upgrade and takes a live slot at once, so the per-address pending cap never sees them.
+    calls = 50
+    async with _server(max_calls=calls) as (_, runtime, app):
+        slots = stream_slots(app)
+        carrier = runtime.carrier
+        assert isinstance(carrier, LocalCarrier)
+        carrier.simulator.stream_idle_seconds = 2  # after the greeting, the caller hangs up
+        assert slots.max_pending_per_address < calls
+        placed = await asyncio.gather(
+            *(
+                carrier.simulator.inbound_call(caller=CALLER, callee=OUR_NUMBER, script=[])
+                for _ in range(calls)
+            )
+        )
+        refused = runtime.metrics.rejected_requests.labels("1013")._value.get()
+        await _eventually(lambda: (slots.pending, slots.live) == (0, 0), "every slot freed")
+    assert [call.media for call in placed] == ["stream"] * calls
+    assert all(call.bot_audio_ms > 0 for call in placed), "every caller heard the greeting"
+    assert [call.ended_by for call in placed] == ["caller"] * calls, "no stream was cut off by the server"
+    assert refused == 0
