@@ -22,6 +22,7 @@ from .bus import ControlFailed, ControlTimeout, ControlUnavailable
 from .claims import StillRunning
 from .engine import CallLimitReached, CallNotFound, CallNotLive, Draining
 from .rate_limited_log import RateLimitedLog
+from .store import StoreUnavailable
 
 _log = logging.getLogger("telephony.server")
 
@@ -48,6 +49,7 @@ STATUSES: Final[tuple[tuple[type[TelephonyError], int], ...]] = (
     (Draining, 503),
     (NotServing, 503),
     (StillRunning, 503),
+    (StoreUnavailable, 503),
     (ControlUnavailable, 502),
     (ControlFailed, 502),
     (ControlTimeout, 504),
@@ -101,8 +103,9 @@ def log_refusal(scope: Scope, message: str, *args: object) -> None:
         _REJECTIONS.warning(message, *args)
 
 
-# 503s that are the plan, not a fault: a stopping server, a copy of a webhook still running.
-_EXPECTED_UNAVAILABLE: Final = (Draining, StillRunning)
+# 503s that are the plan, not a fault: a stopping server, a copy of a webhook still running, a
+# store outage (logged once for the whole outage by the store's health, not once per request).
+_EXPECTED_UNAVAILABLE: Final = (Draining, StillRunning, StoreUnavailable)
 
 
 def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str]:
