@@ -339,4 +339,3 @@ async def test_a_stream_keypad_turn_during_an_outage_is_kept_while_audio_flows_a
     assert agent.asked == ["[keypad: 7]"]
     lines = [(t["speaker"], t["text"]) for t in call["transcript"]]
     assert lines[1:] == [("user", "[keypad: 7]"), ("bot", "You said: [keypad: 7]")]
-
