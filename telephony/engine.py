@@ -130,9 +130,14 @@ def _cancel(table: dict[str, anyio.CancelScope], call_id: str) -> None:
 
 
 async def _guarded(coro: Coroutine[Any, Any, object]) -> None:
-    """Run one background job; its failure is logged instead of cancelling its siblings."""
+    """Run one background job; its failure is logged instead of cancelling its siblings.
+
+    A job the store failed is not: the outage is logged once, by the store's health.
+    """
     try:
         await coro
+    except StoreUnavailable as exc:
+        _log.debug("background task skipped: %s", exc)
     except Exception:
         _log.exception("background task failed")
 

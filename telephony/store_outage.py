@@ -11,8 +11,9 @@ until the store is back:
   fetches, so what comes back is as authentic as the original. The fetch runs the original
   event through the usual claims, so it is served exactly once, with its own event id.
 - A command carrier is sent the holding line as a command (but an inbound call that was not
-  answered yet just keeps ringing), and this process tries the event again, with growing pauses,
-  until the store answers; the commands of the real answer then go out as usual.
+  answered yet just keeps ringing: speaking needs an answered call), and this process tries the
+  event again, with growing pauses, until the store answers; the real answer's commands then go
+  out as usual.
 - An event that expects no instructions (a status callback) is kept and tried again the same way.
 """
 
@@ -159,7 +160,8 @@ class StoreOutage:
         self._kept.add(event.event_id)
         self.engine.spawn(self._retry(event))
         commands = self.engine.carrier.capabilities.commands
-        if commands and event.expects_reply and not isinstance(event, CallStarted):
+        ringing = isinstance(event, CallStarted) and event.direction == "inbound"
+        if commands and event.expects_reply and not ringing:
             await self._say_holding_line(event)
 
     async def _say_holding_line(self, event: CallEvent) -> None:

@@ -32,9 +32,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from telephony.background import background_server, free_port
 from telephony.config import Config, config_from_mapping
 from telephony.lines import HOLDING_LINE
-from telephony.providers import AgentReply, AgentRequest, CallIdentity, SegmentingTranscriptionStream
+from telephony.providers import AgentReply, AgentRequest, CallIdentity, SegmentingTranscriptionStream, Turn
 from telephony.runtime import Runtime
 from telephony.server import create_app
+from telephony.store import CallRecord, CallState, MemoryCallStore, StoreHealth
 
 UNREACHABLE = "call store unreachable"
 REACHABLE = "call store reachable again"
@@ -339,3 +340,62 @@ async def test_a_stream_keypad_turn_during_an_outage_is_kept_while_audio_flows_a
     assert agent.asked == ["[keypad: 7]"]
     lines = [(t["speaker"], t["text"]) for t in call["transcript"]]
     assert lines[1:] == [("user", "[keypad: 7]"), ("bot", "You said: [keypad: 7]")]
+
+
+async def test_a_status_callback_during_an_outage_is_kept_and_ends_the_call_once_the_store_is_back(
+    redis_process: RedisProcess,
+) -> None:
+    async with serving(twilio_config(store=redis_process.url), agent=EchoAgent()) as (client, _, _):
+        await start_call(client, CALL_SID)
+        redis_process.kill()
+        completed = incoming_call(CALL_SID) | {"CallStatus": "completed", "CallDuration": "9"}
+        acknowledged = await post_signed(client, f"{WEBHOOK_URL}?kind=status", completed)
+        redis_process.start()
+
+        async def ended() -> Any:
+            [call] = (await client.get("/api/calls")).json()
+            return call if call["state"] == "completed" else None
+
+        deadline = time.monotonic() + 30
+        while (call := await ended()) is None:
+            assert time.monotonic() < deadline, "the kept status callback was never served"
+            await asyncio.sleep(0.1)
+    assert acknowledged.status_code == 200
+    assert call["end_reason"] == "completed"
+
+
+# ---------------------------------------------------------------------- sweeps after an outage
+
+
+async def test_the_lost_stream_sweep_waits_a_lease_after_the_store_comes_back(
+    twilio_api: respx.MockRouter,
+) -> None:
+    store = MemoryCallStore()
+    clock = [1000.0]
+    health = StoreHealth(clock=lambda: clock[0])
+    config = twilio_config(streaming={"enabled": True, "leaseMs": 2000, "preStartTimeoutMs": 1000})
+    runtime = Runtime.build(config, store=store, tts=SpellingTTS(), stt=DeafSTT())
+    runtime.engine.store_health = health
+    now = time.time()
+    record = CallRecord(
+        call_id="lost1",
+        provider="twilio",
+        provider_call_id=CALL_SID,
+        direction="inbound",
+        state=CallState.ACTIVE,
+        media="stream",
+        created_at=now - 70,
+        answered_at=now - 60,
+        transcript=[Turn(speaker="bot", text="Hello!", at=now - 60)],
+    )
+    await store.create(record)
+    sweep = runtime.engine.stream_reconciler()
+
+    health.failed("ConnectionError: refused")
+    during = await sweep.sweep()
+    health.answered()
+    clock[0] += 1.0  # back for half a lease: live streams may not have renewed theirs yet
+    settling = await sweep.sweep()
+    clock[0] += 1.5
+    after = await sweep.sweep()
+    assert (during, settling, after) == ([], [], ["lost1"])
