@@ -26,6 +26,7 @@ import respx
 from redis_server import RedisProcess, breakable_redis
 from telnyx_helpers import API, envelope, signed_headers, telnyx_settings
 from test_exactly_once import post_signed, said, speech, start_call
+from test_stream_turns import ScriptedSTT, _media, _tone
 from twilio_helpers import CALL_SID, CALLER, OUR_NUMBER, WEBHOOK_URL, incoming_call, twilio_config, twiml
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -262,7 +263,7 @@ STREAM_SID = "MZ" + "7" * 32
 
 
 class DeafSTT:
-    """Hears nothing: the test's turns are keypad presses."""
+    """Hears nothing."""
 
     sample_rate = 16000
 
@@ -303,12 +304,15 @@ async def heard(ws: ClientConnection) -> str:
 
 
 @pytest.mark.parametrize("break_it", ["kill", "freeze"])
-async def test_a_stream_keypad_turn_during_an_outage_is_kept_while_audio_flows_and_answered(
-    redis_process: RedisProcess, break_it: str, twilio_api: respx.MockRouter
+@pytest.mark.parametrize("turn", ["keypad", "speech"])
+async def test_a_stream_turn_during_an_outage_is_kept_while_audio_flows_and_answered(
+    redis_process: RedisProcess, break_it: str, turn: str, twilio_api: respx.MockRouter
 ) -> None:
     config = twilio_config(streaming=True, store=redis_process.url, holdingLineAfterMs=500)
     agent = EchoAgent()
-    async with serving(config, agent=agent, tts=SpellingTTS(), stt=DeafSTT()) as (client, _, port):
+    stt = ScriptedSTT(["a table for two"])
+    words = "[keypad: 7]" if turn == "keypad" else "a table for two"
+    async with serving(config, agent=agent, tts=SpellingTTS(), stt=stt) as (client, _, port):
         answer = await post_signed(client, WEBHOOK_URL, incoming_call(CALL_SID))
         node = ElementTree.fromstring(answer.text).find("Connect/Stream")
         assert node is not None, answer.text
@@ -326,7 +330,11 @@ async def test_a_stream_keypad_turn_during_an_outage_is_kept_while_audio_flows_a
             greeting = await heard(ws)
             redis_process.kill() if break_it == "kill" else redis_process.freeze()
 
-            await ws.send(_frame("dtmf", dtmf={"track": "inbound_track", "digit": "7"}))
+            if turn == "keypad":
+                await ws.send(_frame("dtmf", dtmf={"track": "inbound_track", "digit": "7"}))
+            else:
+                for frame in _media(_tone(600) + b"\xff" * (8 * 900)):
+                    await ws.send(frame)
             holding = await heard(ws)  # the caller is told to hold on: the audio keeps flowing
             for _ in range(20):  # caller audio goes on arriving while the turn waits
                 await ws.send(_frame("media", media={"payload": base64.b64encode(b"\xff" * 160).decode()}))
@@ -336,10 +344,10 @@ async def test_a_stream_keypad_turn_during_an_outage_is_kept_while_audio_flows_a
 
     assert greeting == "Hello! How can I help you today?"
     assert holding == HOLDING_LINE
-    assert reply == "You said: [keypad: 7]"
-    assert agent.asked == ["[keypad: 7]"]
+    assert reply == f"You said: {words}"
+    assert agent.asked == [words]
     lines = [(t["speaker"], t["text"]) for t in call["transcript"]]
-    assert lines[1:] == [("user", "[keypad: 7]"), ("bot", "You said: [keypad: 7]")]
+    assert lines[1:] == [("user", words), ("bot", f"You said: {words}")]
 
 
 async def test_a_status_callback_during_an_outage_is_kept_and_ends_the_call_once_the_store_is_back(
