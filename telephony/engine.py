@@ -61,7 +61,7 @@ from .metrics import Metrics
 from .policy import inbound_allowed
 from .routes import Routes
 from .states import CallState, is_terminal, next_state
-from .store import CallRecord, CallStore
+from .store import CallRecord, CallStore, StoreHealth, StoreUnavailable
 from .stream_fallback import StreamFallback, never_started
 
 if TYPE_CHECKING:
@@ -131,9 +131,14 @@ def _cancel(table: dict[str, anyio.CancelScope], call_id: str) -> None:
 
 
 async def _guarded(coro: Coroutine[Any, Any, object]) -> None:
-    """Run one background job; its failure is logged instead of cancelling its siblings."""
+    """Run one background job; its failure is logged instead of cancelling its siblings.
+
+    A job the store failed is not: the outage is logged once, by the store's health.
+    """
     try:
         await coro
+    except StoreUnavailable as exc:
+        _log.debug("background task skipped: %s", exc)
     except Exception:
         _log.exception("background task failed")
 
@@ -172,8 +177,11 @@ class ConversationEngine:
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
         bus: ControlBus | None = None,
+        store_health: StoreHealth | None = None,
     ) -> None:
         self.config = config
+        self.store_health = store_health or StoreHealth()
+        """Whether the store answers; sweeps wait while it is away and just after it came back."""
         self.metrics = metrics or Metrics()
         self.carrier = carrier
         self.store = store
@@ -256,6 +264,8 @@ class ConversationEngine:
         while not self._closing:
             try:
                 await sweep()
+            except StoreUnavailable as exc:  # the outage is logged once, by the store's health
+                _log.debug("%s skipped: %s", what, exc)
             except Exception:
                 _log.exception("%s failed", what)
             await anyio.sleep(every)
@@ -902,14 +912,20 @@ class ConversationEngine:
             return line
 
     async def user_turn(
-        self, call_id: str, text: str, *, confidence: float | None = None
+        self, call_id: str, text: str, *, confidence: float | None = None, turn_id: str | None = None
     ) -> AgentReply | None:
-        """A stream caller's final words: :meth:`on_user_turn`, or None if the call ended."""
+        """A stream caller's final words: :meth:`on_user_turn`, or None if the call ended.
+
+        ``turn_id`` names the turn, so a turn tried again (the store failed it part way) stores
+        the caller's words once.
+        """
         async with self._locks[call_id]:
             record = await self.live_call(call_id)
             if record is None:
                 return None
-            reply = await self.on_user_turn(record, text, confidence=confidence, source="stream")
+            reply = await self.on_user_turn(
+                record, text, confidence=confidence, source="stream", event_id=turn_id
+            )
             await self.store.save(record)
             return reply
 

@@ -23,6 +23,7 @@ from .claims import StillRunning
 from .control_guard import CrossSiteRequest, ForeignHost, NotJson, TooManyAttempts
 from .engine import CallLimitReached, CallNotFound, CallNotLive, Draining
 from .rate_limited_log import RateLimitedLog
+from .store import StoreUnavailable
 
 _log = logging.getLogger("telephony.server")
 
@@ -53,6 +54,7 @@ STATUSES: Final[tuple[tuple[type[TelephonyError], int], ...]] = (
     (Draining, 503),
     (NotServing, 503),
     (StillRunning, 503),
+    (StoreUnavailable, 503),
     (ControlUnavailable, 502),
     (ControlFailed, 502),
     (ControlTimeout, 504),
@@ -106,8 +108,9 @@ def log_refusal(scope: Scope, message: str, *args: object) -> None:
         _REJECTIONS.warning(message, *args)
 
 
-# 503s that are the plan, not a fault: a stopping server, a copy of a webhook still running.
-_EXPECTED_UNAVAILABLE: Final = (Draining, StillRunning)
+# 503s that are the plan, not a fault: a stopping server, a copy of a webhook still running, a
+# store outage (logged once for the whole outage by the store's health, not once per request).
+_EXPECTED_UNAVAILABLE: Final = (Draining, StillRunning, StoreUnavailable)
 
 
 def _describe(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, str]:

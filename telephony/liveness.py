@@ -129,7 +129,13 @@ class StreamReconciler:
         )
 
     async def sweep(self) -> list[str]:
-        """End every lost stream call in the store; returns their ids."""
+        """End every lost stream call in the store; returns their ids.
+
+        Not while the store is away, nor for a lease's length after it came back: no lease could
+        be renewed meanwhile, and a live stream must get the chance to renew its own first.
+        """
+        if self.engine.store_health.settling(self.lease_seconds):
+            return []
         store = self.engine.store
         now = self._clock()
         lost = []

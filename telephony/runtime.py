@@ -19,7 +19,7 @@ from .metrics import Metrics
 from .plugins import load_agent, load_carrier, load_stt, load_tts
 from .routes import Routes
 from .startup import config_warnings, describe_store, usable_store
-from .store import CallStore, TimedStore
+from .store import CallStore, StoreHealth, TimedStore
 from .urls import public_base, redact
 
 _log = logging.getLogger("telephony")
@@ -102,6 +102,8 @@ class Runtime:
     engine: ConversationEngine
     state: Literal["built", "running", "closed"] = "built"
     metrics: Metrics = field(default_factory=Metrics)
+    store_health: StoreHealth = field(default_factory=StoreHealth)
+    """Whether the store answers, as its operations find it (``/health`` reads it)."""
 
     @classmethod
     def build(
@@ -169,7 +171,8 @@ class Runtime:
             store = usable_store(config)
             _log.info("call store: %s", describe_store(config))
         # Timed whatever the backend, so /metrics shows store latency for a custom store too.
-        timed = TimedStore(store, metrics.observe_store)
+        health = StoreHealth()
+        timed = TimedStore(store, metrics.observe_store, health=health)
         engine = ConversationEngine(
             config=config,
             carrier=carrier,
@@ -178,8 +181,11 @@ class Runtime:
             routes=routes,
             metrics=metrics,
             bus=bus_for(store),
+            store_health=health,
         )
-        return cls(config, routes, carrier, timed, agent, tts, stt, engine, metrics=metrics)
+        return cls(
+            config, routes, carrier, timed, agent, tts, stt, engine, metrics=metrics, store_health=health
+        )
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Runtime]:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal, TypeVar
 
+import anyio
 import msgspec
 from litestar import Litestar, Request, Response, Router, WebSocket, get, post, route, websocket
 from litestar.connection import ASGIConnection
@@ -39,7 +40,8 @@ from .openapi import documented, openapi_config, schemas
 from .request_deadline import request_deadline_protocol
 from .routes import Routes, request_root_path
 from .runtime import Runtime, is_loopback_address
-from .store import CallRecord
+from .store import CallRecord, StoreUnavailable
+from .store_outage import StoreOutage, held_event
 from .stream import (
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
@@ -101,6 +103,7 @@ class _Served:
     claims: WebhookClaims = field(init=False)
     guard: ControlGuard = field(init=False)
     attempts: TokenAttempts = field(default_factory=TokenAttempts)
+    outage: StoreOutage = field(init=False)
 
     def __post_init__(self) -> None:
         config = self.runtime.config
@@ -112,6 +115,7 @@ class _Served:
             wait_seconds=config.response_timeout_ms / 1000 + lease,
         )
         self.guard = ControlGuard(self.runtime.routes.public_url, config.serve.allowed_hosts)
+        self.outage = StoreOutage(self.runtime.engine, self.claims)
         streaming = config.streaming
         self.slots = StreamSlots(
             max_pending=streaming.max_pending_connections,
@@ -281,8 +285,14 @@ async def _webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
     event = carrier.parser.parse(hook)  # an adapter's failure is logged with its traceback, as a 500
     if event is None:  # authentic, but not an event we act on
         return _answer(carrier.responder.acknowledge())
+    event, attempt = held_event(hook, event)  # a hold-on redirect's fetch stands for the turn it held
     bind_call(event.call_id or None)  # ours, when the callback names it; the engine binds it otherwise
-    answer = await _served(request).claims.handle(event, lambda: runtime.engine.answer(event))
+    served = _served(request)
+    try:
+        answer = await served.claims.handle(event, lambda: runtime.engine.answer(event))
+    except StoreUnavailable:
+        # An error would end the call: hold the caller on, and serve the turn once the store is back.
+        return _answer(await served.outage.hold_on(event, attempt))
     return _answer(answer or carrier.responder.acknowledge())
 
 
@@ -526,16 +536,38 @@ async def _metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(content=await runtime.metrics.render(runtime.store), media_type=CONTENT_TYPE)
 
 
+HEALTH_PROBE_SECONDS: Final = 1.0
+"""How long ``/health`` waits for the store to answer its probe."""
+
+
+async def _store_answers(runtime: Runtime) -> bool:
+    """Ask the store one cheap question; its answer (or silence) is what the store health records."""
+    health = runtime.store_health
+    with anyio.move_on_after(HEALTH_PROBE_SECONDS):
+        try:
+            await runtime.store.count_active()
+        except StoreUnavailable:
+            return False
+        return True
+    health.failed(f"no answer to the health probe in {HEALTH_PROBE_SECONDS:g} s")
+    return False
+
+
 async def _health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     runtime = _runtime(request)
     draining = runtime.engine.draining  # stopping: a load balancer should send new calls elsewhere
+    # A store that cannot be reached serves no call here: send callers to another instance.
+    store_up = await _store_answers(runtime)
+    status = "draining" if draining else "ok" if store_up else "store-unavailable"
     body = {
-        "status": "draining" if draining else "ok",
+        "status": status,
         "provider": runtime.carrier.name,
         "webhook": runtime.routes.webhook_path,
         "stream": runtime.routes.stream_path,
     }
-    return Response(body, status_code=503 if draining else 200)
+    if not store_up:
+        body["store"] = f"unreachable: {runtime.store_health.cause}"
+    return Response(body, status_code=200 if status == "ok" else 503)
 
 
 # ---------------------------------------------------------------------- assembly

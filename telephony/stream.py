@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from anyio.abc import TaskGroup
 
 from telephony.providers import (
     MULAW_8K,
+    AgentReply,
     AudioFormat,
     AudioReceived,
     ClearAudio,
@@ -55,7 +57,7 @@ from .liveness import StreamLease
 from .logs import bind_call
 from .metrics import FrameLagMeter, Metrics
 from .rate_limited_log import RateLimitedLog
-from .store import CallRecord, CallStore
+from .store import CallRecord, CallStore, StoreUnavailable
 
 _log = logging.getLogger("telephony.stream")
 # Anyone can open a socket and send junk: these lines are kept to a few a minute.
@@ -76,6 +78,7 @@ MAX_UTTERANCE_SECONDS = 15.0  # the segmenter's default cap on one utterance
 
 RECOGNIZER_SEND_SECONDS = 2.0  # feeding audio never takes this long unless the recognizer hangs
 RECOGNIZER_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # waits between attempts to open a new recognizer
+STORE_RETRY_SECONDS = (0.5, 1.0, 2.0, 3.0)  # waits between attempts of a turn the store failed
 
 
 MAX_CALL_ID_CHARS = 64
@@ -491,7 +494,10 @@ class StreamSession:
         heard_ms = min((time.monotonic() - utterance.started_at) * 1000, utterance.sent_ms)
         fraction = heard_ms / utterance.sent_ms if utterance.sent_ms else 0.0
         if self.call_id is not None:
-            await self.engine.trim_bot_turn(self.call_id, utterance.text, fraction)
+            try:
+                await self.engine.trim_bot_turn(self.call_id, utterance.text, fraction)
+            except StoreUnavailable:  # the transcript keeps the whole line; the call goes on
+                _log.debug("call %s: barge-in not written: the store is unreachable", self.call_id)
 
     # ------------------------------------------------------------------ listening
 
@@ -603,7 +609,11 @@ class StreamSession:
             return
         _log.warning("call %s: the caller's words were lost (%s); asking again", self.call_id, why)
         self._stop_listening()
-        line = await self.engine.silence(self.call_id)
+        try:
+            line = await self.engine.silence(self.call_id)
+        except StoreUnavailable:  # nothing to write it to: the caller speaks again when ready
+            _log.debug("call %s: the re-prompt was skipped: the store is unreachable", self.call_id)
+            return
         if line is not None:
             await self.speak(line[0], hang_up_after=line[1])
 
@@ -622,10 +632,32 @@ class StreamSession:
             return
         async with anyio.create_task_group() as group:
             group.start_soon(self._hold)
-            reply = await self.engine.user_turn(self.call_id, text, confidence=confidence)
+            reply = await self._kept_turn(self.call_id, text, confidence)
             group.cancel_scope.cancel()
         if reply is not None:
             await self.speak(reply.text, hang_up_after=reply.end_call)
+
+    async def _kept_turn(self, call_id: str, text: str, confidence: float | None) -> AgentReply | None:
+        """The turn's reply; a turn the store fails is kept and tried again until it is served.
+
+        The audio keeps flowing meanwhile (the caller hears the holding line), and the turn's id
+        keeps a retry of a turn the store failed part way from storing the caller's words twice.
+        Given up only when the stream closes.
+        """
+        turn_id = f"stream-turn:{secrets.token_hex(8)}"
+        attempt = 0
+        while True:
+            try:
+                return await self.engine.user_turn(call_id, text, confidence=confidence, turn_id=turn_id)
+            except StoreUnavailable:
+                wait = STORE_RETRY_SECONDS[min(attempt, len(STORE_RETRY_SECONDS) - 1)]
+                attempt += 1
+                _log.debug("call %s: turn kept (store unreachable); trying again in %g s", call_id, wait)
+                with anyio.move_on_after(wait):
+                    await self._closed.wait()
+                if self._closed.is_set():
+                    _log.warning("call %s: the stream closed before the store came back; turn lost", call_id)
+                    return None
 
     async def _hold(self) -> None:
         """The agent is still thinking after ``holdingLineAfterMs``: tell the caller so."""

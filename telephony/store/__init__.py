@@ -18,9 +18,11 @@ from .base import (
     CallState,
     CallStore,
     ClaimOutcome,
+    StoreUnavailable,
     Thinking,
 )
 from .batch import WriteBatch
+from .health import StoreHealth
 from .memory import MemoryCallStore
 from .redis_settings import DEFAULT_KEY_PREFIX, is_redis_url
 from .sqlite import SqliteCallStore
@@ -38,6 +40,8 @@ __all__ = [
     "DEFAULT_KEY_PREFIX",
     "MemoryCallStore",
     "SqliteCallStore",
+    "StoreHealth",
+    "StoreUnavailable",
     "Thinking",
     "TimedStore",
     "WriteBatch",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkab
 
 import msgspec
 
-from telephony.providers import Action, Turn
+from telephony.providers import Action, TelephonyError, Turn
 
 from ..states import ACTIVE_STATES, TERMINAL_STATES, CallState
 
@@ -30,6 +30,7 @@ __all__ = [
     "CallState",
     "CallStore",
     "ClaimOutcome",
+    "StoreUnavailable",
     "Thinking",
     "decode_record",
     "encode_record",
@@ -47,6 +48,16 @@ DEFAULT_CLAIM_LEASE_SECONDS: Final[float] = 6.0
 The handler renews the lease while the turn runs, so only a dead handler's claim expires; a
 carrier's retry after a crash then waits at most this long before running the turn itself.
 """
+
+
+class StoreUnavailable(TelephonyError):
+    """The store could not be reached, or did not answer in time.
+
+    Every backend raises this (and only this) for a store that is down, frozen or unreachable,
+    whatever its client library calls it, so the webhook and stream paths can tell an outage
+    (tell the caller to hold on, try the turn again) from a bug. Whether the operation took
+    effect is unknown: callers retry through the same dedupe they always use.
+    """
 
 
 class ClaimOutcome(StrEnum):

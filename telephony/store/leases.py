@@ -11,7 +11,7 @@ import logging
 
 import anyio
 
-from .base import CallStore
+from .base import CallStore, StoreUnavailable
 
 __all__ = ["keep_claim"]
 
@@ -23,15 +23,17 @@ async def keep_claim(
 ) -> None:
     """Renew ``owner``'s claim until cancelled, or until it is no longer theirs to renew.
 
-    A failed renewal (the store unreachable for a moment) is logged and tried again at the next
-    beat: one bad write must not end a live call. A renewal the store refuses means the claim is
-    done (a webhook's answer is stored) or was taken over after this process stalled past its
-    lease; ``lost``, when given, is logged then.
+    A failed renewal is tried again at the next beat: one bad write must not end a live call (an
+    unreachable store is logged once for the whole outage, other failures each time). A renewal
+    the store refuses means the claim is done (a webhook's answer is stored) or was taken over
+    after this process stalled past its lease; ``lost``, when given, is logged then.
     """
     while True:
         await anyio.sleep(lease_seconds / 3)
         try:
             renewed = await store.renew_event(claim_id, lease_seconds, owner=owner)
+        except StoreUnavailable:
+            continue  # the outage is logged once, by the store's health; renewed once it is back
         except Exception as exc:
             _log.warning("renewing claim %s failed (%s); trying again", claim_id[:24], type(exc).__name__)
             continue

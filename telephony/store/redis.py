@@ -8,13 +8,19 @@ Durability is Redis's: with its default snapshotting a crash of the Redis server
 last minutes of writes; turn on ``appendonly yes`` (``appendfsync everysec``) to lose at most
 about a second. Claimed event ids and cached answers expire after the retention window, stream
 tokens shortly after their own expiry, by key TTLs: nothing needs sweeping.
+
+An unreachable or frozen server fails each operation within :data:`SOCKET_TIMEOUT_SECONDS` with
+:class:`~telephony.store.StoreUnavailable`. A pooled connection that went stale while the server
+was away (killed and restarted) is dropped and the operation tried once more on a fresh one, so
+the first request after the server is back succeeds. Only connection errors are retried: after a
+timeout the script may have run, and running a turn's write twice is what the store must not do.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -28,6 +34,7 @@ from .base import (
     DEFAULT_EVENT_RETENTION_SECONDS,
     CallRecord,
     ClaimOutcome,
+    StoreUnavailable,
     decode_record,
     encode_record,
     hash_token,
@@ -39,10 +46,23 @@ from .redis_settings import DEFAULT_KEY_PREFIX, is_redis_url
 try:
     import redis as sync_redis
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installed extras
     raise missing_dependency(exc, "redis") from None
 
-__all__ = ["RedisCallStore", "ping"]
+__all__ = ["SOCKET_TIMEOUT_SECONDS", "RedisCallStore", "ping"]
+
+SOCKET_TIMEOUT_SECONDS: Final = 2.0
+"""How long one command (or a connection attempt) may take before the server counts as unreachable.
+
+Each of our scripts is a single round trip of well under a millisecond, so two seconds means the
+server is frozen or gone; a caller is then asked to hold on within a few seconds, long before a
+carrier gives up on the webhook (15 s).
+"""
+
+_UNREACHABLE: Final = (sync_redis.ConnectionError, sync_redis.TimeoutError, OSError)
+"""redis-py's own errors for a server that is down, frozen or still loading, and raw socket errors."""
 
 TOKEN_KEY_GRACE_MS: Final = 1000
 """A token key outlives the token by this much; the expiry time stored in it decides, not the TTL."""
@@ -128,7 +148,13 @@ class RedisCallStore:
         if client is None:
             if url is None or not is_redis_url(url):
                 raise ValueError("the redis call store needs a redis://, rediss:// or unix:// URL")
-            client = aioredis.Redis.from_url(url)
+            client = aioredis.Redis.from_url(
+                url,
+                socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+                # A stale pooled connection fails with a connection error: reconnect, try once more.
+                retry=Retry(NoBackoff(), 1, supported_errors=(sync_redis.ConnectionError,)),
+            )
         self.client: aioredis.Redis = client
         self._owns_client = url is not None
         self.prefix = key_prefix
@@ -141,7 +167,14 @@ class RedisCallStore:
     async def _run(self, script: str, *args: Any) -> Any:
         if self._closed:
             raise RuntimeError("call store is closed")
-        return await self._scripts[script](keys=[], args=[self.prefix, *args])
+        return await self._reach(self._scripts[script](keys=[], args=[self.prefix, *args]))
+
+    async def _reach(self, command: Awaitable[Any]) -> Any:
+        """Await one command; a server that cannot be reached raises :class:`StoreUnavailable`."""
+        try:
+            return await command
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"the Redis server did not answer: {type(exc).__name__}: {exc}") from exc
 
     # ------------------------------------------------------------------ records
 
@@ -209,8 +242,8 @@ class RedisCallStore:
         if self._closed:
             raise RuntimeError("call store is closed")
         if direction is None:
-            return int(await self.client.zcard(self.prefix + "active"))
-        return int(await self.client.scard(f"{self.prefix}active:{direction}"))
+            return int(await self._reach(self.client.zcard(self.prefix + "active")))
+        return int(await self._reach(self.client.scard(f"{self.prefix}active:{direction}")))
 
     # ------------------------------------------------------------------ webhook dedupe
 
@@ -254,7 +287,9 @@ class RedisCallStore:
         """The cached answer for ``event_id``, if still kept."""
         if self._closed:
             raise RuntimeError("call store is closed")
-        found: list[Any] = await self.client.hmget(f"{self.prefix}reply:{event_id}", ["type", "body", "at"])
+        found: list[Any] = await self._reach(
+            self.client.hmget(f"{self.prefix}reply:{event_id}", ["type", "body", "at"])
+        )
         content_type, body, at = found
         if at is None or float(at) < self._clock() - self._retention:
             return None

@@ -1,24 +1,42 @@
-"""A call store that reports how long each operation of the store it wraps takes.
+"""A call store that reports how long each operation of the store it wraps takes, and whether it answered.
 
 The runtime wraps whichever backend it is given, so every backend (and a custom one) is timed
 the same way without knowing about metrics. A write batch is timed once, at its commit, as the
 single transaction it is.
+
+The same wrapper tells an outage from a bug for every backend: an operation that does not
+answer within :data:`OPERATION_DEADLINE_SECONDS`, or fails with a timeout or connection error,
+raises :class:`~telephony.store.StoreUnavailable`, and each outcome is reported to the
+:class:`~telephony.store.StoreHealth` that logs outages and that ``/health`` reads.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Final, TypeVar
+
+import anyio
 
 from telephony.providers import Turn
 
-from .base import DEFAULT_CLAIM_LEASE_SECONDS, CallRecord, CallStore, ClaimOutcome
+from .base import DEFAULT_CLAIM_LEASE_SECONDS, CallRecord, CallStore, ClaimOutcome, StoreUnavailable
 from .batch import BatchOperation, WriteBatch
+from .health import StoreHealth
 
-__all__ = ["TimedStore"]
+__all__ = ["OPERATION_DEADLINE_SECONDS", "TimedStore"]
 
 _T = TypeVar("_T")
+
+OPERATION_DEADLINE_SECONDS: Final = 5.0
+"""The longest one store operation may take before the store counts as unreachable.
+
+A backstop for backends without timeouts of their own: the Redis store gives up sooner (its
+socket timeout), so a frozen server costs a webhook about two seconds, not five.
+"""
+
+_OUTAGE_ERRORS: Final = (TimeoutError, ConnectionError)
+"""What any backend's failure to reach its storage looks like (Python's own timeouts and sockets)."""
 
 
 class TimedStore:
@@ -28,18 +46,36 @@ class TimedStore:
         store: The backend that does the work.
         observe: Called with the operation's name (the method's, or ``transaction`` for a
             batch commit) and its duration in seconds, whether it succeeded or raised.
+        health: Told whether each operation reached the store.
     """
 
-    def __init__(self, store: CallStore, observe: Callable[[str, float], None]) -> None:
+    def __init__(
+        self,
+        store: CallStore,
+        observe: Callable[[str, float], None],
+        *,
+        health: StoreHealth | None = None,
+    ) -> None:
         self.inner = store
         self._observe = observe
+        self.health = health or StoreHealth()
 
     async def _timed(self, operation: str, pending: Awaitable[_T]) -> _T:
         started = time.perf_counter()
         try:
-            return await pending
+            with anyio.fail_after(OPERATION_DEADLINE_SECONDS):
+                result = await pending
+        except StoreUnavailable as exc:
+            self.health.failed(exc)
+            raise
+        except _OUTAGE_ERRORS as exc:
+            self.health.failed(exc)
+            why = f"the call store did not answer {operation}: {type(exc).__name__}"
+            raise StoreUnavailable(why) from exc
         finally:
             self._observe(operation, time.perf_counter() - started)
+        self.health.answered()
+        return result
 
     async def create(self, record: CallRecord) -> None:
         """See :meth:`CallStore.create`."""
@@ -73,12 +109,7 @@ class TimedStore:
         async def commit(operations: tuple[BatchOperation, ...]) -> None:
             batch = self.inner.transaction()
             batch.operations.extend(operations)
-            started = time.perf_counter()
-            try:
-                async with batch:
-                    pass
-            finally:
-                self._observe("transaction", time.perf_counter() - started)
+            await self._timed("transaction", _run_batch(batch))
 
         return WriteBatch(commit)
 
@@ -135,3 +166,9 @@ class TimedStore:
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+
+async def _run_batch(batch: WriteBatch) -> None:
+    """Commit ``batch`` (its block is empty: the operations are queued already)."""
+    async with batch:
+        pass
