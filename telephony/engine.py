@@ -71,6 +71,8 @@ _log = logging.getLogger("telephony.engine")
 STREAM_TOKEN_TTL = 120.0
 WEBHOOK_MARGIN_SECONDS = 3.0  # what answering a turn takes besides the agent: store, render, network
 BOT_ENDINGS = frozenset({"hangup-bot", "voicemail"})  # states in which we ended the call
+SHUTDOWN = "shutdown"
+"""End reason of a call ended because the server was stopping (the drain's goodbye); state ``hangup-bot``."""
 
 
 _Answered = tuple[WebhookReply | None, bool]
@@ -584,7 +586,8 @@ class ConversationEngine:
             case CallEnded():
                 self.stop_listening(record.call_id)
                 if not record.terminal:
-                    record.end_reason = event.reason
+                    # A reason declared by the line that was ending the call (a goodbye) stays.
+                    record.end_reason = record.end_reason or event.reason
                 self._transition(record, event.reason)
                 stream = self._streams.pop(record.call_id, None)
                 if stream is not None:
@@ -896,8 +899,13 @@ class ConversationEngine:
         """The calls whose media stream is live in this process."""
         return list(self._streams)
 
-    async def say_goodbye(self, call_id: str, text: str = SHUTDOWN_GOODBYE) -> None:
-        """Tell a stream caller the call must end, and hang up once it has been heard."""
+    async def say_goodbye(
+        self, call_id: str, text: str = SHUTDOWN_GOODBYE, *, reason: str = SHUTDOWN
+    ) -> None:
+        """Tell a stream caller the call must end, and hang up once it has been heard.
+
+        ``reason`` is recorded as the call's end reason when the hang-up after the goodbye comes.
+        """
         stream = self._streams.get(call_id)
         if stream is None:
             return
@@ -906,7 +914,7 @@ class ConversationEngine:
             if record is None:
                 return
             self._add_turn(record, "bot", text)
-            record.end_reason = "hangup-bot"
+            record.end_reason = reason
             self._transition(record, "speaking")
             await self.store.save(record)
         await stream.speak(text, hang_up_after=True)
@@ -1028,25 +1036,27 @@ class ConversationEngine:
         return record
 
     async def end_call(
-        self, call_id: str, *, reason: str = "hangup-bot", force: bool = False, state: str | None = None
+        self, call_id: str, *, reason: str | None = None, force: bool = False, state: str | None = None
     ) -> CallRecord:
         """Hang up (idempotent: ending an ended call is not an error).
 
         Args:
             call_id: The call to end.
-            reason: The end reason to record (``hangup-bot`` unless a timer or teardown ends it).
+            reason: The end reason to record; None: the one the call's closing line declared
+                (an agent's ``hangup-bot``, the drain goodbye's ``shutdown``), else ``hangup-bot``.
             force: End the call here even if the carrier refuses the hang-up (timers and
                 stream teardown use this, so a carrier error cannot keep a call live forever).
-            state: The terminal state to record, when it is not ``reason`` itself.
+            state: The terminal state to record; by default ``reason`` itself when it is a
+                terminal state, else ``hangup-bot``.
         """
-        request = ControlRequest(op="end", call_id=call_id, reason=reason, force=force)
+        request = ControlRequest(op="end", call_id=call_id, reason=reason or "hangup-bot", force=force)
         if await self._forwarded(request):
             self.stop_listening(call_id)
             return await self.get_call(call_id)
         return await self._end_here(call_id, reason=reason, force=force, state=state)
 
     async def _end_here(
-        self, call_id: str, *, reason: str, force: bool, state: str | None = None
+        self, call_id: str, *, reason: str | None, force: bool, state: str | None = None
     ) -> CallRecord:
         self.stop_listening(call_id)
         record = await self.get_call(call_id)
@@ -1061,8 +1071,9 @@ class ConversationEngine:
                 _log.warning("call %s: carrier hang-up failed (%s); ending it here anyway", call_id, exc)
         async with self._locks[call_id]:
             record = await self.get_call(call_id)
-            record.end_reason = reason
-            self._transition(record, state or reason)
+            record.end_reason = reason or record.end_reason or "hangup-bot"
+            ending = record.end_reason if is_terminal(record.end_reason) else "hangup-bot"
+            self._transition(record, state or ending)
             await self.store.save(record)
         stream = self._streams.pop(call_id, None)
         if stream is not None:
