@@ -490,6 +490,8 @@ class ConversationEngine:
         # No call of ours (``_find`` tried our id and the carrier's).
         if isinstance(event, CallStarted):
             return await self._answer_incoming(event)
+        if isinstance(event, CallEnded):
+            return await self._ended_unstarted(event)
         _log.info("event %s for unknown call %s ignored", type(event).__name__, event.provider_call_id)
         if not event.expects_reply:
             return None, False
@@ -508,8 +510,40 @@ class ConversationEngine:
         if record.terminal and event.expects_reply:
             # The call is over here: answer with a hang-up and run nothing (no agent turn).
             _log.info("call %s: %s after the call ended", record.call_id, type(event).__name__)
+            if isinstance(event, CallStarted) and event.direction == "inbound" and record.answered_at is None:
+                # It ended before we answered it (its end callback came first): refuse it unanswered.
+                return await self._commit(record, event, [Reject()], must_answer=True)
             return await self._commit(record, event, [Hangup()])
         return await self._commit(record, event, await self._apply(record, event))
+
+    async def _ended_unstarted(self, event: CallEnded) -> _Answered:
+        """A call ended before we started it: its end callback overtook its answer webhook.
+
+        It is recorded as ended (a tombstone found by the carrier's id), so the late answer
+        webhook is refused instead of starting a live call that would hold a
+        ``maxConcurrentCalls`` slot until the stale-call sweep; a copy of the callback finds it
+        and changes nothing. A call we placed always has a record, so this one came in.
+        """
+        now = self._clock()
+        record = CallRecord(
+            call_id=secrets.token_hex(8),
+            provider=self.carrier.name,
+            provider_call_id=event.provider_call_id,
+            direction="inbound",
+            state=CallState(event.reason),
+            media="stream" if self.routes.stream_path else "markup",
+            created_at=now,
+            ended_at=now,
+            end_reason=event.reason,
+        )
+        bind_call(record.call_id)
+        _log.info(
+            "call %s: carrier call %s ended (%s) before its answer webhook; recorded as ended",
+            record.call_id,
+            event.provider_call_id,
+            event.reason,
+        )
+        return await self._commit(record, event, [Hangup()] if event.expects_reply else None)
 
     async def _commit(
         self, record: CallRecord, event: CallEvent, actions: list[Action] | None, *, must_answer: bool = False
