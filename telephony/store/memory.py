@@ -217,6 +217,9 @@ class MemoryCallStore:
     def _set_reply(self, event_id: str, content_type: str, body: bytes, now: float) -> None:
         self._replies[event_id] = (content_type, bytes(body), now)
         self._replies.move_to_end(event_id)
+        # The answer marks the event done, and every claim method looks at it first: the claim
+        # is spent. Kept, it would hold its lease and owner for the whole retention window.
+        self._events.pop(event_id, None)
 
     async def claim_event(
         self,
