@@ -52,6 +52,7 @@ from telephony.store import CallStore, MemoryCallStore, SqliteCallStore
 from ._signals import ACCOUNT_SID
 from .turn import AUTH_TOKEN, CALLER, OUR_NUMBER, WEBHOOK_URL, InstantAgent, _config
 
+ROOT = Path(__file__).resolve().parent.parent
 CALLS = 3000
 TRACED = 1000
 WARMUP = 300
@@ -166,7 +167,11 @@ def leftovers(app: Litestar) -> dict[str, int]:
 def _site(stat: tracemalloc.StatisticDiff) -> str:
     frame = stat.traceback[0]
     line = linecache.getline(frame.filename, frame.lineno).strip()
-    where = frame.filename.replace(str(Path(sys.prefix)), "<venv>")
+    where = frame.filename
+    for prefix, name in ((ROOT, ""), (Path(sys.prefix), "<venv>/"), (Path(sys.base_prefix), "<python>/")):
+        if where.startswith(f"{prefix}/"):
+            where = name + where.removeprefix(f"{prefix}/")
+            break
     return (
         f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {where}:{frame.lineno}  {line[:70]}"
     )
