@@ -160,7 +160,7 @@ class RedisControlBus:
                 raise failure
         finally:
             with anyio.CancelScope(shield=True):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8
 
     async def _answer(self, handler: ControlHandler, data: Any) -> None:
         try:
