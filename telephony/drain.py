@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import uvicorn
 
+from .engine import SHUTDOWN
+
 if TYPE_CHECKING:
     from litestar import Litestar
 
@@ -46,8 +48,9 @@ async def drain_streams(engine: ConversationEngine, seconds: float) -> None:
     """Refuse new calls, let live stream calls end for ``seconds``, then end the rest politely.
 
     Each call still live after ``seconds`` hears a goodbye and is hung up once it has been
-    heard (state ``hangup-bot``); one whose goodbye is not heard within :data:`GOODBYE_SECONDS`
-    is hung up anyway. Markup calls are left alone: they need no process of their own.
+    heard (state ``hangup-bot``, end reason ``shutdown``); one whose goodbye is not heard within
+    :data:`GOODBYE_SECONDS` is hung up anyway, with the same end reason. Markup calls are left
+    alone: they need no process of their own.
     """
     engine.draining = True
     live = engine.live_streams()
@@ -61,13 +64,13 @@ async def drain_streams(engine: ConversationEngine, seconds: float) -> None:
     _log.warning("stopping: saying goodbye on %s stream call(s) still live", len(left))
     for call_id in left:
         try:
-            await engine.say_goodbye(call_id)
+            await engine.say_goodbye(call_id, reason=SHUTDOWN)
         except Exception:  # one call's failure must not keep the others from ending
             _log.exception("call %s: the goodbye could not be said", call_id)
     await _until_no_streams(engine, GOODBYE_SECONDS)
     for call_id in engine.live_streams():
         _log.warning("call %s: the goodbye was not heard in time; hanging up", call_id)
-        await engine.end_call(call_id, force=True)
+        await engine.end_call(call_id, reason=SHUTDOWN, force=True)
 
 
 class DrainingServer(uvicorn.Server):

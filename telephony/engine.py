@@ -72,6 +72,8 @@ _log = logging.getLogger("telephony.engine")
 STREAM_TOKEN_TTL = 120.0
 WEBHOOK_MARGIN_SECONDS = 3.0  # what answering a turn takes besides the agent: store, render, network
 BOT_ENDINGS = frozenset({"hangup-bot", "voicemail"})  # states in which we ended the call
+SHUTDOWN = "shutdown"
+"""End reason of a call ended because the server was stopping (the drain's goodbye); state ``hangup-bot``."""
 
 
 _Answered = tuple[WebhookReply | None, bool]
@@ -522,6 +524,8 @@ class ConversationEngine:
         # No call of ours (``_find`` tried our id and the carrier's).
         if isinstance(event, CallStarted):
             return await self._answer_incoming(event)
+        if isinstance(event, CallEnded):
+            return await self._ended_unstarted(event)
         _log.info("event %s for unknown call %s ignored", type(event).__name__, event.provider_call_id)
         if not event.expects_reply:
             return None, False
@@ -540,8 +544,40 @@ class ConversationEngine:
         if record.terminal and event.expects_reply:
             # The call is over here: answer with a hang-up and run nothing (no agent turn).
             _log.info("call %s: %s after the call ended", record.call_id, type(event).__name__)
+            if isinstance(event, CallStarted) and event.direction == "inbound" and record.answered_at is None:
+                # It ended before we answered it (its end callback came first): refuse it unanswered.
+                return await self._commit(record, event, [Reject()], must_answer=True)
             return await self._commit(record, event, [Hangup()])
         return await self._commit(record, event, await self._apply(record, event))
+
+    async def _ended_unstarted(self, event: CallEnded) -> _Answered:
+        """A call ended before we started it: its end callback overtook its answer webhook.
+
+        It is recorded as ended (a tombstone found by the carrier's id), so the late answer
+        webhook is refused instead of starting a live call that would hold a
+        ``maxConcurrentCalls`` slot until the stale-call sweep; a copy of the callback finds it
+        and changes nothing. A call we placed always has a record, so this one came in.
+        """
+        now = self._clock()
+        record = CallRecord(
+            call_id=secrets.token_hex(8),
+            provider=self.carrier.name,
+            provider_call_id=event.provider_call_id,
+            direction="inbound",
+            state=CallState(event.reason),
+            media="stream" if self.routes.stream_path else "markup",
+            created_at=now,
+            ended_at=now,
+            end_reason=event.reason,
+        )
+        bind_call(record.call_id)
+        _log.info(
+            "call %s: carrier call %s ended (%s) before its answer webhook; recorded as ended",
+            record.call_id,
+            event.provider_call_id,
+            event.reason,
+        )
+        return await self._commit(record, event, [Hangup()] if event.expects_reply else None)
 
     async def _commit(
         self, record: CallRecord, event: CallEvent, actions: list[Action] | None, *, must_answer: bool = False
@@ -618,7 +654,8 @@ class ConversationEngine:
             case CallEnded():
                 self.stop_listening(record.call_id)
                 if not record.terminal:
-                    record.end_reason = event.reason
+                    # A reason declared by the line that was ending the call (a goodbye) stays.
+                    record.end_reason = record.end_reason or event.reason
                 self._transition(record, event.reason)
                 stream = self._streams.pop(record.call_id, None)
                 if stream is not None:
@@ -959,8 +996,13 @@ class ConversationEngine:
         """The calls whose media stream is live in this process."""
         return list(self._streams)
 
-    async def say_goodbye(self, call_id: str, text: str = SHUTDOWN_GOODBYE) -> None:
-        """Tell a stream caller the call must end, and hang up once it has been heard."""
+    async def say_goodbye(
+        self, call_id: str, text: str = SHUTDOWN_GOODBYE, *, reason: str = SHUTDOWN
+    ) -> None:
+        """Tell a stream caller the call must end, and hang up once it has been heard.
+
+        ``reason`` is recorded as the call's end reason when the hang-up after the goodbye comes.
+        """
         stream = self._streams.get(call_id)
         if stream is None:
             return
@@ -969,7 +1011,7 @@ class ConversationEngine:
             if record is None:
                 return
             self._add_turn(record, "bot", text)
-            record.end_reason = "hangup-bot"
+            record.end_reason = reason
             self._transition(record, "speaking")
             await self.store.save(record)
         await stream.speak(text, hang_up_after=True)
@@ -1092,25 +1134,27 @@ class ConversationEngine:
         return record
 
     async def end_call(
-        self, call_id: str, *, reason: str = "hangup-bot", force: bool = False, state: str | None = None
+        self, call_id: str, *, reason: str | None = None, force: bool = False, state: str | None = None
     ) -> CallRecord:
         """Hang up (idempotent: ending an ended call is not an error).
 
         Args:
             call_id: The call to end.
-            reason: The end reason to record (``hangup-bot`` unless a timer or teardown ends it).
+            reason: The end reason to record; None: the one the call's closing line declared
+                (an agent's ``hangup-bot``, the drain goodbye's ``shutdown``), else ``hangup-bot``.
             force: End the call here even if the carrier refuses the hang-up (timers and
                 stream teardown use this, so a carrier error cannot keep a call live forever).
-            state: The terminal state to record, when it is not ``reason`` itself.
+            state: The terminal state to record; by default ``reason`` itself when it is a
+                terminal state, else ``hangup-bot``.
         """
-        request = ControlRequest(op="end", call_id=call_id, reason=reason, force=force)
+        request = ControlRequest(op="end", call_id=call_id, reason=reason or "hangup-bot", force=force)
         if await self._forwarded(request):
             self.stop_listening(call_id)
             return await self.get_call(call_id)
         return await self._end_here(call_id, reason=reason, force=force, state=state)
 
     async def _end_here(
-        self, call_id: str, *, reason: str, force: bool, state: str | None = None
+        self, call_id: str, *, reason: str | None, force: bool, state: str | None = None
     ) -> CallRecord:
         self.stop_listening(call_id)
         record = await self.get_call(call_id)
@@ -1125,8 +1169,9 @@ class ConversationEngine:
                 _log.warning("call %s: carrier hang-up failed (%s); ending it here anyway", call_id, exc)
         async with self._locks[call_id]:
             record = await self.get_call(call_id)
-            record.end_reason = reason
-            self._transition(record, state or reason)
+            record.end_reason = reason or record.end_reason or "hangup-bot"
+            ending = record.end_reason if is_terminal(record.end_reason) else "hangup-bot"
+            self._transition(record, state or ending)
             await self.store.save(record)
         stream = self._streams.pop(call_id, None)
         if stream is not None:

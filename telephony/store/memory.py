@@ -77,7 +77,8 @@ class MemoryCallStore:
         self._calls: dict[str, CallRecord] = {}
         self._order: dict[str, int] = {}
         self._next_order = 0
-        self._by_provider: dict[tuple[str, str], set[str]] = {}
+        # Call ids per carrier call id: nearly always one, so a list (a set of one costs 3x as much).
+        self._by_provider: dict[tuple[str, str], list[str]] = {}
         # Insertion order approximates claim time, so pruning can stop at the first fresh entry.
         self._events: OrderedDict[str, _Claim] = OrderedDict()
         self._replies: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
@@ -93,19 +94,22 @@ class MemoryCallStore:
     def _put(self, record: CallRecord) -> None:
         old = self._calls.get(record.call_id)
         if old is not None and old.provider_call_id is not None:
-            ids = self._by_provider.get((old.provider, old.provider_call_id))
-            if ids is not None:
-                ids.discard(old.call_id)
-                if not ids:
-                    del self._by_provider[(old.provider, old.provider_call_id)]
+            self._unindex(old.provider, old.provider_call_id, old.call_id)
         if record.call_id not in self._order:
             self._order[record.call_id] = self._next_order
             self._next_order += 1
         self._calls[record.call_id] = record
         if record.provider_call_id is not None:
-            self._by_provider.setdefault((record.provider, record.provider_call_id), set()).add(
-                record.call_id
-            )
+            ids = self._by_provider.setdefault((record.provider, record.provider_call_id), [])
+            if record.call_id not in ids:
+                ids.append(record.call_id)
+
+    def _unindex(self, provider: str, provider_call_id: str, call_id: str) -> None:
+        ids = self._by_provider.get((provider, provider_call_id))
+        if ids is not None and call_id in ids:
+            ids.remove(call_id)
+            if not ids:
+                del self._by_provider[(provider, provider_call_id)]
 
     def _newest_first(self, record: CallRecord) -> tuple[float, int]:
         return (record.created_at, self._order[record.call_id])
@@ -143,10 +147,7 @@ class MemoryCallStore:
         record = self._calls.pop(call_id, None)
         self._order.pop(call_id, None)
         if record is not None and record.provider_call_id is not None:
-            ids = self._by_provider.get((record.provider, record.provider_call_id), set())
-            ids.discard(call_id)
-            if not ids:
-                self._by_provider.pop((record.provider, record.provider_call_id), None)
+            self._unindex(record.provider, record.provider_call_id, call_id)
         for key in [k for k, token in self._tokens.items() if token.call_id == call_id]:
             del self._tokens[key]
 
@@ -217,6 +218,9 @@ class MemoryCallStore:
     def _set_reply(self, event_id: str, content_type: str, body: bytes, now: float) -> None:
         self._replies[event_id] = (content_type, bytes(body), now)
         self._replies.move_to_end(event_id)
+        # The answer marks the event done, and every claim method looks at it first: the claim
+        # is spent. Kept, it would hold its lease and owner for the whole retention window.
+        self._events.pop(event_id, None)
 
     async def claim_event(
         self,

@@ -115,6 +115,14 @@ class CarrierKit(Protocol):
         """The caller said ``text`` in answer to the last gather."""
         ...
 
+    def call_ended(self) -> Webhook:
+        """The carrier's "the call is over" callback (status, hang-up) for :attr:`provider_call_id`."""
+        ...
+
+    def refusal(self, response: Any) -> str | None:
+        """``reject`` or ``hangup`` when the server's answer to a webhook refuses or ends the call."""
+        ...
+
     def pressed(self, digit: str) -> Webhook:
         """The caller pressed ``digit`` in answer to the last gather."""
         ...
@@ -229,6 +237,17 @@ class _FormMarkupKit:
     def _stream(self, element: ElementTree.Element) -> None:
         raise NotImplementedError
 
+    def refusal(self, response: Any) -> str | None:
+        assert response.status_code == 200, response.text
+        tags = [element.tag for element in ElementTree.fromstring(response.text).iter()]
+        if "Reject" in tags:
+            return "reject"
+        # Plivo's reject is a <Hangup> with a reason.
+        hangup = ElementTree.fromstring(response.text).find("Hangup")
+        if hangup is not None:
+            return "reject" if "reason" in hangup.attrib else "hangup"
+        return None
+
     def stream_parameters(self) -> dict[str, str]:
         assert self.parameters, "the server asked for no stream"
         return self.parameters
@@ -306,6 +325,10 @@ class TwilioKit(_FormMarkupKit):
 
     def call_started(self) -> Webhook:
         return self._hook(self.webhook_url, self._base() | {"CallStatus": "ringing"})
+
+    def call_ended(self) -> Webhook:
+        status = {"CallStatus": "completed", "CallDuration": "0", "CallbackSource": "call-progress-events"}
+        return self._hook(self.webhook_url + "?kind=status", self._base() | status)
 
     def said(self, text: str) -> Webhook:
         assert self.gather_url, "the server opened no gather"
@@ -401,6 +424,10 @@ class PlivoKit(_FormMarkupKit):
 
     def call_started(self) -> Webhook:
         return self._hook(self.webhook_url, self._base() | {"Event": "StartApp", "CallStatus": "ringing"})
+
+    def call_ended(self) -> Webhook:
+        hangup = {"Event": "Hangup", "CallStatus": "completed", "HangupCause": "NORMAL_CLEARING"}
+        return self._hook(self.webhook_url + "?kind=status", self._base() | hangup | {"Duration": "0"})
 
     def said(self, text: str) -> Webhook:
         assert self.gather_url, "the server opened no gather"
@@ -530,6 +557,12 @@ class _JsonCommandKit:
         assert self.url, "the server asked for no stream"
         return self.url
 
+    def refusal(self, response: Any) -> str | None:
+        assert response.status_code == 200, response.text
+        names = [name for name, _ in self.commands[self.seen :]]
+        self.seen = len(self.commands)
+        return next((name for name in names if name in ("reject", "hangup")), None)
+
     def hangups(self) -> int:
         return sum(1 for name, _ in self.commands if name == "hangup")
 
@@ -562,6 +595,9 @@ class TelnyxKit(_JsonCommandKit):
 
     def call_started(self) -> Webhook:
         return self._event("call.initiated", direction="incoming", state="parked")
+
+    def call_ended(self) -> Webhook:
+        return self._event("call.hangup", hangup_cause="normal_clearing", hangup_source="caller")
 
     def said(self, text: str) -> Webhook:
         data = {"transcript": text, "is_final": True, "confidence": 0.9}
@@ -656,6 +692,9 @@ class AcmeKit(_JsonCommandKit):
 
     def call_started(self) -> Webhook:
         return self._event("call.incoming")
+
+    def call_ended(self) -> Webhook:
+        return self._event("call.hangup", cause="normal_clearing", duration_secs=0)
 
     def said(self, text: str) -> Webhook:
         return self._event("call.gather.ended", status="ok", speech=text, confidence=0.9)
@@ -800,6 +839,21 @@ class LocalKit:
         if not self.carrier.simulator.received.get(self.provider_call_id):
             return None
         return self._said(self.carrier.simulator.received.pop(self.provider_call_id))
+
+    def call_ended(self) -> Webhook:
+        return self._hook(
+            self.webhook_url, {"event": "ended", "call": self.provider_call_id, "reason": "completed"}
+        )
+
+    def refusal(self, response: Any) -> str | None:
+        assert response.status_code == 200, response.text
+        if self.mode == "markup":
+            actions: list[Action] = list(MARKUP_DECODER.decode(response.content).actions)
+        else:
+            assert self.carrier is not None
+            actions = self.carrier.simulator.received.pop(self.provider_call_id, [])
+        kinds = [type(action).__name__.lower() for action in actions]
+        return next((kind for kind in kinds if kind in ("reject", "hangup")), None)
 
     def _input(self, fields: dict[str, Any]) -> Webhook:
         assert self.gather is not None, "the server opened no gather"

@@ -348,6 +348,24 @@ def test_ending_a_stream_call_hangs_up_once_and_closes_the_stream(kit: CarrierKi
     assert ended.json()["state"] == again.json()["state"] == "hangup-bot"
 
 
+def test_an_end_callback_before_the_call_started_ends_the_call_it_names(kit: CarrierKit) -> None:
+    """The carrier's end callback overtook the call's first webhook: the late webhook starts nothing."""
+    with kit_app(kit, kit.config(maxConcurrentCalls=1)) as (client, _):
+        for _ in range(2):  # the callback and a copy of it (or a retry): one ended call either way
+            ended = kit.call_ended().post(client)
+            assert ended.status_code == 200, ended.text
+        late = kit.call_started().post(client)
+        refusal = kit.refusal(late)
+        calls = _calls(client)
+        active = client.get("/api/calls", params={"active": "true"}).json()
+    assert refusal == "reject", "the late first webhook refuses the call in the carrier's terms"
+    assert [(call["provider_call_id"], call["state"]) for call in calls] == [
+        (kit.provider_call_id, "completed")
+    ]
+    assert calls[0]["transcript"] == [], "nobody was greeted"
+    assert active == [], "the ended call holds no maxConcurrentCalls slot"
+
+
 # ---------------------------------------------------------------- 4. DTMF
 
 

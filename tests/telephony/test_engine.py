@@ -6,6 +6,8 @@ import asyncio
 import gc
 import json
 
+from twilio_helpers import WEBHOOK_URL, incoming_call, post_signed, twilio_app, twilio_config, twiml
+
 from telephony.call_locks import CallLocks
 from telephony.config import config_from_mapping
 from telephony.providers import CallEnded, CarrierContext, NoInput, PlaybackFinished, load
@@ -60,6 +62,25 @@ async def test_events_for_unknown_calls_change_nothing() -> None:
     ]
     assert await runtime.store.list_calls() == []
     await runtime.aclose()
+
+
+def test_a_completed_callback_before_the_answer_webhook_frees_the_slot_for_the_next_caller() -> None:
+    early = incoming_call() | {
+        "CallStatus": "completed",
+        "CallDuration": "0",
+        "CallbackSource": "call-progress-events",
+    }
+    with twilio_app(twilio_config(maxConcurrentCalls=1)) as client:
+        assert post_signed(client, WEBHOOK_URL + "?kind=status", early).status_code == 200
+        late = twiml(post_signed(client, WEBHOOK_URL, incoming_call()).text)
+        again = twiml(post_signed(client, WEBHOOK_URL + "?kind=status", early).text)  # Twilio's retry
+        next_caller = twiml(post_signed(client, WEBHOOK_URL, incoming_call("CA" + "2" * 32)).text)
+        calls = client.get("/api/calls").json()
+    assert late.find("Reject") is not None and late.find("Gather") is None, "the ended call is not started"
+    assert again.tag == "Response"
+    assert next_caller.find("Gather") is not None, "the next caller is answered, not refused as busy"
+    ended = [call for call in calls if call["provider_call_id"] == "CA" + "1" * 32]
+    assert [(call["state"], call["end_reason"]) for call in ended] == [("completed", "completed")]
 
 
 async def test_terminal_state_absorbs_late_events() -> None:

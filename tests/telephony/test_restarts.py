@@ -348,7 +348,8 @@ async def test_sigterm_drains_live_stream_calls_then_says_goodbye_to_the_rest(tm
         ("user", "hello"),
         ("bot", "You said hello."),
     ]
-    assert stayed.state == "hangup-bot"
+    assert (stayed.state, stayed.end_reason) == ("hangup-bot", "shutdown")  # its own reason
+    assert finished.end_reason == "completed"
     assert stayed.transcript[-1].text == SHUTDOWN_GOODBYE
     assert _audio_words(goodbye) == len(SHUTDOWN_GOODBYE.split())
     assert "not heard in time" not in (directory / "log").read_text()  # hung up because it was heard
