@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal, TypeVar
@@ -350,23 +350,20 @@ async def _credentialed_stream(
     served = _served(socket)
     runtime = served.runtime
     credential = StreamCredential(call_id=call_id, token=token)
-    refusal = await admit_upgrade(runtime.store, credential)
+    try:
+        refusal = await admit_upgrade(runtime.store, credential)
+    except StoreUnavailable as exc:  # nothing can be checked: the carrier may try again later
+        refuse_stream(runtime.metrics, TRY_AGAIN_LATER, "stream refused on the upgrade: %s", exc)
+        await socket.accept()
+        await socket.close(code=TRY_AGAIN_LATER, reason="store unavailable")
+        return
     if refusal is not None:
         refuse_stream(runtime.metrics, 403, "stream refused on the upgrade: %s", refusal)
         await socket.close(code=POLICY_VIOLATION, reason="invalid stream credential")  # not accepted: 403
         return
-    try:
-        slot = served.slots.claim_live(client_address(socket, runtime.config))
-    except StreamSlotsFull as exc:
-        refuse_stream(runtime.metrics, TRY_AGAIN_LATER, "stream refused: %s", exc)
-        await socket.accept()
-        await socket.close(code=TRY_AGAIN_LATER, reason="too many streams")
-        return
-    try:
-        await socket.accept()
-        await _serve_stream(socket, runtime, slot, credential)
-    finally:
-        slot.release()
+    await _serve_in_slot(
+        socket, runtime, lambda: served.slots.claim_live(client_address(socket, runtime.config)), credential
+    )
 
 
 async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
@@ -378,8 +375,18 @@ async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
     """
     served = _served(socket)
     runtime = served.runtime
+    await _serve_in_slot(socket, runtime, lambda: served.slots.claim(client_address(socket, runtime.config)))
+
+
+async def _serve_in_slot(
+    socket: WebSocket[Any, Any, Any],
+    runtime: Runtime,
+    claim: Callable[[], StreamSlot],
+    credential: StreamCredential | None = None,
+) -> None:
+    """Accept and serve the socket in the slot ``claim`` gives, or refuse it (1013) when none is free."""
     try:
-        slot = served.slots.claim(client_address(socket, runtime.config))
+        slot = claim()
     except StreamSlotsFull as exc:
         refuse_stream(runtime.metrics, TRY_AGAIN_LATER, "stream refused: %s", exc)
         await socket.accept()
@@ -387,7 +394,7 @@ async def _stream(socket: WebSocket[Any, Any, Any]) -> None:
         return
     try:
         await socket.accept()
-        await _serve_stream(socket, runtime, slot)
+        await _serve_stream(socket, runtime, slot, credential)
     finally:
         slot.release()
 

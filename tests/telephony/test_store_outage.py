@@ -29,6 +29,7 @@ from test_exactly_once import post_signed, said, speech, start_call
 from test_stream_turns import ScriptedSTT, _media, _tone
 from twilio_helpers import CALL_SID, CALLER, OUR_NUMBER, WEBHOOK_URL, incoming_call, twilio_config, twiml
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from telephony.background import background_server, free_port
 from telephony.config import Config, config_from_mapping
@@ -407,3 +408,33 @@ async def test_the_lost_stream_sweep_waits_a_lease_after_the_store_comes_back(
     clock[0] += 1.5
     after = await sweep.sweep()
     assert (during, settling, after) == ([], [], ["lost1"])
+
+
+async def test_a_stream_upgrade_during_an_outage_is_told_to_try_again_and_its_token_survives(
+    redis_process: RedisProcess, twilio_api: respx.MockRouter
+) -> None:
+    config = twilio_config(streaming=True, store=redis_process.url)
+    async with serving(config, tts=SpellingTTS(), stt=ScriptedSTT([])) as (client, _, port):
+        answer = await post_signed(client, WEBHOOK_URL, incoming_call(CALL_SID))
+        node = ElementTree.fromstring(answer.text).find("Connect/Stream")
+        assert node is not None, answer.text
+        url = node.attrib["url"].replace("wss://voice.example.com", f"ws://127.0.0.1:{port}")
+        params = {p.attrib["name"]: p.attrib["value"] for p in node.findall("Parameter")}
+        redis_process.kill()
+        async with connect(url) as refused:
+            with pytest.raises(ConnectionClosed) as closed:
+                await refused.recv()
+        redis_process.restart()
+        async with connect(url) as ws:  # the credential was not spent: the retry streams
+            start = {
+                "accountSid": "AC" + "0" * 32,
+                "streamSid": STREAM_SID,
+                "callSid": CALL_SID,
+                "tracks": ["inbound"],
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                "customParameters": params,
+            }
+            await ws.send(_frame("start", sequenceNumber="1", start=start))
+            greeting = await heard(ws)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    assert greeting == "Hello! How can I help you today?"
