@@ -27,7 +27,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .drain import serve
+    from .draining_server import serve
     from .runtime import is_loopback
     from .server import create_app
 

@@ -19,7 +19,7 @@ import httpx
 import respx
 from twilio_helpers import twilio_config
 
-from telephony.drain import serve
+from telephony.draining_server import serve
 from telephony.providers import AgentReply, AgentRequest, SegmentingTranscriptionStream, SynthesizedAudio
 from telephony.runtime import Runtime
 from telephony.server import create_app

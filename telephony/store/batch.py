@@ -24,7 +24,7 @@ from types import TracebackType
 
 from telephony.providers import Turn
 
-from .base import CallRecord, decode_record, encode_record
+from .record import CallRecord, decode_record, encode_record
 
 __all__ = [
     "AppendTurn",

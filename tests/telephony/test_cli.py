@@ -87,7 +87,7 @@ def test_serve_logs_the_urls_to_paste_into_the_carrier_console(
 ) -> None:
     from litestar.testing import TestClient
 
-    from telephony.drain import DrainingServer
+    from telephony.draining_server import DrainingServer
 
     served: list[dict[str, object]] = []
 
