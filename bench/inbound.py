@@ -1,7 +1,7 @@
 """Inbound frame path: one Twilio ``media`` JSON frame in, PCM16 for the recognizer out.
 
 This runs 50 times a second per call, so it is the budget that limits calls per core. Ours is
-what ``telephony.stream`` does (msgspec-typed decode, then a per-call streaming Transcoder); the
+what ``telephony.stream`` does (msgspec-typed decode, then a per-call streaming InboundDecoder); the
 baseline is pipecat's ``TwilioFrameSerializer.deserialize``, which does the same job (JSON,
 base64, mu-law to PCM16, streaming soxr resample, an audio frame out). Both sides run on one
 event loop, one coroutine per repeat, since pipecat's API is async.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 
 from telephony.adapters.twilio import TwilioMediaCodec
-from telephony.audio import DEFAULT_QUALITY, Transcoder
+from telephony.audio import DEFAULT_QUALITY, InboundDecoder
 from telephony.providers import MULAW_8K, AudioReceived
 
 from ._harness import Result, Timing, compare, on_loop
@@ -40,8 +40,8 @@ def _case(loop: asyncio.AbstractEventLoop, name: str, rate: int, quality: str) -
     frames = twilio_media_frames(SECONDS)
     codec = TwilioMediaCodec()
     decode = codec.decode
-    # One Transcoder and one serializer for the whole run, as for one long call.
-    to_pcm = Transcoder(MULAW_8K, rate, quality=quality).to_pcm
+    # One InboundDecoder and one serializer for the whole run, as for one long call.
+    to_pcm = InboundDecoder(MULAW_8K, rate, quality=quality).to_pcm
     serializer = twilio_serializer(loop, rate)
     deserialize = serializer.deserialize
 

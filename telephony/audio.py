@@ -22,9 +22,9 @@ with warnings.catch_warnings():
     import audioop
 
 __all__ = [
+    "InboundDecoder",
     "OutboundEncoder",
     "StreamResampler",
-    "Transcoder",
     "alaw_to_pcm16",
     "decode_to_pcm16",
     "encode_from_pcm16",
@@ -135,38 +135,30 @@ class StreamResampler:
             self._stream.clear()
 
 
-class Transcoder:
-    """Converts between a carrier's :class:`AudioFormat` and PCM16 at an engine's rate.
+class InboundDecoder:
+    """Turns a carrier's audio (:class:`AudioFormat`) into PCM16 at an engine's rate, as it arrives.
 
-    Holds one resampler per direction so inbound and outbound audio never share filter state.
+    Inbound only: the way back is :class:`OutboundEncoder`, which also cuts exact frames. The
+    resampler is kept across frames, so a stream is filtered as one signal, never chunk by chunk.
 
     Args:
         audio_format: The carrier side, for example mu-law 8 kHz.
         pcm_rate: The engine side, for example 16000 for a recognizer.
-        quality: The soxr quality for both directions.
+        quality: The soxr quality.
     """
 
     def __init__(self, audio_format: AudioFormat, pcm_rate: int, *, quality: str = DEFAULT_QUALITY) -> None:
         self.audio_format = audio_format
         self.pcm_rate = pcm_rate
-        self._inbound = StreamResampler(audio_format.sample_rate, pcm_rate, quality=quality)
-        self._outbound = StreamResampler(pcm_rate, audio_format.sample_rate, quality=quality)
+        self._resampler = StreamResampler(audio_format.sample_rate, pcm_rate, quality=quality)
 
     def to_pcm(self, frame: bytes) -> bytes:
         """Carrier audio in, PCM16 at ``pcm_rate`` out."""
-        return self._inbound.process(decode_to_pcm16(frame, self.audio_format.encoding))
+        return self._resampler.process(decode_to_pcm16(frame, self.audio_format.encoding))
 
     def flush_to_pcm(self) -> bytes:
-        """The inbound tail still inside the resampler."""
-        return self._inbound.flush()
-
-    def from_pcm(self, pcm: bytes) -> bytes:
-        """PCM16 at ``pcm_rate`` in, carrier audio out (any length; see :class:`OutboundEncoder`)."""
-        return encode_from_pcm16(self._outbound.process(pcm), self.audio_format.encoding)
-
-    def flush_from_pcm(self) -> bytes:
-        """The outbound tail still inside the resampler, encoded."""
-        return encode_from_pcm16(self._outbound.flush(), self.audio_format.encoding)
+        """The tail still inside the resampler."""
+        return self._resampler.flush()
 
 
 class OutboundEncoder:

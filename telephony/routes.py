@@ -25,6 +25,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import msgspec
 
+from telephony.providers import CallIdentity
+
 from .urls import join_path
 
 STREAM_CREDENTIAL_SEGMENTS = "/{call_id:str}/{token:str}"
@@ -77,9 +79,15 @@ class Routes(msgspec.Struct, frozen=True, kw_only=True):
     def webhook_url(
         self, *, kind: str | None = None, call_id: str | None = None, turn: int | None = None
     ) -> str:
-        """The absolute webhook URL, tagged with what the callback is, for which call and turn."""
-        pairs = (("callId", call_id), ("kind", kind), ("turn", str(turn) if turn else None))
-        params = {key: value for key, value in pairs if value}
+        """The absolute webhook URL, tagged with what the callback is, for which call and turn.
+
+        A call's URLs carry its :class:`CallIdentity`, rendered by the identity itself; a URL for
+        no call in particular (the status callback set in a carrier's console) only its kind.
+        """
+        if call_id:
+            params = CallIdentity(call_id=call_id, kind=kind, turn=turn).query()
+        else:
+            params = {"kind": kind} if kind else {}
         query = f"?{urlencode(params)}" if params else ""
         return f"{self.base_url()}{self.webhook_path}{query}"
 

@@ -50,7 +50,7 @@ from telephony.providers import (
 )
 
 from . import fallback_audio
-from .audio import OutboundEncoder, Transcoder
+from .audio import InboundDecoder, OutboundEncoder
 from .engine import ConversationEngine
 from .lines import HOLDING_LINE, TTS_FALLBACK
 from .liveness import StreamLease
@@ -303,7 +303,7 @@ class StreamSession:
             self._transcriber = await self.stt.open_stream(language=self.engine.config.language)
         except Exception as exc:  # the recognizer loop keeps trying; the greeting goes out anyway
             _log.warning("call %s: speech recognizer failed to open (%s)", record.call_id, failure_cause(exc))
-        inbound = Transcoder(start.audio_format, self.stt.sample_rate)
+        inbound = InboundDecoder(start.audio_format, self.stt.sample_rate)
         # Playback, recognition and turns belong to this stream: they end with it.
         async with anyio.create_task_group() as group:
             self._group = group
@@ -316,7 +316,7 @@ class StreamSession:
             await self._receive_loop(record, inbound)
             group.cancel_scope.cancel()
 
-    async def _receive_loop(self, record: CallRecord, inbound: Transcoder) -> None:
+    async def _receive_loop(self, record: CallRecord, inbound: InboundDecoder) -> None:
         assert self.media is not None
         lag = self._lag = FrameLagMeter(
             self.engine.metrics.stream_frame_lag.labels(record.provider).observe,

@@ -14,7 +14,7 @@ import pytest
 from telephony.adapters.offline import BuiltinAgent, create_agent, create_stt, create_tts
 from telephony.adapters.offline.stt import PocketsphinxSTT
 from telephony.adapters.offline.tts import EspeakTTS, split_sentences
-from telephony.audio import OutboundEncoder, StreamResampler, Transcoder
+from telephony.audio import InboundDecoder, OutboundEncoder, StreamResampler
 from telephony.providers import (
     AGENTS,
     MULAW_8K,
@@ -44,7 +44,7 @@ def over_the_phone(chunks: list[SynthesizedAudio]) -> bytes:
     """What the recognizer gets after a mu-law 8 kHz call leg."""
     encoder = OutboundEncoder(chunks[0].sample_rate, MULAW_8K)
     frames = [frame for c in chunks for frame in encoder.feed(c.pcm)] + encoder.flush()
-    transcoder = Transcoder(MULAW_8K, 16000)
+    transcoder = InboundDecoder(MULAW_8K, 16000)
     return b"".join(transcoder.to_pcm(f) for f in frames) + transcoder.flush_to_pcm()
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from telephony.audio import OutboundEncoder, Transcoder
+from telephony.audio import InboundDecoder, OutboundEncoder
 from telephony.providers import (
     AudioFormat,
     AudioReceived,
@@ -51,7 +51,7 @@ def check_started(codec: MediaCodec, started: StreamStarted) -> MediaSession:
     session = codec.session(started)
     for message in (SendAudio(payload=b"\xff" * 160), SendMark(name="u1"), ClearAudio()):
         json.loads(session.encode(message))
-    Transcoder(started.audio_format, 16000)
+    InboundDecoder(started.audio_format, 16000)
     OutboundEncoder(22050, started.playback_format)
     return session
 
@@ -67,7 +67,7 @@ def decode_or_refuse(codec: MediaCodec | MediaSession, frame: str | bytes) -> Me
     assert_well_typed(event)
     if isinstance(event, AudioReceived):
         for audio in AUDIO_FORMATS:
-            Transcoder(audio, 16000).to_pcm(event.payload)
+            InboundDecoder(audio, 16000).to_pcm(event.payload)
     return event
 
 

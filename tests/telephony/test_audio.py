@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from telephony.audio import (
+    InboundDecoder,
     OutboundEncoder,
     StreamResampler,
-    Transcoder,
     alaw_to_pcm16,
     pcm16_to_alaw,
     pcm16_to_ulaw,
@@ -110,8 +110,8 @@ def test_resampler_is_reusable_after_flush() -> None:
     assert np.max(np.abs(samples(first) - samples(second))) <= 4
 
 
-def test_transcoder_inbound_mulaw_8k_to_pcm_16k() -> None:
-    transcoder = Transcoder(MULAW_8K, 16000)
+def test_inbound_decoder_mulaw_8k_to_pcm_16k() -> None:
+    transcoder = InboundDecoder(MULAW_8K, 16000)
     frames = pcm16_to_ulaw(tone(8000, 1.0))
     out = b"".join(transcoder.to_pcm(frames[i : i + 160]) for i in range(0, len(frames), 160))
     out += transcoder.flush_to_pcm()
@@ -119,9 +119,9 @@ def test_transcoder_inbound_mulaw_8k_to_pcm_16k() -> None:
     assert dominant_frequency(out, 16000) == pytest.approx(440, abs=2)
 
 
-def test_transcoder_outbound_pcm_16k_to_mulaw_8k() -> None:
-    transcoder = Transcoder(MULAW_8K, 16000)
-    out = transcoder.from_pcm(tone(16000, 1.0)) + transcoder.flush_from_pcm()
+def test_outbound_encoder_pcm_16k_to_mulaw_8k() -> None:
+    encoder = OutboundEncoder(16000, MULAW_8K)
+    out = b"".join(encoder.feed(tone(16000, 1.0)) + encoder.flush())
     assert len(out) == 8000
     assert dominant_frequency(ulaw_to_pcm16(out), 8000) == pytest.approx(440, abs=2)
 
