@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,35 +81,6 @@ def test_importing_the_package_or_the_contracts_stays_light() -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_the_wheel_holds_one_import_package_with_its_type_marker(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            str(ROOT),
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = tmp_path.glob("telephony-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
-    assert tops == {"telephony"}
-    assert "telephony/py.typed" in names
-    assert "telephony/providers/_contracts.py" in names
-    assert "telephony/adapters/twilio/__init__.py" in names
-    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "twilio = telephony.adapters.twilio:create_carrier" in text
 
 
 #: Carriers an adapter exists or is planned for; the core must not know any of them by name.
