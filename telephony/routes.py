@@ -27,6 +27,8 @@ import msgspec
 
 from .urls import join_path
 
+__all__ = ["STREAM_CREDENTIAL_SEGMENTS", "Routes", "request_root_path"]
+
 STREAM_CREDENTIAL_SEGMENTS = "/{call_id:str}/{token:str}"
 """What follows ``streamPath`` in the credentialed stream route, as Litestar path parameters."""
 
