@@ -110,6 +110,19 @@ def test_each_name_loads_only_its_own_module() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_import_paths_the_docs_gave_before_still_work() -> None:
+    # The modules have not moved: the old paths give the very objects the package declares.
+    from telephony.log_redaction import SECRETS
+    from telephony.logs import CallContextFilter, JsonFormatter
+    from telephony.server import server_limits, telephony_router
+
+    assert telephony.SECRETS is SECRETS
+    assert telephony.CallContextFilter is CallContextFilter
+    assert telephony.JsonFormatter is JsonFormatter
+    assert telephony.server_limits is server_limits
+    assert telephony.telephony_router is telephony_router
+
+
 def test_every_public_subpackage_offers_what_it_declares() -> None:
     for package in PUBLIC_SUBPACKAGES:
         module = importlib.import_module(package)
