@@ -137,8 +137,9 @@ def _core_modules() -> list[Path]:
 
 def _declared(path: Path) -> list[str] | None:
     for node in ast.parse(path.read_text()).body:
-        targets = node.targets if isinstance(node, ast.Assign) else []
-        if any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
+        ):
             names: list[str] = ast.literal_eval(node.value)
             return names
     return None
