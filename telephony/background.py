@@ -15,6 +15,8 @@ from .request_deadline import request_deadline_protocol
 from .runtime import Runtime
 from .server import MAX_FRAME_BYTES, server_limits
 
+__all__ = ["background_server", "free_port"]
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free a moment ago (good enough for a loopback demo or test)."""

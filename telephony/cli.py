@@ -16,6 +16,8 @@ from telephony.providers import TelephonyError
 from .config import Config, ConfigError, load_config
 from .logs import configure_logging
 
+__all__ = ["build_parser", "main"]
+
 
 def _config(args: argparse.Namespace) -> Config:
     overrides: dict[str, Any] = {}

@@ -13,6 +13,8 @@ from telephony.providers import TelephonyError
 
 from .config import Config
 
+__all__ = ["ControlClient", "ControlError", "ServerUnavailable", "server_url"]
+
 
 class ServerUnavailable(TelephonyError):
     """No server answered at the control API address."""

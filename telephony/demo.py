@@ -25,6 +25,17 @@ from .config import Config, config_from_mapping
 from .runtime import Runtime
 from .server import create_app
 
+__all__ = [
+    "CALLER_NUMBER",
+    "CALLER_VOICE",
+    "DEMO_NUMBER",
+    "MARKUP_SCRIPT",
+    "STREAM_SCRIPT",
+    "caller_voice",
+    "demo_config",
+    "run_demo",
+]
+
 MARKUP_SCRIPT = ["Yes, I have a minute.", "What time is it?", "Thanks, goodbye."]
 STREAM_SCRIPT = ["hello", "what is the weather like", "goodbye"]
 DEMO_NUMBER = "+15005550006"

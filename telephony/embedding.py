@@ -23,6 +23,8 @@ from .config import Config
 from .runtime import Runtime
 from .server import telephony_router
 
+__all__ = ["TelephonyPlugin", "serving"]
+
 
 @asynccontextmanager
 async def serving(app: Litestar | Runtime) -> AsyncIterator[Runtime]:

@@ -67,6 +67,21 @@ from .stream_fallback import StreamFallback, never_started
 if TYPE_CHECKING:
     from .config import Config
 
+__all__ = [
+    "BOT_ENDINGS",
+    "SHUTDOWN",
+    "STREAM_TOKEN_TTL",
+    "WEBHOOK_MARGIN_SECONDS",
+    "CallLimitReached",
+    "CallNotFound",
+    "CallNotLive",
+    "ConversationEngine",
+    "Draining",
+    "LiveStream",
+    "Media",
+    "Mode",
+]
+
 _log = logging.getLogger("telephony.engine")
 
 STREAM_TOKEN_TTL = 120.0

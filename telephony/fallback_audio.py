@@ -15,6 +15,8 @@ import anyio
 
 from telephony.providers import SynthesizedAudio, TextToSpeech, failure_cause
 
+__all__ = ["RENDER_SECONDS", "cached", "prepare"]
+
 _log = logging.getLogger("telephony.stream")
 
 RENDER_SECONDS: Final = 30.0  # rendering happens in the background: no caller waits on it

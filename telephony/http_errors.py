@@ -25,6 +25,17 @@ from .engine import CallLimitReached, CallNotFound, CallNotLive, Draining
 from .rate_limited_log import RateLimitedLog
 from .store import StoreUnavailable
 
+__all__ = [
+    "JSON_ERRORS",
+    "STATUSES",
+    "TEXT_ERRORS",
+    "InvalidRequest",
+    "NotServing",
+    "TextTooLong",
+    "log_refusal",
+    "status_for",
+]
+
 _log = logging.getLogger("telephony.server")
 
 

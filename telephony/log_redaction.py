@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+__all__ = ["HIDDEN", "REDACTED", "SECRETS", "SERVER_LOGGERS", "SecretsFilter", "hide_secrets", "redact_query"]
+
 HIDDEN: Final = "***"
 REDACTED: Final = "[redacted]"
 

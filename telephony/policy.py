@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+__all__ = ["inbound_allowed"]
+
 _NON_DIGITS = re.compile(r"\D")
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import time
 
+__all__ = ["RateLimitedLog"]
+
 
 class RateLimitedLog:
     """Logs at most ``per_minute`` warnings a minute, then says how many it held back.

@@ -23,6 +23,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .rate_limited_log import RateLimitedLog
 
+__all__ = ["DEFAULT_REQUEST_TIMEOUT_MS", "RequestDeadlineProtocol", "request_deadline_protocol"]
+
 DEFAULT_REQUEST_TIMEOUT_MS: Final = 10_000
 
 _TIMED_OUT_BODY: Final = b"request not received in time\n"

@@ -29,6 +29,8 @@ from telephony.providers import CallIdentity
 
 from .urls import join_path
 
+__all__ = ["STREAM_CREDENTIAL_SEGMENTS", "Routes", "request_root_path"]
+
 STREAM_CREDENTIAL_SEGMENTS = "/{call_id:str}/{token:str}"
 """What follows ``streamPath`` in the credentialed stream route, as Litestar path parameters."""
 

@@ -22,6 +22,8 @@ from .startup import config_warnings, describe_store, usable_store
 from .store import CallStore, StoreHealth, TimedStore
 from .urls import public_base, redact
 
+__all__ = ["Runtime", "console_urls", "is_loopback", "is_loopback_address", "routes_for"]
+
 _log = logging.getLogger("telephony")
 
 

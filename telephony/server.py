@@ -53,6 +53,22 @@ from .stream import (
 from .stream_slots import StreamSlot, StreamSlots, StreamSlotsFull
 from .urls import with_origin
 
+__all__ = [
+    "HEALTH_PROBE_SECONDS",
+    "MAX_CONTROL_BYTES",
+    "MAX_FRAME_BYTES",
+    "MAX_TEXT_CHARS",
+    "MAX_WEBHOOK_BYTES",
+    "PlaceCall",
+    "SpeakBody",
+    "Text",
+    "client_address",
+    "create_app",
+    "server_limits",
+    "signed_url",
+    "telephony_router",
+]
+
 _log = logging.getLogger("telephony.server")
 
 MAX_WEBHOOK_BYTES = 64 * 1024

@@ -59,6 +59,22 @@ from .metrics import FrameLagMeter, Metrics
 from .rate_limited_log import RateLimitedLog
 from .store import CallRecord, CallStore, StoreUnavailable
 
+__all__ = [
+    "MAX_CALL_ID_CHARS",
+    "MAX_TOKEN_CHARS",
+    "MAX_UTTERANCE_SECONDS",
+    "POLICY_VIOLATION",
+    "RECOGNIZER_RETRY_SECONDS",
+    "RECOGNIZER_SEND_SECONDS",
+    "STORE_RETRY_SECONDS",
+    "TRY_AGAIN_LATER",
+    "FrameSocket",
+    "StreamCredential",
+    "StreamSession",
+    "admit_upgrade",
+    "refuse_stream",
+]
+
 _log = logging.getLogger("telephony.stream")
 # Anyone can open a socket and send junk: these lines are kept to a few a minute.
 _REFUSALS = RateLimitedLog(_log, what="refused streams")

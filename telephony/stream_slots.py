@@ -18,6 +18,8 @@ from typing import Literal
 
 from telephony.providers import TelephonyError
 
+__all__ = ["StreamSlot", "StreamSlots", "StreamSlotsFull"]
+
 
 class StreamSlotsFull(TelephonyError):
     """A socket is refused: the limit its message names is reached."""

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
+__all__ = ["PublicBase", "join_path", "public_base", "redact", "with_origin"]
+
 
 class PublicBase(msgspec.Struct, frozen=True, kw_only=True):
     """What a configured ``publicUrl`` means.

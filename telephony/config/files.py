@@ -13,6 +13,8 @@ import yaml
 
 from .errors import ConfigError
 
+__all__ = ["read_file"]
+
 
 def read_file(file: Path) -> Any:
     """Parse a config file by its extension.

@@ -16,6 +16,8 @@ from .files import read_file
 from .schema import Config
 from .sources import camelize, deep_merge, split_sections, unwrap_openclaw
 
+__all__ = ["DEFAULT_STORE_ROOT", "config_from_mapping", "default_store_for", "load_config"]
+
 
 def load_config(
     path: str | os.PathLike[str] | None = None,

@@ -15,6 +15,30 @@ from telephony.providers import HttpUrl, is_secret_key
 
 from ..urls import redact
 
+__all__ = [
+    "E164",
+    "E164_PATTERN",
+    "PATH_PATTERN",
+    "Config",
+    "LoggingConfig",
+    "MetricsConfig",
+    "Name",
+    "NonNegFloat",
+    "NonNegInt",
+    "NumberConfig",
+    "OutboundConfig",
+    "Port",
+    "PositiveInt",
+    "RealtimeConfig",
+    "ServeConfig",
+    "StreamingConfig",
+    "TailscaleConfig",
+    "TtsConfig",
+    "TunnelConfig",
+    "UrlPath",
+    "WebhookSecurityConfig",
+]
+
 E164_PATTERN: Final = r"^\+[1-9]\d{1,14}\Z"  # \Z: "$" would let a trailing newline through
 PATH_PATTERN: Final = r"^/"
 
