@@ -27,7 +27,7 @@ import typing as _typing
 
 if _typing.TYPE_CHECKING:
     from .config import Config, ConfigError, config_from_mapping, load_config
-    from .drain import serve
+    from .draining_server import serve
     from .embedding import TelephonyPlugin, serving
     from .engine import CallLimitReached, CallNotFound, CallNotLive, ConversationEngine, Draining
     from .log_redaction import SECRETS
@@ -76,7 +76,7 @@ _HOMES: dict[str, str] = {
     "ConfigError": ".config",
     "config_from_mapping": ".config",
     "load_config": ".config",
-    "serve": ".drain",
+    "serve": ".draining_server",
     "TelephonyPlugin": ".embedding",
     "serving": ".embedding",
     "CallLimitReached": ".engine",
