@@ -38,6 +38,7 @@ __all__ = [
     "NotJson",
     "TokenAttempts",
     "TooManyAttempts",
+    "client_network",
     "is_proxied",
 ]
 
@@ -177,8 +178,25 @@ class ControlGuard:
         return bool(host) and origin.partition("://")[2] == host.strip().lower()
 
 
+def client_network(address: str) -> str:
+    """The unit wrong tokens are counted in: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 host is usually handed a whole /64, so counting single IPv6 addresses would let
+    one client guess from endless addresses.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
 class TokenAttempts:
-    """Wrong control tokens per client address, in fixed windows, with a bounded memory.
+    """Wrong control tokens per client (an IPv4 address or an IPv6 /64), in fixed windows.
 
     Args:
         limit: Wrong tokens a client may send in one window before it is refused.
@@ -202,6 +220,7 @@ class TokenAttempts:
         self._failures: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     def _current(self, client: str) -> tuple[float, int]:
+        client = client_network(client)
         now = self._clock()
         started, count = self._failures.get(client, (now, 0))
         if now - started >= self._window:
@@ -223,20 +242,21 @@ class TokenAttempts:
     def failed(self, client: str) -> None:
         """Count one wrong token from ``client``, and log it at a bounded rate."""
         started, count = self._current(client)
-        self._failures[client] = (started, count + 1)
-        self._failures.move_to_end(client)
+        network = client_network(client)
+        self._failures[network] = (started, count + 1)
+        self._failures.move_to_end(network)
         while len(self._failures) > self._max_clients:
             self._failures.popitem(last=False)
         if count + 1 == self._limit:
             _GUESSES.warning(
-                "control API: %s sent %d wrong tokens; refused for %d s", client, self._limit, self._window
+                "control API: %s sent %d wrong tokens; refused for %d s", network, self._limit, self._window
             )
         else:
             _GUESSES.warning("control API: wrong bearer token from %s", client)
 
     def succeeded(self, client: str) -> None:
         """Forget a client's wrong tokens once it sent the right one (a typo, corrected)."""
-        self._failures.pop(client, None)
+        self._failures.pop(client_network(client), None)
 
     def __len__(self) -> int:
         return len(self._failures)

@@ -19,7 +19,7 @@ from twilio_helpers import twilio_app, twilio_config
 from telephony.background import background_server, free_port
 from telephony.client import ControlClient
 from telephony.config import config_from_mapping
-from telephony.control_guard import ControlGuard, TokenAttempts
+from telephony.control_guard import ControlGuard, TokenAttempts, TooManyAttempts
 from telephony.runtime import Runtime
 from telephony.server import create_app
 
@@ -191,8 +191,23 @@ def test_token_attempts_window_and_memory_bound() -> None:
     attempts.succeeded("10.0.0.1")
     assert len(attempts) == 0
     for n in range(500):
-        attempts.failed(f"2001:db8::{n:x}")
+        attempts.failed(f"2001:db8:{n:x}::1")
     assert len(attempts) == 100
+
+
+def test_one_ipv6_network_is_one_client_whatever_address_it_guesses_from() -> None:
+    attempts = TokenAttempts(limit=3, window_seconds=60)
+    for n in range(3):
+        attempts.failed(f"2001:db8:1:2::{n + 1:x}")  # a /64 holds 2**64 addresses
+    with pytest.raises(TooManyAttempts):
+        attempts.check("2001:db8:1:2:ffff:ffff:ffff:ffff")
+    attempts.check("2001:db8:1:3::1")  # the neighbouring /64 is someone else
+    attempts.failed("::ffff:192.0.2.7")
+    attempts.failed("192.0.2.7")
+    attempts.failed("192.0.2.7")
+    with pytest.raises(TooManyAttempts):
+        attempts.check("192.0.2.7")  # an IPv4-mapped address is the IPv4 client
+    attempts.check("192.0.2.8")
 
 
 def test_host_names_are_compared_without_port_case_or_brackets() -> None:
