@@ -30,8 +30,7 @@ if _typing.TYPE_CHECKING:
     from .draining_server import serve
     from .embedding import TelephonyPlugin, serving
     from .engine import CallLimitReached, CallNotFound, CallNotLive, ConversationEngine, Draining
-    from .log_redaction import SECRETS
-    from .logs import CallContextFilter, JsonFormatter, TextFormatter, configure_logging
+    from .observability import SECRETS, CallContextFilter, JsonFormatter, TextFormatter, configure_logging
     from .providers import TelephonyError
     from .runtime import Runtime
     from .server import create_app, server_limits, telephony_router
@@ -84,11 +83,11 @@ _HOMES: dict[str, str] = {
     "CallNotLive": ".engine",
     "ConversationEngine": ".engine",
     "Draining": ".engine",
-    "SECRETS": ".log_redaction",
-    "CallContextFilter": ".logs",
-    "JsonFormatter": ".logs",
-    "TextFormatter": ".logs",
-    "configure_logging": ".logs",
+    "SECRETS": ".observability",
+    "CallContextFilter": ".observability",
+    "JsonFormatter": ".observability",
+    "TextFormatter": ".observability",
+    "configure_logging": ".observability",
     "TelephonyError": ".providers",
     "Runtime": ".runtime",
     "create_app": ".server",

@@ -14,7 +14,7 @@ from typing import Any
 from telephony.providers import TelephonyError
 
 from .config import Config, ConfigError, load_config
-from .logs import configure_logging
+from .observability import configure_logging
 
 __all__ = ["build_parser", "main"]
 

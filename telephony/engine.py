@@ -56,8 +56,7 @@ from .call_locks import CallLocks
 from .held_turns import THINKING_MARGIN_SECONDS, HeldTurns
 from .lines import AGENT_FALLBACK, DEFAULT_GREETING, NO_INPUT_GOODBYE, REPROMPT, SHUTDOWN_GOODBYE
 from .liveness import StreamReconciler
-from .logs import bind_call, call_context
-from .metrics import Metrics
+from .observability import Metrics, bind_call, call_context
 from .policy import inbound_allowed
 from .routes import Routes
 from .states import CallState, is_terminal, next_state

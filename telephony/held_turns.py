@@ -20,7 +20,7 @@ import anyio
 from telephony.providers import Action, AgentReply, AgentRequest, Pause, Redirect, UserInput
 
 from .lines import AGENT_FALLBACK, HOLDING_LINE
-from .logs import call_context
+from .observability import call_context
 from .store import CallRecord, Thinking
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from .bus import ControlFailed, ControlTimeout, ControlUnavailable
 from .claims import StillRunning
 from .control_guard import CrossSiteRequest, ForeignHost, NotJson, TooManyAttempts
 from .engine import CallLimitReached, CallNotFound, CallNotLive, Draining
-from .rate_limited_log import RateLimitedLog
+from .observability import RateLimitedLog
 from .store import StoreUnavailable
 
 __all__ = [

@@ -15,7 +15,7 @@ from .bus import bus_for
 from .config import Config, ConfigError
 from .drain import drain_streams
 from .engine import ConversationEngine
-from .metrics import Metrics
+from .observability import Metrics
 from .plugins import load_agent, load_carrier, load_stt, load_tts
 from .routes import Routes
 from .startup import config_warnings, describe_store, usable_store

@@ -33,9 +33,7 @@ from .claims import WebhookClaims
 from .config import E164, Config
 from .control_guard import ControlGuard, TokenAttempts, is_proxied
 from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong, log_refusal
-from .log_redaction import hide_secrets
-from .logs import bind_call, call_context
-from .metrics import CONTENT_TYPE, Metrics
+from .observability import CONTENT_TYPE, Metrics, bind_call, call_context, hide_secrets
 from .openapi import documented, openapi_config, schemas
 from .request_deadline import request_deadline_protocol
 from .routes import Routes, request_root_path

@@ -54,9 +54,7 @@ from .audio import InboundDecoder, OutboundEncoder
 from .engine import ConversationEngine
 from .lines import HOLDING_LINE, TTS_FALLBACK
 from .liveness import StreamLease
-from .logs import bind_call
-from .metrics import FrameLagMeter, Metrics
-from .rate_limited_log import RateLimitedLog
+from .observability import FrameLagMeter, Metrics, RateLimitedLog, bind_call
 from .store import CallRecord, CallStore, StoreUnavailable
 
 __all__ = [

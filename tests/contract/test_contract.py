@@ -24,6 +24,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 
 from telephony.audio import ulaw_to_pcm16
+from telephony.observability import RateLimitedLog
 from telephony.providers import (
     AgentReply,
     AgentRequest,
@@ -35,7 +36,6 @@ from telephony.providers import (
     SendMark,
     StreamStarted,
 )
-from telephony.rate_limited_log import RateLimitedLog
 from telephony.runtime import Runtime
 from telephony.states import TERMINAL_STATES
 

@@ -24,7 +24,7 @@ from websockets.exceptions import InvalidStatus
 
 from telephony.audio import ulaw_to_pcm16
 from telephony.config import Config
-from telephony.log_redaction import HIDDEN
+from telephony.observability import HIDDEN
 from telephony.providers import SendAudio, SendMark
 from telephony.states import TERMINAL_STATES
 

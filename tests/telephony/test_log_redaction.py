@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from telephony.log_redaction import HIDDEN, SecretsFilter, hide_secrets
+from telephony.observability import HIDDEN, SecretsFilter, hide_secrets
 from telephony.routes import Routes
 
 TOKEN = "bQL78Qtt-REm-RcqozLG9GgNZNK_8F0d"

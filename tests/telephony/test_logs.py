@@ -24,7 +24,7 @@ from twilio_helpers import CALL_SID, WEBHOOK_URL, incoming_call, post_signed, tw
 
 from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
-from telephony.logs import (
+from telephony.observability import (
     CallContextFilter,
     JsonFormatter,
     TextFormatter,

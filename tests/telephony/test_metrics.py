@@ -24,7 +24,7 @@ from twilio_helpers import (
     twiml,
 )
 
-from telephony.metrics import FrameLagMeter, Metrics
+from telephony.observability import FrameLagMeter, Metrics
 from telephony.providers import MULAW_8K, WebhookRejected
 from telephony.runtime import Runtime
 from telephony.server import create_app

@@ -122,7 +122,7 @@ def test_rejected_requests_are_logged_at_a_bounded_rate(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from telephony import http_errors
-    from telephony.rate_limited_log import RateLimitedLog
+    from telephony.observability import RateLimitedLog
 
     # A fresh minute's budget, whatever earlier tests were refused.
     monkeypatch.setattr(http_errors, "_REJECTIONS", RateLimitedLog(http_errors._log))

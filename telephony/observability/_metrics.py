@@ -25,7 +25,7 @@ from prometheus_client import (
 from telephony.providers import AudioFormat, WebhookRejected
 
 if TYPE_CHECKING:
-    from .store import CallStore
+    from ..store import CallStore
 
 __all__ = ["CONTENT_TYPE", "MAX_COUNTED_CALLS", "FrameLagMeter", "Metrics", "verification_reason"]
 
