@@ -11,7 +11,7 @@ whatever the token setting, the control API (and ``/metrics``, ``/schema``) refu
 - a ``Host`` that is not a loopback name, an address, ``publicUrl``'s host or one listed in
   ``serve.allowedHosts`` (421): a rebound name is always foreign.
 
-The CLI and :mod:`telephony.client` send JSON (or no body) with no ``Origin``, so they pass.
+The CLI and :class:`~telephony.cli.ControlClient` send JSON (or no body) with no ``Origin``, so they pass.
 Wrong tokens are counted per client address; a client that keeps guessing is answered 429
 until its window ends, whether its next token is right or not, so a guess tells nothing.
 """

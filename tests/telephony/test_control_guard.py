@@ -17,7 +17,7 @@ from conftest import TWILIO_CALLS
 from twilio_helpers import twilio_app, twilio_config
 
 from telephony.background import background_server, free_port
-from telephony.client import ControlClient
+from telephony.cli import ControlClient
 from telephony.config import config_from_mapping
 from telephony.control_guard import ControlGuard, TokenAttempts, TooManyAttempts
 from telephony.runtime import Runtime

@@ -419,7 +419,7 @@ def test_a_command_carrier_is_hung_up_once_the_goodbye_has_played(tmp_path: Path
 async def test_stream_conversation_with_the_offline_engines(mode: str, tmp_path: Path) -> None:
     # Stream mode over both kinds of carrier: the connect-stream action arrives in the webhook's
     # answer (markup) or as a command (command mode); after that the media socket is the same.
-    from telephony.demo import CALLER_VOICE, caller_voice
+    from telephony.cli import CALLER_VOICE, caller_voice
     from telephony.providers import TTS, load
 
     port = free_port()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telephony.demo import run_demo
+from telephony.cli import run_demo
 
 
 async def test_demo_completes_both_calls() -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 from telephony.providers import TelephonyError
 
-from .config import Config, ConfigError, load_config
-from .observability import configure_logging
+from ..config import Config, ConfigError, load_config
+from ..observability import configure_logging
 
 __all__ = ["build_parser", "main"]
 
@@ -29,9 +29,9 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .draining_server import serve
-    from .runtime import is_loopback
-    from .server import create_app
+    from ..draining_server import serve
+    from ..runtime import is_loopback
+    from ..server import create_app
 
     config = _config(args)
     # The config (or TELEPHONY_LOG_FORMAT through it) picks the format and level now it is read.
@@ -47,13 +47,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from ._demo import run_demo
 
     return 0 if asyncio.run(run_demo(engines=args.engines)) else 1
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from .client import ControlClient, server_url
+    from ._client import ControlClient, server_url
 
     config = _config(args)
     return ControlClient(args.server or server_url(config), config.control_token)

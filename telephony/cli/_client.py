@@ -11,7 +11,7 @@ import httpx
 
 from telephony.providers import TelephonyError
 
-from .config import Config
+from ..config import Config
 
 __all__ = ["ControlClient", "ControlError", "ServerUnavailable", "server_url"]
 
