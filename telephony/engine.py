@@ -628,15 +628,24 @@ class ConversationEngine:
         return event.turn is not None and event.turn < record.gather_turn
 
     async def _apply(self, record: CallRecord, event: CallEvent) -> list[Action] | None:
+        """The event's effect on the call, and the actions it answers with (None: nothing to say)."""
+        actions: list[Action] | None = None
         match event:
-            case CallStarted():
-                return await self._connected(record, event.answered_by)
-            case CallInitiated():
-                pass  # the id binding above is all it brings
-            case CallRinging():
-                self._transition(record, "ringing")
-            case CallAnswered():
-                self._answered(record, event.answered_by)
+            case UserInput() | NoInput():
+                actions = await self._caller_turn(record, event)
+            case InstructionsRequested() if not record.terminal:
+                actions = self.held.instructions(record)
+            case PlaybackFinished():
+                self._playback_finished(record, event)
+            case _:
+                actions = await self._call_progress(record, event)
+        if actions is not None:
+            return actions
+        return [Hangup()] if event.expects_reply and is_terminal(record.state) else None
+
+    async def _caller_turn(self, record: CallRecord, event: UserInput | NoInput) -> list[Action] | None:
+        """What the caller said or did not say; a result of a turn that has passed is dropped."""
+        match event:
             case UserInput(final=True) | NoInput() if self._stale(record, event):
                 _log.info("call %s: result of past turn %s dropped", record.call_id, event.turn)
                 if event.expects_reply and not self.carrier.capabilities.commands and not record.terminal:
@@ -649,32 +658,49 @@ class ConversationEngine:
             case NoInput():
                 self.stop_listening(record.call_id)
                 return await self._no_input(record)
-            case InstructionsRequested() if not record.terminal:
-                return self.held.instructions(record)
-            case PlaybackFinished() if record.call_id in self._listening and event.turn == record.gather_turn:
-                # The prompt has been heard: the caller's turn starts now, not when it was sent.
-                # (A holding line names no turn: its end starts nothing.)
-                self.listen(record.call_id, turn=record.gather_turn)
-            case PlaybackFinished() if record.terminal and record.state in BOT_ENDINGS:
-                # The goodbye has been heard. Markup hangs up in order by itself; a command
-                # carrier hangs up now (idempotent, so a carrier that did it already is fine).
-                self.spawn(self._hang_up_at_carrier(record))
-            case PlaybackFinished():
-                if record.mode == "notify":
-                    # Not awaited here: end_call takes this call's lock, which we hold.
-                    self.spawn(self.end_call(record.call_id))
+        return None
+
+    def _playback_finished(self, record: CallRecord, event: PlaybackFinished) -> None:
+        """A line has been heard to its end: a prompt opens the caller's turn, a goodbye the hang-up."""
+        if record.call_id in self._listening and event.turn == record.gather_turn:
+            # The prompt has been heard: the caller's turn starts now, not when it was sent.
+            # (A holding line names no turn: its end starts nothing.)
+            self.listen(record.call_id, turn=record.gather_turn)
+        elif record.terminal and record.state in BOT_ENDINGS:
+            # The goodbye has been heard. Markup hangs up in order by itself; a command
+            # carrier hangs up now (idempotent, so a carrier that did it already is fine).
+            self.spawn(self._hang_up_at_carrier(record))
+        elif record.mode == "notify":
+            # Not awaited here: end_call takes this call's lock, which we hold.
+            self.spawn(self.end_call(record.call_id))
+
+    async def _call_progress(self, record: CallRecord, event: CallEvent) -> list[Action] | None:
+        """The carrier's news of the call itself: started, ringing, answered, recorded, ended."""
+        match event:
+            case CallStarted():
+                return await self._connected(record, event.answered_by)
+            case CallInitiated():
+                pass  # the id binding before this is all it brings
+            case CallRinging():
+                self._transition(record, "ringing")
+            case CallAnswered():
+                self._answered(record, event.answered_by)
             case RecordingReady():
                 record.recordings.append(event.url)
             case CallEnded():
-                self.stop_listening(record.call_id)
-                if not record.terminal:
-                    # A reason declared by the line that was ending the call (a goodbye) stays.
-                    record.end_reason = record.end_reason or event.reason
-                self._transition(record, event.reason)
-                stream = self._streams.pop(record.call_id, None)
-                if stream is not None:
-                    await stream.close()
-        return [Hangup()] if event.expects_reply and is_terminal(record.state) else None
+                await self._call_ended(record, event)
+        return None
+
+    async def _call_ended(self, record: CallRecord, event: CallEnded) -> None:
+        """The carrier says the call is over: record why, and close its stream if one is open."""
+        self.stop_listening(record.call_id)
+        if not record.terminal:
+            # A reason declared by the line that was ending the call (a goodbye) stays.
+            record.end_reason = record.end_reason or event.reason
+        self._transition(record, event.reason)
+        stream = self._streams.pop(record.call_id, None)
+        if stream is not None:
+            await stream.close()
 
     async def _hang_up_at_carrier(self, record: CallRecord) -> None:
         try:

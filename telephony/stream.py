@@ -261,7 +261,8 @@ class StreamSession:
             with anyio.fail_after(self.pre_start_timeout):
                 start = await self._await_start()
         except (TimeoutError, MediaRejected) as exc:
-            reason = exc or "no start message in time"
+            # The timeout says nothing of its own (str() is empty): name it here.
+            reason = "no start message in time" if isinstance(exc, TimeoutError) else str(exc)
             await self._refuse(
                 POLICY_VIOLATION, "stream start missing or malformed", "stream refused: %s", reason
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 import msgspec
 
@@ -200,4 +200,6 @@ class LocalMediaCodec:
                 frame = Frame(type="marker", stream=stream_id, id=name)
             case ClearAudio():
                 frame = Frame(type="flush", stream=stream_id)
+            case _:
+                assert_never(message)
         return ENCODER.encode(frame).decode()

@@ -223,28 +223,8 @@ class LocalSimulator:
                     pass  # picked up; a real carrier would report call.answered
                 case Say(text=text):
                     self._note(call, SimulatedTurn(speaker="bot", text=text))
-                case Gather(prompt=prompt, action_url=action_url, callback=callback):
-                    for item in prompt:
-                        if isinstance(item, Say):
-                            self._note(call, SimulatedTurn(speaker="bot", text=item.text))
-                    url = action_url
-                    result: dict[str, Any] = {"event": "no_input", "call": call.provider_call_id}
-                    if self.commands:
-                        url = self.webhook_url
-                        result["state"] = callback.client_state() if callback else None
-                    if not script and not self.reports_silence:
-                        if self.commands:  # the prompt has played (Telnyx: call.speak.ended)
-                            await self._post(http, url, result | {"event": "played"})
-                        return await self._wait(call)
-                    if not script:
-                        return await self._next(call, await self._post(http, url, result))
-                    line = script.pop(0)
-                    result |= {"event": "input", "speech": line, "confidence": 0.93}
-                    started = time.perf_counter()
-                    reply = await self._next(call, await self._post(http, url, result))
-                    latency = (time.perf_counter() - started) * 1000
-                    self._note(call, SimulatedTurn(speaker="caller", text=line, latency_ms=round(latency, 1)))
-                    return reply
+                case Gather():
+                    return await self._gather(call, http, action, script)
                 case Redirect(url=url):  # markup: the next document is at ``url``
                     fetch = {"event": "fetch", "call": call.provider_call_id}
                     return await self._next(call, await self._post(http, url, fetch))
@@ -261,6 +241,32 @@ class LocalSimulator:
             return await self._wait(call)
         call.ended_by = "bot"  # a document that runs out ends the call, as on a real carrier
         return None
+
+    async def _gather(
+        self, call: SimulatedCall, http: httpx.AsyncClient, gather: Gather, script: list[str]
+    ) -> list[Any] | None:
+        """Hear the prompt, then answer with the script's next line (or silence when it has none)."""
+        for item in gather.prompt:
+            if isinstance(item, Say):
+                self._note(call, SimulatedTurn(speaker="bot", text=item.text))
+        url = gather.action_url
+        result: dict[str, Any] = {"event": "no_input", "call": call.provider_call_id}
+        if self.commands:
+            url = self.webhook_url
+            result["state"] = gather.callback.client_state() if gather.callback else None
+        if not script and not self.reports_silence:
+            if self.commands:  # the prompt has played (Telnyx: call.speak.ended)
+                await self._post(http, url, result | {"event": "played"})
+            return await self._wait(call)
+        if not script:
+            return await self._next(call, await self._post(http, url, result))
+        line = script.pop(0)
+        result |= {"event": "input", "speech": line, "confidence": 0.93}
+        started = time.perf_counter()
+        reply = await self._next(call, await self._post(http, url, result))
+        latency = (time.perf_counter() - started) * 1000
+        self._note(call, SimulatedTurn(speaker="caller", text=line, latency_ms=round(latency, 1)))
+        return reply
 
     # ------------------------------------------------------------------ stream
 

@@ -83,7 +83,7 @@ class _Engine:
         self._rate: int | None = None
 
     def _on_audio(self, wav: ctypes._Pointer[ctypes.c_short], samples: int, _events: int | None) -> int:
-        if samples > 0 and wav:
+        if samples > 0 and ctypes.cast(wav, ctypes.c_void_p).value is not None:  # None: a NULL pointer
             self._chunks.append(ctypes.string_at(wav, samples * 2))
         return 0  # 0 = keep synthesizing
 

@@ -8,7 +8,7 @@ documents disagree on a spelling (``playedStream`` or ``played``; ``extra_header
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, assert_never
 
 import msgspec
 
@@ -228,6 +228,8 @@ class PlivoMediaSession:
                 out = _OutCheckpoint(streamId=self._stream_id, name=name)
             case ClearAudio():
                 out = _OutClear(streamId=self._stream_id)
+            case _:
+                assert_never(message)
         return _ENCODER.encode(out).decode()
 
 

@@ -167,55 +167,58 @@ def render_plivo_xml(actions: Sequence[Action], *, default_voice: str | None = N
     """
     response = ElementTree.Element("Response")
     for action in actions:
-        match action:
-            case Answer():
-                pass  # returning XML answers the call
-            case Say():
-                _speak(response, action, default_voice)
-            case Play():
-                _element(response, "Play", action.url, loop=action.loop)
-            case Pause():
-                _element(response, "Wait", length=action.seconds)
-            case Gather():
-                _gather(response, action, default_voice)
-            case Hangup():
-                _element(response, "Hangup")  # markup plays in order: after_playback holds
-            case Reject():
-                _element(response, "Hangup", reason=action.reason)
-            case Redirect():
-                _element(response, "Redirect", action.url, method="POST")
-            case Transfer():
-                dial = _element(
-                    response,
-                    "Dial",
-                    callerId=plivo_number(action.caller_id) if action.caller_id else None,
-                    timeout=action.timeout_seconds,
-                    action=action.action_url,
-                    method="POST" if action.action_url else None,
-                )
-                _element(dial, "Number", plivo_number(action.to))
-            case Record():
-                _element(
-                    response,
-                    "Record",
-                    action=action.action_url,
-                    method="POST",
-                    maxLength=action.max_length_seconds,
-                    finishOnKey=action.finish_on_key,
-                    playBeep=action.play_beep,
-                    redirect=True,
-                )
-            case ConnectStream():
-                _element(
-                    response,
-                    "Stream",
-                    action.url,
-                    bidirectional=True,
-                    audioTrack="inbound",
-                    keepCallAlive=True,
-                    contentType=STREAM_CONTENT_TYPE,
-                    extraHeaders=_extra_headers(action.parameters) if action.parameters else None,
-                )
-            case SendDigits():
-                _element(response, "DTMF", action.digits)
+        _append(response, action, default_voice)
     return ElementTree.tostring(response, encoding="unicode", xml_declaration=False)
+
+
+def _append(response: ElementTree.Element, action: Action, default_voice: str | None) -> None:
+    """The elements for one action, added to the end of ``response``."""
+    match action:
+        case Answer():
+            pass  # returning XML answers the call
+        case Say() | Play():
+            _prompt(response, action, default_voice)
+        case Pause():
+            _element(response, "Wait", length=action.seconds)
+        case Gather():
+            _gather(response, action, default_voice)
+        case Hangup():
+            _element(response, "Hangup")  # markup plays in order: after_playback holds
+        case Reject():
+            _element(response, "Hangup", reason=action.reason)
+        case Redirect():
+            _element(response, "Redirect", action.url, method="POST")
+        case Transfer():
+            dial = _element(
+                response,
+                "Dial",
+                callerId=plivo_number(action.caller_id) if action.caller_id else None,
+                timeout=action.timeout_seconds,
+                action=action.action_url,
+                method="POST" if action.action_url else None,
+            )
+            _element(dial, "Number", plivo_number(action.to))
+        case Record():
+            _element(
+                response,
+                "Record",
+                action=action.action_url,
+                method="POST",
+                maxLength=action.max_length_seconds,
+                finishOnKey=action.finish_on_key,
+                playBeep=action.play_beep,
+                redirect=True,
+            )
+        case ConnectStream():
+            _element(
+                response,
+                "Stream",
+                action.url,
+                bidirectional=True,
+                audioTrack="inbound",
+                keepCallAlive=True,
+                contentType=STREAM_CONTENT_TYPE,
+                extraHeaders=_extra_headers(action.parameters) if action.parameters else None,
+            )
+        case SendDigits():
+            _element(response, "DTMF", action.digits)

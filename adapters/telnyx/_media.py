@@ -10,7 +10,7 @@ strings or numbers, ``custom_parameters`` as an object or a name/value list), bo
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 import msgspec
 
@@ -165,4 +165,6 @@ class TelnyxMediaCodec:
                 frame = {"event": "mark", "mark": {"name": name}}
             case ClearAudio():
                 return _CLEAR
+            case _:
+                assert_never(message)
         return _JSON.encode(frame).decode()

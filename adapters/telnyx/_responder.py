@@ -110,8 +110,6 @@ class TelnyxResponder:
         spoke = False
         for action in actions:
             match action:
-                case Answer():
-                    await send("answer", {"client_state": state})
                 case Say() | Play():
                     await self._prompt(send, action, state)
                     spoke = True
@@ -124,23 +122,8 @@ class TelnyxResponder:
                     # hangs up when call.speak.ended (PlaybackFinished) says it has been heard.
                     if not starts_listening:
                         await self._stop_transcription(send, call, state)
-                case Hangup():
-                    await send("hangup", {"client_state": state}, gone_ok=True)
-                case Reject(reason=reason):
-                    body = {"cause": _REJECT_CAUSES[reason], "client_state": state}
-                    await send("reject", body, gone_ok=True)
-                case ConnectStream():
-                    await send("streaming_start", _stream(action, state))
-                case Transfer():
-                    await send("transfer", _transfer(action, state))
-                case Record():
-                    await send("record_start", _record(action, state))
-                case SendDigits(digits=digits):
-                    await send("send_dtmf", {"digits": digits, "client_state": state})
-                case Redirect():
-                    raise CallControlError(
-                        "Telnyx Call Control takes commands, not markup: a redirect cannot be carried out"
-                    )
+                case _:
+                    await _command(send, action, state)
         return self.acknowledge()
 
     def acknowledge(self) -> WebhookReply:
@@ -215,6 +198,30 @@ def _transcription_language(engine: str, language: str) -> str | None:
     if engine not in ("Google", "Telnyx") or not language:
         return None
     return language.split("-")[0].split("_")[0].lower()
+
+
+async def _command(send: _Send, action: Action, state: str) -> None:
+    """The one command for an action that needs nothing from the actions before it."""
+    match action:
+        case Answer():
+            await send("answer", {"client_state": state})
+        case Hangup():
+            await send("hangup", {"client_state": state}, gone_ok=True)
+        case Reject(reason=reason):
+            body = {"cause": _REJECT_CAUSES[reason], "client_state": state}
+            await send("reject", body, gone_ok=True)
+        case ConnectStream():
+            await send("streaming_start", _stream(action, state))
+        case Transfer():
+            await send("transfer", _transfer(action, state))
+        case Record():
+            await send("record_start", _record(action, state))
+        case SendDigits(digits=digits):
+            await send("send_dtmf", {"digits": digits, "client_state": state})
+        case Redirect():
+            raise CallControlError(
+                "Telnyx Call Control takes commands, not markup: a redirect cannot be carried out"
+            )
 
 
 def _stream(action: ConnectStream, state: str) -> dict[str, Any]:

@@ -178,27 +178,8 @@ def _event(
 ) -> CallEvent | None:
     """The normalized event for one Telnyx event type (see the module's table in the docs)."""
     match kind:
-        case "call.initiated" if payload.direction == "incoming":
-            return CallStarted(
-                **base,
-                expects_reply=True,
-                direction="inbound",
-                from_number=payload.from_ or "",
-                to_number=payload.to or "",
-            )
-        case "call.initiated":
-            return CallInitiated(**base)
-        case "call.answered" if identity is not None and identity.kind == DIAL_KIND:
-            # Our outbound call picked up: the engine greets now (inbound calls greet on answer).
-            return CallStarted(
-                **base,
-                expects_reply=True,
-                direction="outbound",
-                from_number=payload.from_ or "",
-                to_number=payload.to or "",
-            )
-        case "call.answered":
-            return CallAnswered(**base)
+        case "call.initiated" | "call.answered":
+            return _start_or_progress(kind, payload, base, identity)
         case "call.machine.detection.ended" | "call.machine.premium.detection.ended":
             return CallAnswered(**base, answered_by=_answered_by(payload.result))
         case "call.speak.ended" | "call.playback.ended" if payload.status in _PLAYED:
@@ -220,6 +201,27 @@ def _event(
     # call.speak.started, call.playback.started, streaming.started/stopped, call.bridged, a
     # gather that ended without digits (silence is timed by the engine), ...: not for us.
     return None
+
+
+def _start_or_progress(
+    kind: str, payload: _Payload, base: dict[str, Any], identity: CallIdentity | None
+) -> CallEvent:
+    """``call.initiated`` starts an inbound call; ``call.answered`` starts the call we dialed.
+
+    Otherwise they are progress. Our outbound call picking up is when the engine greets (inbound
+    calls greet on answer).
+    """
+    inbound = kind == "call.initiated" and payload.direction == "incoming"
+    dialed = kind == "call.answered" and identity is not None and identity.kind == DIAL_KIND
+    if inbound or dialed:
+        return CallStarted(
+            **base,
+            expects_reply=True,
+            direction="inbound" if inbound else "outbound",
+            from_number=payload.from_ or "",
+            to_number=payload.to or "",
+        )
+    return CallInitiated(**base) if kind == "call.initiated" else CallAnswered(**base)
 
 
 def _answered_by(result: object) -> AnsweredBy:

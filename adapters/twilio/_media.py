@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import assert_never
+
 import msgspec
 
 from telephony.providers import (
@@ -147,4 +149,6 @@ class TwilioMediaCodec:
                 out = _OutMark(streamSid=stream_id, mark=_MarkBody(name=name))
             case ClearAudio():
                 out = _OutClear(streamSid=stream_id)
+            case _:
+                assert_never(message)
         return _ENCODER.encode(out).decode()

@@ -66,38 +66,44 @@ def render_twiml(actions: Sequence[Action], *, default_voice: str | None = None)
     """
     response = VoiceResponse()
     for action in actions:
-        match action:
-            case Answer():
-                pass  # returning TwiML answers the call
-            case Say():
-                _say(response, action, default_voice)
-            case Play() | Pause():
-                _prompt(response, action, default_voice)
-            case Gather():
-                _gather(response, action, default_voice)
-            case Hangup():
-                response.hangup()
-            case Reject():
-                response.reject(reason=action.reason)
-            case Redirect():
-                response.redirect(action.url, method="POST")
-            case Transfer():
-                dial = response.dial(
-                    caller_id=action.caller_id, timeout=action.timeout_seconds, action=action.action_url
-                )
-                dial.number(action.to)
-            case Record():
-                response.record(
-                    action=action.action_url,
-                    max_length=action.max_length_seconds,
-                    finish_on_key=action.finish_on_key,
-                    play_beep=action.play_beep,
-                )
-            case ConnectStream():
-                connect = response.connect()
-                stream = connect.stream(url=action.url)
-                for name, value in action.parameters.items():
-                    stream.parameter(name=name, value=value)
-            case SendDigits():
-                response.play(digits=action.digits)
+        _append(response, action, default_voice)
     return str(response.to_xml())
+
+
+def _append(response: VoiceResponse, action: Action, default_voice: str | None) -> None:
+    """The verbs for one action, added to the end of ``response``."""
+    match action:
+        case Answer():
+            pass  # returning TwiML answers the call
+        case Say() | Play() | Pause():
+            _prompt(response, action, default_voice)
+        case Gather():
+            _gather(response, action, default_voice)
+        case Hangup():
+            response.hangup()
+        case Reject():
+            response.reject(reason=action.reason)
+        case Redirect():
+            response.redirect(action.url, method="POST")
+        case Transfer():
+            dial = response.dial(
+                caller_id=action.caller_id, timeout=action.timeout_seconds, action=action.action_url
+            )
+            dial.number(action.to)
+        case Record():
+            response.record(
+                action=action.action_url,
+                max_length=action.max_length_seconds,
+                finish_on_key=action.finish_on_key,
+                play_beep=action.play_beep,
+            )
+        case ConnectStream():
+            _connect_stream(response, action)
+        case SendDigits():
+            response.play(digits=action.digits)
+
+
+def _connect_stream(response: VoiceResponse, action: ConnectStream) -> None:
+    stream = response.connect().stream(url=action.url)
+    for name, value in action.parameters.items():
+        stream.parameter(name=name, value=value)

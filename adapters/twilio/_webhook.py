@@ -108,29 +108,11 @@ class TwilioWebhooks:
         if kind == "pending" and status not in _TERMINAL:
             return InstructionsRequested(**base, expects_reply=True)
         if kind == "gather":
-            speech, digits = form.get("SpeechResult") or None, form.get("Digits") or None
-            if speech is None and digits is None:
-                return NoInput(**base, expects_reply=True)
-            return UserInput(
-                **base,
-                expects_reply=True,
-                speech=speech,
-                confidence=_float(form.get("Confidence")),
-                digits=digits,
-            )
+            return _gathered(form, base)
         if kind == "partial":
             return UserInput(**base, speech=form.get("UnstableSpeechResult", ""), final=False)
         if kind == "record":
-            url = form.get("RecordingUrl")
-            if not url:
-                raise WebhookRejected(400, "recording callback without RecordingUrl")
-            return RecordingReady(
-                **base,
-                expects_reply=query.get("reply") == "1",
-                url=url,
-                duration_seconds=_float(form.get("RecordingDuration")),
-                recording_id=form.get("RecordingSid"),
-            )
+            return _recording(form, base, expects_reply=query.get("reply") == "1")
         if kind == "amd":
             return CallAnswered(**base, answered_by=_answered_by(form.get("AnsweredBy")))
         if status in _TERMINAL:
@@ -141,13 +123,7 @@ class TwilioWebhooks:
                 duration_seconds=_float(form.get("CallDuration")),
             )
         if kind == "status":
-            if status == "ringing":
-                return CallRinging(**base)
-            if status == "in-progress":
-                return CallAnswered(**base, answered_by=_answered_by(form.get("AnsweredBy")))
-            if status in ("queued", "initiated"):
-                return CallInitiated(**base)
-            raise WebhookRejected(400, f"unknown CallStatus {status!r}")
+            return _progress(status, form, base)
         direction = form.get("Direction", "inbound")
         return CallStarted(
             **base,
@@ -157,6 +133,45 @@ class TwilioWebhooks:
             to_number=form.get("To", ""),
             answered_by=_answered_by(form.get("AnsweredBy")),
         )
+
+
+def _gathered(form: dict[str, str], base: dict[str, Any]) -> CallEvent:
+    """A gather's result: what the caller said or pressed, or nothing heard."""
+    speech, digits = form.get("SpeechResult") or None, form.get("Digits") or None
+    if speech is None and digits is None:
+        return NoInput(**base, expects_reply=True)
+    return UserInput(
+        **base,
+        expects_reply=True,
+        speech=speech,
+        confidence=_float(form.get("Confidence")),
+        digits=digits,
+    )
+
+
+def _recording(form: dict[str, str], base: dict[str, Any], *, expects_reply: bool) -> CallEvent:
+    """A finished recording; the callback must say where it is."""
+    url = form.get("RecordingUrl")
+    if not url:
+        raise WebhookRejected(400, "recording callback without RecordingUrl")
+    return RecordingReady(
+        **base,
+        expects_reply=expects_reply,
+        url=url,
+        duration_seconds=_float(form.get("RecordingDuration")),
+        recording_id=form.get("RecordingSid"),
+    )
+
+
+def _progress(status: str, form: dict[str, str], base: dict[str, Any]) -> CallEvent:
+    """A call-progress status callback that does not end the call."""
+    if status == "ringing":
+        return CallRinging(**base)
+    if status == "in-progress":
+        return CallAnswered(**base, answered_by=_answered_by(form.get("AnsweredBy")))
+    if status in ("queued", "initiated"):
+        return CallInitiated(**base)
+    raise WebhookRejected(400, f"unknown CallStatus {status!r}")
 
 
 def _infer_kind(form: dict[str, str]) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import msgspec
 import pytest
 import respx
 from litestar.exceptions import WebSocketDisconnect
@@ -169,6 +170,23 @@ def test_media_round_trip_with_marks_and_clear(kit: CarrierKit) -> None:
         for message in (SendAudio(payload=audio), SendMark(name="utterance-1"), ClearAudio()):
             assert kit.read_frame(session.encode(message)) == message
         assert session.decode(kit.mark_frame("utterance-1")) == MarkReached(name="utterance-1")
+
+
+class _SendDigits(msgspec.Struct, frozen=True):
+    """An outbound message no dialect knows (one the contracts might add one day)."""
+
+    digits: str
+
+
+def test_encoding_a_message_the_dialect_cannot_frame_fails_naming_it(kit: CarrierKit) -> None:
+    with kit_app(kit, kit.config()) as (_, runtime):
+        codec = runtime.carrier.codec
+        started = codec.decode(kit.start_frame({"callId": "c1", "token": "t1"}))
+        assert isinstance(started, StreamStarted)
+        session = codec.session(started)
+        foreign: Any = _SendDigits(digits="42")
+        with pytest.raises(AssertionError, match=r"_SendDigits\(digits='42'\)"):
+            session.encode(foreign)
 
 
 def _refused(ws: Any) -> int:

@@ -10,6 +10,7 @@ on the upgrade (see ``tests/contract/test_stream_upgrade.py``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -21,9 +22,11 @@ from test_stream_turns import ScriptedSTT, _tone
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from telephony import stream
 from telephony.adapters.local import LocalCarrier
 from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
+from telephony.rate_limited_log import RateLimitedLog
 from telephony.runtime import Runtime
 from telephony.server import create_app
 from telephony.store import MemoryCallStore
@@ -134,6 +137,25 @@ async def test_a_socket_that_never_starts_is_closed_and_frees_its_slot() -> None
         assert slots.pending_from("127.0.0.2") == 1, "the address may connect again"
         await again.close()
     assert (slots.pending, slots.live) == (0, 0)
+
+
+async def test_a_refused_socket_is_logged_with_the_reason_it_was_refused(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh allowance of refusal lines, whatever earlier tests in this process refused.
+    monkeypatch.setattr(stream, "_REFUSALS", RateLimitedLog(stream._log, what="refused streams"))
+    caplog.set_level(logging.WARNING, logger="telephony.stream")
+    async with _server(preStartTimeoutMs=200) as (url, _, _):
+        silent = await _idle(url, "127.0.0.2")
+        assert await _close_code(silent) == 1008
+        early = await _idle(url, "127.0.0.3")
+        await early.send('{"type":"audio","pcmu":"//8="}')
+        assert await _close_code(early) == 1008
+    refusals = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stream refused")]
+    assert refusals == [
+        "stream refused: no start message in time",
+        "stream refused: AudioReceived before the stream start message",
+    ]
 
 
 async def test_behind_a_trusted_proxy_the_forwarded_address_is_capped() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 import msgspec
 from telephony.providers import (
@@ -120,4 +120,6 @@ class AcmeMediaCodec:
                 frame = {"event": "mark", "stream_id": stream_id, "name": name}
             case ClearAudio():
                 frame = {"event": "clear", "stream_id": stream_id}
+            case _:
+                assert_never(message)
         return _JSON.encode(frame).decode()

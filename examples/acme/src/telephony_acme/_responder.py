@@ -52,53 +52,59 @@ class AcmeResponder:
         spoke = False
         for action in actions:
             match action:
-                case Answer():
-                    await self._api.command(call, "answer", {"client_state": state})
                 case Say():
                     await self._api.command(call, "speak", {**self._say(action), "client_state": state})
                     spoke = True
                 case Play(url=url, loop=loop):
                     await self._api.command(call, "play", {"audio_url": url, "loop": loop})
                     spoke = True
-                case Gather():
-                    await self._api.command(call, "gather", self._gather(call, action))
                 case Hangup(after_playback=True) if spoke:
                     # Acme runs commands at once: a hang-up now would cut the speech off. Acme
                     # reports call.speak.ended (parsed as PlaybackFinished) and the engine ends
                     # the call then.
                     pass
-                case Hangup():
-                    await self._api.command(call, "hangup", {})
-                case Reject(reason=reason):
-                    await self._api.command(call, "reject", {"cause": reason})
-                case Transfer(to=to, caller_id=caller_id, timeout_seconds=timeout):
-                    await self._api.command(
-                        call, "transfer", {"to": to, "from": caller_id, "timeout_secs": timeout}
-                    )
-                case Record():
-                    await self._api.command(
-                        call,
-                        "record_start",
-                        {
-                            "max_length_secs": action.max_length_seconds,
-                            "terminating_digit": action.finish_on_key,
-                            "play_beep": action.play_beep,
-                        },
-                    )
-                case ConnectStream(url=url, parameters=parameters):
-                    # token and callId must reach the stream's start frame unchanged
-                    await self._api.command(
-                        call, "streaming_start", {"stream_url": url, "custom_parameters": parameters}
-                    )
-                case SendDigits(digits=digits):
-                    await self._api.command(call, "send_dtmf", {"digits": digits})
-                case _:  # Pause, Redirect: nothing on Acme does this outside a prompt
-                    raise CallControlError(f"Acme cannot carry out {type(action).__name__}")
+                case _:
+                    await self._command(call, action, state)
         return self.acknowledge()
 
     def acknowledge(self) -> WebhookReply:
         """An empty 200: Acme reads nothing from webhook answers."""
         return WebhookReply(status=200)
+
+    async def _command(self, call: CallRef, action: Action, state: str) -> None:
+        """The one command for an action that needs nothing from the actions before it."""
+        match action:
+            case Answer():
+                await self._api.command(call, "answer", {"client_state": state})
+            case Gather():
+                await self._api.command(call, "gather", self._gather(call, action))
+            case Hangup():
+                await self._api.command(call, "hangup", {})
+            case Reject(reason=reason):
+                await self._api.command(call, "reject", {"cause": reason})
+            case Transfer(to=to, caller_id=caller_id, timeout_seconds=timeout):
+                await self._api.command(
+                    call, "transfer", {"to": to, "from": caller_id, "timeout_secs": timeout}
+                )
+            case Record():
+                await self._api.command(
+                    call,
+                    "record_start",
+                    {
+                        "max_length_secs": action.max_length_seconds,
+                        "terminating_digit": action.finish_on_key,
+                        "play_beep": action.play_beep,
+                    },
+                )
+            case ConnectStream(url=url, parameters=parameters):
+                # token and callId must reach the stream's start frame unchanged
+                await self._api.command(
+                    call, "streaming_start", {"stream_url": url, "custom_parameters": parameters}
+                )
+            case SendDigits(digits=digits):
+                await self._api.command(call, "send_dtmf", {"digits": digits})
+            case _:  # Pause, Redirect: nothing on Acme does this outside a prompt
+                raise CallControlError(f"Acme cannot carry out {type(action).__name__}")
 
     def _say(self, say: Say) -> dict[str, Any]:
         voice = _VOICES.get(say.voice or self._voice or "", "female-1")
