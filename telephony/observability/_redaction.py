@@ -4,7 +4,7 @@ A stream URL carries its call's single-use token as its last path segment, and t
 logs the path of every WebSocket it accepts or refuses (uvicorn: ``"WebSocket /voice/stream/
 <callId>/<token>" [accepted]`` or ``403``) and of every request, query string included; anyone
 may send ``?token=...``. Those lines are written by the server, not by us, so one filter on its
-loggers (and on the handler :func:`telephony.logs.configure_logging` installs) replaces the
+loggers (and on the handler :func:`telephony.configure_logging` installs) replaces the
 stream token with ``***`` and the values of token-like query parameters with ``[redacted]``
 before any handler sees the record. The call id stays: it is what an operator looks for.
 """

@@ -85,7 +85,7 @@ def test_a_request_from_another_sites_page_is_refused(twilio_api: Any, headers: 
         {"Origin": "https://voice.example.com"},  # publicUrl's origin, behind a TLS proxy
         {"Sec-Fetch-Site": "same-origin"},
         {"Sec-Fetch-Site": "none"},  # typed into the address bar
-        {},  # the CLI, curl, telephony.client
+        {},  # the CLI, curl, telephony.cli.ControlClient
     ],
 )
 def test_same_origin_and_non_browser_requests_pass(twilio_api: Any, headers: dict[str, str]) -> None:

@@ -26,7 +26,7 @@ from telephony import stream
 from telephony.adapters.local import LocalCarrier
 from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
-from telephony.rate_limited_log import RateLimitedLog
+from telephony.observability import RateLimitedLog
 from telephony.runtime import Runtime
 from telephony.server import create_app
 from telephony.store import MemoryCallStore
