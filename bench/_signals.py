@@ -12,7 +12,7 @@ import json
 import numpy as np
 import numpy.typing as npt
 
-from telephony.audio import pcm16_to_ulaw
+from telephony.media import pcm16_to_ulaw
 
 STREAM_SID = "MZ18ad3ab5a668481ce02b83e7395059f0"
 CALL_SID = "CA5e6cd0b8a6dc4a9eb6a3b4f1c2d3e4f5"

@@ -1,7 +1,7 @@
 """Inbound frame path: one Twilio ``media`` JSON frame in, PCM16 for the recognizer out.
 
 This runs 50 times a second per call, so it is the budget that limits calls per core. Ours is
-what ``telephony.stream`` does (msgspec-typed decode, then a per-call streaming InboundDecoder); the
+what ``telephony.media.StreamSession`` does (msgspec-typed decode, then a per-call streaming InboundDecoder); the
 baseline is pipecat's ``TwilioFrameSerializer.deserialize``, which does the same job (JSON,
 base64, mu-law to PCM16, streaming soxr resample, an audio frame out). Both sides run on one
 event loop, one coroutine per repeat, since pipecat's API is async.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 
 from telephony.adapters.twilio import TwilioMediaCodec
-from telephony.audio import DEFAULT_QUALITY, InboundDecoder
+from telephony.media import DEFAULT_QUALITY, InboundDecoder
 from telephony.providers import MULAW_8K, AudioReceived
 
 from ._harness import Result, Timing, compare, on_loop

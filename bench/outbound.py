@@ -1,6 +1,6 @@
 """Outbound path: synthesized PCM16 out to Twilio ``media`` JSON messages.
 
-Ours is what ``telephony.stream`` plays with: a per-utterance OutboundEncoder (streaming
+Ours is what ``telephony.media.StreamSession`` plays with: a per-utterance OutboundEncoder (streaming
 resample, mu-law, exact 160-byte frames) and the msgspec-backed ``TwilioMediaCodec.encode``.
 The baseline is pipecat's ``TwilioFrameSerializer.serialize`` on the audio frames its output
 transport hands it: 40 ms chunks by default (``audio_out_10ms_chunks=4``), each becoming one
@@ -24,7 +24,7 @@ import base64
 import json
 
 from telephony.adapters.twilio import TwilioMediaCodec
-from telephony.audio import DEFAULT_QUALITY, OutboundEncoder
+from telephony.media import DEFAULT_QUALITY, OutboundEncoder
 from telephony.providers import MULAW_8K, SendAudio
 
 from ._harness import Result, Timing, compare, on_loop

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from telephony.audio import DEFAULT_QUALITY, StreamResampler
+from telephony.media import DEFAULT_QUALITY, StreamResampler
 
 from ._harness import Metric, Result, compare, on_loop
 from ._pipecat import SOXRAudioResampler, SOXRStreamAudioResampler

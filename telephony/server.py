@@ -33,6 +33,17 @@ from .claims import WebhookClaims
 from .config import E164, Config
 from .control_guard import ControlGuard, TokenAttempts, is_proxied
 from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong, log_refusal
+from .media import (
+    POLICY_VIOLATION,
+    TRY_AGAIN_LATER,
+    StreamCredential,
+    StreamSession,
+    StreamSlot,
+    StreamSlots,
+    StreamSlotsFull,
+    admit_upgrade,
+    refuse_stream,
+)
 from .observability import CONTENT_TYPE, Metrics, bind_call, call_context, hide_secrets
 from .openapi import documented, openapi_config, schemas
 from .request_deadline import request_deadline_protocol
@@ -40,15 +51,6 @@ from .routes import Routes, request_root_path
 from .runtime import Runtime, is_loopback_address
 from .store import CallRecord, StoreUnavailable
 from .store_outage import StoreOutage, held_event
-from .stream import (
-    POLICY_VIOLATION,
-    TRY_AGAIN_LATER,
-    StreamCredential,
-    StreamSession,
-    admit_upgrade,
-    refuse_stream,
-)
-from .stream_slots import StreamSlot, StreamSlots, StreamSlotsFull
 from .urls import with_origin
 
 __all__ = [

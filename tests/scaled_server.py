@@ -17,7 +17,7 @@ import anyio
 import uvicorn
 from twilio_helpers import ACCOUNT_SID, AUTH_TOKEN, twilio_config
 
-from telephony.audio import ulaw_to_pcm16
+from telephony.media import ulaw_to_pcm16
 from telephony.providers import AgentReply, AgentRequest, SegmentingTranscriptionStream, SynthesizedAudio
 from telephony.runtime import Runtime
 from telephony.server import create_app, server_limits

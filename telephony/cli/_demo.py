@@ -18,9 +18,9 @@ from typing import Any
 
 from telephony.providers import MULAW_8K, TTS, TextToSpeech, load
 
-from ..audio import OutboundEncoder
 from ..background import background_server, free_port
 from ..config import Config, config_from_mapping
+from ..media import OutboundEncoder
 from ..runtime import Runtime
 from ..server import create_app
 from ._client import ControlClient

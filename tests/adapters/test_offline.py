@@ -14,7 +14,7 @@ import pytest
 from telephony.adapters.offline import BuiltinAgent, create_agent, create_stt, create_tts
 from telephony.adapters.offline.stt import PocketsphinxSTT
 from telephony.adapters.offline.tts import EspeakTTS, split_sentences
-from telephony.audio import InboundDecoder, OutboundEncoder, StreamResampler
+from telephony.media import InboundDecoder, OutboundEncoder, StreamResampler
 from telephony.providers import (
     AGENTS,
     MULAW_8K,

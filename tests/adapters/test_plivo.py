@@ -1241,7 +1241,7 @@ class ScriptedSTT:
 
 def _tone(ms: int) -> bytes:
     """A 440 Hz tone as 8 kHz mu-law: something the voice-activity detector hears as speech."""
-    from telephony.audio import pcm16_to_ulaw
+    from telephony.media import pcm16_to_ulaw
 
     samples = range(8 * ms)
     pcm = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in samples)

@@ -17,11 +17,11 @@ from twilio_helpers import from_client
 
 from telephony.background import background_server, free_port
 from telephony.config import Config
+from telephony.media import StreamSlots
 from telephony.providers import SynthesizedAudio, TranscriptEvent
 from telephony.runtime import Runtime
 from telephony.server import create_app
 from telephony.store import CallStore, MemoryCallStore
-from telephony.stream_slots import StreamSlots
 
 from .kits import CarrierKit, Webhook
 

@@ -24,7 +24,7 @@ import respx
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 
-from telephony.audio import ulaw_to_pcm16
+from telephony.media import ulaw_to_pcm16
 from telephony.observability import RateLimitedLog
 from telephony.providers import (
     AgentReply,
@@ -290,7 +290,7 @@ def _junk(kit: CarrierKit) -> list[str | bytes]:
 def test_malformed_frames_mid_call_are_dropped_and_the_call_goes_on(
     kit: CarrierKit, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from telephony import stream
+    from telephony.media import _session as stream
 
     # A fresh minute's budget of lines, whatever earlier tests sent.
     monkeypatch.setattr(stream, "_BAD_FRAMES", RateLimitedLog(stream._log, what="malformed media frames"))

@@ -22,8 +22,8 @@ import respx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from telephony.audio import ulaw_to_pcm16
 from telephony.config import Config
+from telephony.media import ulaw_to_pcm16
 from telephony.observability import HIDDEN
 from telephony.providers import SendAudio, SendMark
 from telephony.states import TERMINAL_STATES

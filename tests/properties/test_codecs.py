@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from telephony.audio import InboundDecoder, OutboundEncoder
+from telephony.media import InboundDecoder, OutboundEncoder
 from telephony.providers import (
     AudioFormat,
     AudioReceived,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from telephony.audio import (
+from telephony.media import (
     InboundDecoder,
     OutboundEncoder,
     StreamResampler,

@@ -281,7 +281,7 @@ class SpellingTTS:
     sample_rate = 8000
 
     async def synthesize(self, text: str) -> AsyncIterator[Any]:
-        from telephony.audio import ulaw_to_pcm16
+        from telephony.media import ulaw_to_pcm16
         from telephony.providers import SynthesizedAudio
 
         for character in text:

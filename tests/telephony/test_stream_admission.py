@@ -22,15 +22,15 @@ from test_stream_turns import ScriptedSTT, _tone
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from telephony import stream
 from telephony.adapters.local import LocalCarrier
 from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
+from telephony.media import StreamSlots
+from telephony.media import _session as stream
 from telephony.observability import RateLimitedLog
 from telephony.runtime import Runtime
 from telephony.server import create_app
 from telephony.store import MemoryCallStore
-from telephony.stream_slots import StreamSlots
 
 OUR_NUMBER = "+18005551212"
 CALLER = "+14158675309"

@@ -20,7 +20,7 @@ from litestar.exceptions import WebSocketDisconnect
 from test_stream_seed import CONNECTED, STREAM_SID, _connect_stream, _start, _until
 from twilio_helpers import ACCOUNT_SID, CALL_SID, WEBHOOK_URL, post_signed, twilio_app, twilio_config, twiml
 
-from telephony.audio import pcm16_to_ulaw
+from telephony.media import pcm16_to_ulaw
 from telephony.providers import SegmentingTranscriptionStream
 
 FRAME = 160

@@ -49,13 +49,13 @@ from telephony.providers import (
     failure_cause,
 )
 
-from . import fallback_audio
-from .audio import InboundDecoder, OutboundEncoder
-from .engine import ConversationEngine
-from .lines import HOLDING_LINE, TTS_FALLBACK
-from .liveness import StreamLease
-from .observability import FrameLagMeter, Metrics, RateLimitedLog, bind_call
-from .store import CallRecord, CallStore, StoreUnavailable
+from ..engine import ConversationEngine
+from ..lines import HOLDING_LINE, TTS_FALLBACK
+from ..liveness import StreamLease
+from ..observability import FrameLagMeter, Metrics, RateLimitedLog, bind_call
+from ..store import CallRecord, CallStore, StoreUnavailable
+from . import _fallback_audio as fallback_audio
+from ._audio import InboundDecoder, OutboundEncoder
 
 __all__ = [
     "MAX_CALL_ID_CHARS",

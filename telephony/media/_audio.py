@@ -22,6 +22,7 @@ with warnings.catch_warnings():
     import audioop
 
 __all__ = [
+    "DEFAULT_QUALITY",
     "InboundDecoder",
     "OutboundEncoder",
     "StreamResampler",
