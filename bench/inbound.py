@@ -1,10 +1,10 @@
 """Inbound frame path: one Twilio ``media`` JSON frame in, PCM16 for the recognizer out.
 
 This runs 50 times a second per call, so it is the budget that limits calls per core. Ours is
-what ``telephony.media.StreamSession`` does (msgspec-typed decode, then a per-call streaming InboundDecoder); the
-baseline is pipecat's ``TwilioFrameSerializer.deserialize``, which does the same job (JSON,
-base64, mu-law to PCM16, streaming soxr resample, an audio frame out). Both sides run on one
-event loop, one coroutine per repeat, since pipecat's API is async.
+what ``telephony.media.StreamSession`` does (msgspec-typed decode, then a per-call streaming
+InboundDecoder); the baseline is pipecat's ``TwilioFrameSerializer.deserialize``, which does
+the same job (JSON, base64, mu-law to PCM16, streaming soxr resample, an audio frame out). Both
+sides run on one event loop, one coroutine per repeat, since pipecat's API is async.
 
 Rows:
 
