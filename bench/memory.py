@@ -44,9 +44,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from twilio.request_validator import RequestValidator
 
-from telephony.claims import WebhookClaims
 from telephony.runtime import Runtime
-from telephony.server import _SERVED, create_app
+from telephony.server import WebhookClaims, create_app
+from telephony.server._app import _SERVED
 from telephony.store import CallStore, MemoryCallStore, SqliteCallStore
 
 from ._signals import ACCOUNT_SID

@@ -37,10 +37,9 @@ import anyio
 import httpx
 from twilio.request_validator import RequestValidator
 
-from telephony.background import background_server, free_port
 from telephony.providers import AgentReply, AgentRequest
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 from telephony.store import SqliteCallStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,13 +27,11 @@ import typing as _typing
 
 if _typing.TYPE_CHECKING:
     from .config import Config, ConfigError, config_from_mapping, load_config
-    from .draining_server import serve
-    from .embedding import TelephonyPlugin, serving
     from .engine import CallLimitReached, CallNotFound, CallNotLive, ConversationEngine, Draining
     from .observability import SECRETS, CallContextFilter, JsonFormatter, TextFormatter, configure_logging
     from .providers import TelephonyError
     from .runtime import Runtime
-    from .server import create_app, server_limits, telephony_router
+    from .server import TelephonyPlugin, create_app, serve, server_limits, serving, telephony_router
     from .states import CallState
     from .store import CallRecord
 
@@ -75,9 +73,9 @@ _HOMES: dict[str, str] = {
     "ConfigError": ".config",
     "config_from_mapping": ".config",
     "load_config": ".config",
-    "serve": ".draining_server",
-    "TelephonyPlugin": ".embedding",
-    "serving": ".embedding",
+    "serve": ".server",
+    "TelephonyPlugin": ".server",
+    "serving": ".server",
     "CallLimitReached": ".engine",
     "CallNotFound": ".engine",
     "CallNotLive": ".engine",

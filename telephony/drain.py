@@ -6,7 +6,7 @@ at once, which ends those calls mid-sentence. So on the first SIGTERM (or Ctrl-C
 first *drains*: it refuses new calls (busy; ``/health`` answers 503 so a load balancer moves on)
 while it keeps serving webhooks and the streams it has, waits for those streams to end for up to
 ``serve.drainTimeoutMs``, says a short goodbye on the ones still live and hangs them up, and only
-then stops as uvicorn does (:mod:`telephony.draining_server`). A second signal skips what is
+then stops as uvicorn does (:func:`telephony.serve`). A second signal skips what is
 left of the drain.
 """
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from telephony.background import free_port
+from telephony.server import free_port
 
 INSTALL_HINT = "redis-server is not installed; install it with: sudo apt-get install -y redis-server"
 

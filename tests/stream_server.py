@@ -19,10 +19,9 @@ import httpx
 import respx
 from twilio_helpers import twilio_config
 
-from telephony.draining_server import serve
 from telephony.providers import AgentReply, AgentRequest, SegmentingTranscriptionStream, SynthesizedAudio
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import create_app, serve
 from telephony.store import SqliteCallStore
 
 TWILIO_API = "https://api.twilio.com"

@@ -29,9 +29,8 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ..draining_server import serve
     from ..runtime import is_loopback
-    from ..server import create_app
+    from ..server import create_app, serve
 
     config = _config(args)
     # The config (or TELEPHONY_LOG_FORMAT through it) picks the format and level now it is read.

@@ -18,11 +18,10 @@ from typing import Any
 
 from telephony.providers import MULAW_8K, TTS, TextToSpeech, load
 
-from ..background import background_server, free_port
 from ..config import Config, config_from_mapping
 from ..media import OutboundEncoder
 from ..runtime import Runtime
-from ..server import create_app
+from ..server import background_server, create_app, free_port
 from ._client import ControlClient
 
 __all__ = [

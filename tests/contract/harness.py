@@ -15,12 +15,11 @@ from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 from twilio_helpers import from_client
 
-from telephony.background import background_server, free_port
 from telephony.config import Config
 from telephony.media import StreamSlots
 from telephony.providers import SynthesizedAudio, TranscriptEvent
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 from telephony.store import CallStore, MemoryCallStore
 
 from .kits import CarrierKit, Webhook

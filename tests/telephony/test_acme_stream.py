@@ -14,11 +14,10 @@ import respx
 from acme_far_end import ACME_CREDENTIALS, AcmeFarEnd
 from test_stream_turns import ScriptedSTT, _tone
 
-from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
 from telephony.providers import SynthesizedAudio
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 from telephony.store import CallRecord, MemoryCallStore
 
 CALLER = "+14158675309"

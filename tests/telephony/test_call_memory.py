@@ -15,7 +15,8 @@ from litestar.testing import TestClient
 from twilio_helpers import WEBHOOK_URL, from_client, incoming_call, post_signed, twilio_config, twiml
 
 from telephony.runtime import Runtime
-from telephony.server import _SERVED, create_app
+from telephony.server import create_app
+from telephony.server._app import _SERVED
 from telephony.store import MemoryCallStore
 
 CALLS = 25

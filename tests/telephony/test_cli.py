@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from telephony.background import background_server, free_port
 from telephony.cli import main
 from telephony.config import config_from_mapping
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 
 
 def _write_config(tmp_path: Path, port: int) -> Path:
@@ -87,7 +86,7 @@ def test_serve_logs_the_urls_to_paste_into_the_carrier_console(
 ) -> None:
     from litestar.testing import TestClient
 
-    from telephony.draining_server import DrainingServer
+    from telephony.server import DrainingServer
 
     served: list[dict[str, object]] = []
 

@@ -11,7 +11,7 @@ import pytest
 from telephony.bus import ControlRequest, ControlTimeout, ControlUnavailable, LocalControlBus
 from telephony.bus.redis import RedisControlBus
 from telephony.engine import CallNotLive
-from telephony.http_errors import status_for
+from telephony.server import status_for
 from telephony.store.redis import RedisCallStore
 
 SPEAK = ControlRequest(op="speak", call_id="c1", text="Hello.")
@@ -81,7 +81,7 @@ async def test_a_silent_instance_times_out_as_504(redis_url: str) -> None:
 
 
 async def test_an_unreachable_redis_is_a_502(redis_url: str) -> None:
-    from telephony.background import free_port
+    from telephony.server import free_port
 
     store = RedisCallStore(f"redis://127.0.0.1:{free_port()}/0")
     try:

@@ -16,12 +16,17 @@ import pytest
 from conftest import TWILIO_CALLS
 from twilio_helpers import twilio_app, twilio_config
 
-from telephony.background import background_server, free_port
 from telephony.cli import ControlClient
 from telephony.config import config_from_mapping
-from telephony.control_guard import ControlGuard, TokenAttempts, TooManyAttempts
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import (
+    ControlGuard,
+    TokenAttempts,
+    TooManyAttempts,
+    background_server,
+    create_app,
+    free_port,
+)
 
 CALLEE = "+14155550100"
 PLACE = {"to": CALLEE, "message": "Your code is 1234.", "mode": "notify"}

@@ -33,7 +33,6 @@ from twilio_helpers import ACCOUNT_SID, AUTH_TOKEN, from_client
 
 from telephony.adapters.local import LocalCarrier, SimulatedCall, signed_headers
 from telephony.adapters.local._wire import MARKUP_DECODER
-from telephony.background import background_server, free_port
 from telephony.config import Config, config_from_mapping
 from telephony.lines import NO_INPUT_GOODBYE, REPROMPT
 from telephony.providers import (
@@ -50,7 +49,7 @@ from telephony.providers import (
     UserInput,
 )
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 from telephony.store import CallRecord, MemoryCallStore
 
 MODES = ["markup", "command"]

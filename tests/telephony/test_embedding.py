@@ -33,9 +33,9 @@ from twilio_helpers import (
 )
 
 import telephony
-from telephony.background import background_server, free_port
 from telephony.config import Config, config_from_mapping
 from telephony.runtime import Runtime
+from telephony.server import background_server, free_port
 from telephony.store import MemoryCallStore
 
 ORIGIN = "https://voice.example.com"

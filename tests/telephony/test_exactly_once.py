@@ -27,10 +27,9 @@ from twilio_helpers import (
     twiml,
 )
 
-from telephony.background import background_server, free_port
 from telephony.providers import AgentReply, AgentRequest
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 from telephony.store import CallStore, MemoryCallStore, SqliteCallStore
 
 

@@ -8,10 +8,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
 from telephony.runtime import Runtime
-from telephony.server import MAX_FRAME_BYTES, create_app, server_limits
+from telephony.server import MAX_FRAME_BYTES, background_server, create_app, free_port, server_limits
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,6 @@ from twilio_helpers import (
 
 from telephony.adapters.twilio import TwilioResponder
 from telephony.engine import CallLimitReached, CallNotFound, CallNotLive
-from telephony.http_errors import InvalidRequest, NotServing, status_for
 from telephony.providers import (
     Action,
     CallControlError,
@@ -31,7 +30,7 @@ from telephony.providers import (
     WebhookReply,
 )
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import InvalidRequest, NotServing, create_app, status_for
 from telephony.store import MemoryCallStore
 
 

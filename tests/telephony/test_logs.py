@@ -22,7 +22,6 @@ from test_stream_turns import ScriptedSTT, _ack, _speak
 from twilio_helpers import AUTH_TOKEN as TWILIO_AUTH_TOKEN
 from twilio_helpers import CALL_SID, WEBHOOK_URL, incoming_call, post_signed, twilio_app, twilio_config, twiml
 
-from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
 from telephony.observability import (
     CallContextFilter,
@@ -34,7 +33,7 @@ from telephony.observability import (
     current_call,
 )
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 
 CONTROL_TOKEN = "control-token-5f1e2d3c4b5a69788796a5b4"
 WORDS = "my account number is 4471 and my name is Ada"

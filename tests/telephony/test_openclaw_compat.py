@@ -90,7 +90,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """``telephony serve`` starts and stops its app instead of listening; yields what was served."""
     from litestar.testing import TestClient
 
-    from telephony.draining_server import DrainingServer
+    from telephony.server import DrainingServer
 
     runs: list[str] = []
 

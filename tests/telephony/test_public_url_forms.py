@@ -27,11 +27,10 @@ from twilio_helpers import (
     twiml,
 )
 
-from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
 from telephony.providers import CarrierContext
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 from telephony.store import MemoryCallStore
 
 CALLEE = "+14155550100"

@@ -11,11 +11,15 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import connect
 
-from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
-from telephony.request_deadline import request_deadline_protocol
 from telephony.runtime import Runtime
-from telephony.server import create_app, server_limits
+from telephony.server import (
+    background_server,
+    create_app,
+    free_port,
+    request_deadline_protocol,
+    server_limits,
+)
 from telephony.store import MemoryCallStore
 
 HOST = "127.0.0.1"

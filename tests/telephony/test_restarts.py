@@ -31,12 +31,11 @@ from twilio_helpers import CALL_SID, WEBHOOK_URL, incoming_call, twilio_config, 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from telephony.background import background_server, free_port
 from telephony.lines import SHUTDOWN_GOODBYE
 from telephony.liveness import stream_lease_id
 from telephony.providers import SegmentingTranscriptionStream, SynthesizedAudio, Turn
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 from telephony.store import CallRecord, CallStore, ClaimOutcome, MemoryCallStore, SqliteCallStore
 
 TESTS = Path(__file__).resolve().parent.parent

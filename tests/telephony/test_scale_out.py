@@ -27,7 +27,7 @@ from server_process import wait_until_serving
 from test_exactly_once import post_signed, said, speech
 from twilio_helpers import ACCOUNT_SID, CALL_SID, WEBHOOK_URL, incoming_call, twiml
 
-from telephony.background import background_server, free_port
+from telephony.server import background_server, free_port
 
 TESTS = Path(__file__).resolve().parent.parent
 STREAM_SID = "MZ" + "7" * 32

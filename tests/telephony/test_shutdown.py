@@ -7,10 +7,9 @@ import multiprocessing
 from pathlib import Path
 
 from telephony.adapters.local import LocalCarrier
-from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 
 
 async def test_shutdown_mid_call_leaves_no_task_and_no_worker_process(tmp_path: Path) -> None:

@@ -190,7 +190,7 @@ def test_a_usable_store_is_created_and_named_in_the_log(
 def test_an_unreachable_redis_stops_serve_with_one_line_and_no_password(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from telephony.background import free_port
+    from telephony.server import free_port
 
     url = f"redis://user:pa55word-secret@127.0.0.1:{free_port()}/0"
     code, err = _serve(tmp_path, {"provider": "local", "store": url}, capsys)

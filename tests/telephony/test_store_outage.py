@@ -31,12 +31,11 @@ from twilio_helpers import CALL_SID, CALLER, OUR_NUMBER, WEBHOOK_URL, incoming_c
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from telephony.background import background_server, free_port
 from telephony.config import Config, config_from_mapping
 from telephony.lines import HOLDING_LINE
 from telephony.providers import AgentReply, AgentRequest, CallIdentity, SegmentingTranscriptionStream, Turn
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 from telephony.store import CallRecord, CallState, MemoryCallStore, StoreHealth
 
 UNREACHABLE = "call store unreachable"

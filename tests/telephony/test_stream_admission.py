@@ -23,13 +23,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from telephony.adapters.local import LocalCarrier
-from telephony.background import background_server, free_port
 from telephony.config import config_from_mapping
 from telephony.media import StreamSlots
 from telephony.media import _session as stream
 from telephony.observability import RateLimitedLog
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 from telephony.store import MemoryCallStore
 
 OUR_NUMBER = "+18005551212"

@@ -27,10 +27,9 @@ from twilio_far_end import TwilioFarEnd
 from twilio_helpers import ACCOUNT_SID, AUTH_TOKEN
 
 from telephony.adapters.local import LocalCarrier, SimulatedCall
-from telephony.background import background_server, free_port
 from telephony.config import load_config
 from telephony.runtime import Runtime
-from telephony.server import create_app
+from telephony.server import background_server, create_app, free_port
 from telephony.store import CallRecord
 
 CALLER = "+14158675309"

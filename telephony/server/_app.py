@@ -3,7 +3,7 @@
 The stream route is mounted from the same :class:`Routes` object the engine builds markup URLs
 with, and only when streaming is enabled; the engine cannot advertise a path that is not served.
 The router is what every way of serving shares: :func:`create_app` wraps it in an app of its own,
-and :class:`telephony.embedding.TelephonyPlugin` adds it to a host's Litestar app at a path.
+and :class:`~telephony.server.TelephonyPlugin` adds it to a host's Litestar app at a path.
 """
 
 from __future__ import annotations
@@ -29,11 +29,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from telephony.providers import WebhookRejected, WebhookReply, WebhookRequest
 
-from .claims import WebhookClaims
-from .config import E164, Config
-from .control_guard import ControlGuard, TokenAttempts, is_proxied
-from .http_errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong, log_refusal
-from .media import (
+from ..config import E164, Config
+from ..media import (
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
     StreamCredential,
@@ -44,14 +41,17 @@ from .media import (
     admit_upgrade,
     refuse_stream,
 )
-from .observability import CONTENT_TYPE, Metrics, bind_call, call_context, hide_secrets
-from .openapi import documented, openapi_config, schemas
-from .request_deadline import request_deadline_protocol
-from .routes import Routes, request_root_path
-from .runtime import Runtime, is_loopback_address
-from .store import CallRecord, StoreUnavailable
-from .store_outage import StoreOutage, held_event
-from .urls import with_origin
+from ..observability import CONTENT_TYPE, Metrics, bind_call, call_context, hide_secrets
+from ..routes import Routes, request_root_path
+from ..runtime import Runtime, is_loopback_address
+from ..store import CallRecord, StoreUnavailable
+from ..urls import with_origin
+from ._claims import WebhookClaims
+from ._control_guard import ControlGuard, TokenAttempts, is_proxied
+from ._errors import JSON_ERRORS, TEXT_ERRORS, InvalidRequest, NotServing, TextTooLong, log_refusal
+from ._openapi import documented, openapi_config, schemas
+from ._request_deadline import request_deadline_protocol
+from ._store_outage import StoreOutage, held_event
 
 __all__ = [
     "HEALTH_PROBE_SECONDS",
@@ -456,7 +456,7 @@ def _control_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
     """Refuse what a web page could send, then require the token (or this machine without one).
 
     The browser checks come first and apply whatever the token setting (see
-    :mod:`telephony.control_guard`). Without a token, only direct requests from this machine
+    :mod:`telephony.server._control_guard`). Without a token, only direct requests from this machine
     are served. What counts is the request's real peer address, never the address the config
     says the server binds: a host app or ``uvicorn --host 0.0.0.0`` may listen anywhere. A
     tunnel or proxy on this machine connects from loopback too, but announces itself with
@@ -671,7 +671,7 @@ def server_limits(config: Config) -> dict[str, Any]:
     The app checks frame sizes too, but only after the server has buffered a frame (up to
     16 MiB by default, text or binary): the server must refuse larger ones while reading. And
     only the server sees a request before it has arrived: one that does not arrive whole within
-    ``serve.requestTimeoutMs`` is cut off (see :mod:`telephony.request_deadline`).
+    ``serve.requestTimeoutMs`` is cut off (see :mod:`telephony.server._request_deadline`).
     """
     return {
         "host": config.serve.bind,

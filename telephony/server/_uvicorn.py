@@ -14,8 +14,8 @@ from types import FrameType
 import uvicorn
 from litestar import Litestar
 
-from .runtime import Runtime
-from .server import server_limits
+from ..runtime import Runtime
+from ._app import server_limits
 
 __all__ = ["DrainingServer", "serve"]
 

@@ -11,9 +11,9 @@ from typing import Any
 import uvicorn
 from litestar import Litestar
 
-from .request_deadline import request_deadline_protocol
-from .runtime import Runtime
-from .server import MAX_FRAME_BYTES, server_limits
+from ..runtime import Runtime
+from ._app import MAX_FRAME_BYTES, server_limits
+from ._request_deadline import request_deadline_protocol
 
 __all__ = ["background_server", "free_port"]
 

@@ -18,12 +18,12 @@ from litestar.types import ExceptionHandlersMap, Scope
 
 from telephony.providers import CallControlError, TelephonyError, WebhookRejected
 
-from .bus import ControlFailed, ControlTimeout, ControlUnavailable
-from .claims import StillRunning
-from .control_guard import CrossSiteRequest, ForeignHost, NotJson, TooManyAttempts
-from .engine import CallLimitReached, CallNotFound, CallNotLive, Draining
-from .observability import RateLimitedLog
-from .store import StoreUnavailable
+from ..bus import ControlFailed, ControlTimeout, ControlUnavailable
+from ..engine import CallLimitReached, CallNotFound, CallNotLive, Draining
+from ..observability import RateLimitedLog
+from ..store import StoreUnavailable
+from ._claims import StillRunning
+from ._control_guard import CrossSiteRequest, ForeignHost, NotJson, TooManyAttempts
 
 __all__ = [
     "JSON_ERRORS",

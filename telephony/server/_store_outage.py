@@ -43,12 +43,12 @@ from telephony.providers import (
     parse_decimal,
 )
 
-from .lines import HOLDING_LINE
-from .store import StoreUnavailable
+from ..lines import HOLDING_LINE
+from ..store import StoreUnavailable
 
 if TYPE_CHECKING:
-    from .claims import WebhookClaims
-    from .engine import ConversationEngine
+    from ..engine import ConversationEngine
+    from ._claims import WebhookClaims
 
 __all__ = ["HELD_EVENT", "StoreOutage", "held_event"]
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Final, cast
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .observability import RateLimitedLog
+from ..observability import RateLimitedLog
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT_MS", "RequestDeadlineProtocol", "request_deadline_protocol"]
 

@@ -19,9 +19,9 @@ from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPlugin
 
-from .config import Config
-from .runtime import Runtime
-from .server import telephony_router
+from ..config import Config
+from ..runtime import Runtime
+from ._app import telephony_router
 
 __all__ = ["TelephonyPlugin", "serving"]
 

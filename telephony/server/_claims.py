@@ -24,9 +24,9 @@ import anyio
 
 from telephony.providers import CallEvent, TelephonyError, WebhookReply
 
-from .store import CallStore, ClaimOutcome
-from .store.base import new_owner
-from .store.leases import keep_claim
+from ..store import CallStore, ClaimOutcome
+from ..store.base import new_owner
+from ..store.leases import keep_claim
 
 __all__ = ["StillRunning", "WebhookClaims"]
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from telephony.providers import TelephonyError
 
-from .observability import RateLimitedLog
+from ..observability import RateLimitedLog
 
 __all__ = [
     "ControlGuard",
