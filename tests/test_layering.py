@@ -249,3 +249,62 @@ def test_the_core_has_no_import_circle() -> None:
 def test_the_circle_finder_finds_circles() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert _circles(graph) == [["a", "b", "c"]]
+
+
+# The core's layers, lowest first: a module imports only its own layer and those below it.
+# Modules of the engine's layer are still top-level files; the engine split gives them a room.
+LAYERS: list[tuple[str, ...]] = [
+    (
+        "telephony.states",
+        "telephony.urls",
+        "telephony.routes",
+        "telephony.policy",
+        "telephony.lines",
+        "telephony.config",
+    ),
+    ("telephony.store", "telephony.bus", "telephony.observability"),
+    (
+        "telephony.plugins",
+        "telephony.startup",
+        "telephony.call_locks",
+        "telephony.engine",
+        "telephony.held_turns",
+        "telephony.liveness",
+        "telephony.stream_fallback",
+        "telephony.drain",
+    ),
+    ("telephony.media",),
+    ("telephony.runtime",),
+    ("telephony.server",),
+    ("telephony.cli",),
+]
+# Above every layer: the package's own lazy front door, and the deprecated old path it keeps.
+ENTRANCES = ("telephony", "telephony.logs")
+
+
+def _layer(module: str) -> int:
+    if module in ENTRANCES:
+        return len(LAYERS)
+    for number, members in enumerate(LAYERS):
+        if any(_under(module, member) for member in members):
+            return number
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS in {Path(__file__).name}")
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    return [
+        f"{module} (layer {_layer(module)}) imports {target} (layer {_layer(target)})"
+        for module, targets in sorted(graph.items())
+        for target in sorted(targets)
+        if _layer(target) > _layer(module)
+    ]
+
+
+def test_every_core_module_imports_only_its_layer_and_those_below() -> None:
+    upward = _upward(_core_graph())
+    assert not upward, "\n".join(upward)
+
+
+def test_the_layer_check_sees_an_import_upward() -> None:
+    graph = {"telephony.engine": {"telephony.media._session", "telephony.store.base"}, "telephony.cli": set()}
+    assert _upward(graph) == ["telephony.engine (layer 2) imports telephony.media._session (layer 3)"]
