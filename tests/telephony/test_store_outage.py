@@ -291,6 +291,19 @@ def _frame(event: str, **fields: Any) -> str:
     return json.dumps({"event": event, "streamSid": STREAM_SID, **fields})
 
 
+def _start(params: dict[str, str]) -> str:
+    """Twilio's ``start`` message for our call, with the stream parameters our TwiML gave it."""
+    start = {
+        "accountSid": "AC" + "0" * 32,
+        "streamSid": STREAM_SID,
+        "callSid": CALL_SID,
+        "tracks": ["inbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        "customParameters": params,
+    }
+    return _frame("start", sequenceNumber="1", start=start)
+
+
 async def heard(ws: ClientConnection) -> str:
     """What the far end hears up to the next mark (which it acknowledges), spelled out."""
     text = []
@@ -318,15 +331,7 @@ async def test_a_stream_turn_during_an_outage_is_kept_while_audio_flows_and_answ
         assert node is not None, answer.text
         params = {p.attrib["name"]: p.attrib["value"] for p in node.findall("Parameter")}
         async with connect(f"ws://127.0.0.1:{port}/voice/stream") as ws:
-            start = {
-                "accountSid": "AC" + "0" * 32,
-                "streamSid": STREAM_SID,
-                "callSid": CALL_SID,
-                "tracks": ["inbound"],
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": params,
-            }
-            await ws.send(_frame("start", sequenceNumber="1", start=start))
+            await ws.send(_start(params))
             greeting = await heard(ws)
             redis_process.kill() if break_it == "kill" else redis_process.freeze()
 
@@ -425,15 +430,7 @@ async def test_a_stream_upgrade_during_an_outage_is_told_to_try_again_and_its_to
                 await refused.recv()
         redis_process.restart()
         async with connect(url) as ws:  # the credential was not spent: the retry streams
-            start = {
-                "accountSid": "AC" + "0" * 32,
-                "streamSid": STREAM_SID,
-                "callSid": CALL_SID,
-                "tracks": ["inbound"],
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": params,
-            }
-            await ws.send(_frame("start", sequenceNumber="1", start=start))
+            await ws.send(_start(params))
             greeting = await heard(ws)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
     assert greeting == "Hello! How can I help you today?"
