@@ -121,8 +121,8 @@ def test_a_reordered_body_with_a_still_valid_signature_does_not_run_the_turn_twi
 def test_rejected_requests_are_logged_at_a_bounded_rate(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from telephony.server import _errors as http_errors
     from telephony.observability import RateLimitedLog
+    from telephony.server import _errors as http_errors
 
     # A fresh minute's budget, whatever earlier tests were refused.
     monkeypatch.setattr(http_errors, "_REJECTIONS", RateLimitedLog(http_errors._log))
